@@ -1,0 +1,46 @@
+# Two commands do everything on a fresh Debian machine with the .NET SDK: `make demo` and `make test`.
+SHELL := /bin/bash
+CONFIGURATION ?= Release
+export PIPELINE_CONFIGURATION := $(CONFIGURATION)
+export DOTNET_CLI_TELEMETRY_OPTOUT := 1
+export DOTNET_NOLOGO := 1
+
+.PHONY: all build test demo bench up down status clean deps help
+
+all: build
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+deps: ## install the Debian packages the servers and checks need (idempotent)
+	@./infra/install-deps.sh
+
+build: ## restore and build everything (warnings are errors)
+	dotnet build Pipeline.sln -c $(CONFIGURATION) -nologo -v minimal -clp:ErrorsOnly
+	@mkdir -p .run && touch .run/cli-build.stamp
+
+test: deps build ## the whole test suite against real local servers; prints 'tests: N passed, N failed, N skipped'
+	@./infra/run-tests.sh $(CONFIGURATION)
+
+demo: deps build ## start the servers, send an event through the whole pipeline, show where it landed
+	./pipeline up
+	./pipeline migrate
+	./pipeline smoke
+	./pipeline status
+
+bench: build ## BenchmarkDotNet hot paths (not part of make test); results go to docs/benchmarks.md by hand
+	dotnet run -c Release --project tests/Pipeline.Benchmarks -- --filter '*' --join
+
+up: ## start the local ClickHouse and dev broker
+	./pipeline up
+
+down: ## stop them
+	./pipeline down
+
+status: ## show both servers and their addresses
+	./pipeline status
+
+clean: ## stop the servers, delete their data (.run/) and build outputs
+	-./pipeline down
+	rm -rf .run
+	dotnet clean Pipeline.sln -nologo -v quiet

@@ -1,0 +1,58 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Pipeline.ClickHouse;
+
+/// <summary>Where the pipeline's ClickHouse is and who it writes as. Section <c>ClickHouse</c>.</summary>
+public sealed class ClickHouseOptions : IValidatableObject
+{
+    /// <summary>Configuration section name.</summary>
+    public const string Section = "ClickHouse";
+
+    /// <summary>HTTP(S) endpoint. Default: the local dev server, <c>http://127.0.0.1:18123/</c>.</summary>
+    [Required]
+    public Uri Url { get; set; } = new("http://127.0.0.1:18123/");
+
+    /// <summary>Writer user (DDL and inserts). Default <c>pipeline</c>.</summary>
+    [Required]
+    public string User { get; set; } = "pipeline";
+
+    /// <summary>Password of <see cref="User"/>. Default: the local dev password; set it from the environment in production.</summary>
+    public string Password { get; set; } = "pipeline-dev";
+
+    /// <summary>Database holding the pipeline's tables. Default <c>pipeline</c>.</summary>
+    [Required, RegularExpression("^[A-Za-z_][A-Za-z0-9_]{0,63}$", ErrorMessage = "ClickHouse:Database must be a plain identifier (letters, digits, underscore)")]
+    public string Database { get; set; } = "pipeline";
+
+    /// <summary>Read-only analyst user, used by dashboards and reports. Default <c>analyst</c>.</summary>
+    public string AnalystUser { get; set; } = "analyst";
+
+    /// <summary>Password of <see cref="AnalystUser"/>.</summary>
+    public string AnalystPassword { get; set; } = "analyst-dev";
+
+    /// <summary>Per-request timeout. Default 30 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (!Url.IsAbsoluteUri || Url.Scheme is not ("http" or "https"))
+        {
+            yield return new ValidationResult($"'{Url.OriginalString}' is not an absolute http:// or https:// URL", [nameof(Url)]);
+        }
+    }
+
+    /// <summary>A copy that connects as the analyst user.</summary>
+    public ClickHouseOptions AsAnalyst() => new()
+    {
+        Url = Url, User = AnalystUser, Password = AnalystPassword, Database = Database,
+        AnalystUser = AnalystUser, AnalystPassword = AnalystPassword, RequestTimeout = RequestTimeout,
+    };
+
+    /// <summary>A copy with another database (tests give each test its own).</summary>
+    public ClickHouseOptions WithDatabase(string database) => new()
+    {
+        Url = Url, User = User, Password = Password, Database = database,
+        AnalystUser = AnalystUser, AnalystPassword = AnalystPassword, RequestTimeout = RequestTimeout,
+    };
+}

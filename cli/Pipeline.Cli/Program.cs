@@ -1,0 +1,34 @@
+using System.CommandLine;
+using Pipeline.Cli;
+
+var root = new RootCommand("""
+    Pipeline: watch how LLM prompts behave in production (Kafka + ClickHouse).
+
+    Examples:
+      pipeline up                 start the local ClickHouse and dev broker
+      pipeline status             show both servers and their addresses
+      pipeline migrate            create or upgrade the ClickHouse tables
+      pipeline smoke              send one event through the whole pipeline
+      pipeline down               stop the local servers
+    """);
+root.Options.Add(GlobalOptions.Config);
+root.Options.Add(GlobalOptions.Set);
+root.Subcommands.Add(ServerCommands.Up());
+root.Subcommands.Add(ServerCommands.Down());
+root.Subcommands.Add(ServerCommands.Status());
+root.Subcommands.Add(MigrateCommand.Create());
+root.Subcommands.Add(SmokeCommand.Create());
+root.Subcommands.Add(AggregateCommand.Create());
+root.Subcommands.Add(ConfigCommand.Create());
+
+var parse = root.Parse(args);
+if (parse.Errors.Count > 0)
+{
+    foreach (var error in parse.Errors)
+    {
+        Console.Error.WriteLine($"error: {error.Message}");
+    }
+    Console.Error.WriteLine("run 'pipeline --help' (or 'pipeline COMMAND --help') for usage");
+    return ExitCodes.Usage;
+}
+return await parse.InvokeAsync();

@@ -1,0 +1,149 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Pipeline.ClickHouse;
+using Pipeline.Consumers;
+using Pipeline.Producers;
+using Pipeline.Schemas;
+
+namespace Pipeline.Cli;
+
+/// <summary>
+/// <c>pipeline smoke</c>: the walking skeleton. One Avro event goes producer → Kafka → consumer →
+/// ClickHouse and is read back, proving every hop with the configured servers.
+/// </summary>
+internal static class SmokeCommand
+{
+    private static readonly Option<TimeSpan> Timeout = new("--timeout")
+    {
+        Description = "How long to wait for the event to land in ClickHouse",
+        DefaultValueFactory = _ => TimeSpan.FromSeconds(60),
+    };
+
+    public static Command Create()
+    {
+        var command = new Command("smoke", """
+            Send one LLM call event through the whole pipeline (Avro → Kafka llm.calls.v1 → consumer →
+            ClickHouse calls) and print the row read back. Exit code 0 when it arrived, 1 when not,
+            69 when a server is not reachable.
+
+            Example: pipeline smoke
+            """);
+        command.Options.Add(Timeout);
+        CommandRunner.SetHandler(command, async (config, parse, ct) =>
+        {
+            var time = TimeProvider.System;
+            await RequireServersAsync(config, ct);
+            using var clickHouse = new ClickHouseHttp(config.ClickHouse);
+            await new Migrator(clickHouse, time).ApplyAsync(Migrator.Embedded, ct);
+
+            var call = SampleCall(time.GetUtcNow());
+            using (var producer = new LlmCallProducer(config.Kafka.All))
+            {
+                producer.Track(call);
+                if (producer.Flush(TimeSpan.FromSeconds(30)) > 0 || producer.Delivered != 1)
+                {
+                    throw new ServerUnavailableException($"Kafka at {config.Kafka.BootstrapServers} did not acknowledge the event; check './pipeline status'");
+                }
+            }
+            Console.WriteLine($"produced  event {call.EventId} to {SchemaCatalog.Topics.Calls} at {config.Kafka.BootstrapServers}");
+
+            var options = new RawCallsWorkerOptions { GroupId = "aggregator", FlushInterval = TimeSpan.FromMilliseconds(200) };
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            using var worker = new RawCallsWorker(config.Kafka, clickHouse, options, time, NullLogger.Instance);
+            var run = Task.Factory.StartNew(() => worker.RunAsync(stop.Token), TaskCreationOptions.LongRunning).Unwrap();
+            var sql = $"SELECT * FROM calls FINAL WHERE event_id = toUUID({ClickHouseHttp.Quote(call.EventId.ToString())})";
+            var deadline = time.GetUtcNow() + parse.GetValue(Timeout);
+            IReadOnlyList<System.Text.Json.JsonElement> rows = [];
+            while (time.GetUtcNow() < deadline && !run.IsCompleted)
+            {
+                rows = await clickHouse.QueryAsync(sql, ct);
+                if (rows.Count > 0) break;
+                await Task.Delay(TimeSpan.FromMilliseconds(200), time, ct);
+            }
+            await stop.CancelAsync();
+            await run;
+            if (rows.Count == 0)
+            {
+                await Console.Error.WriteLineAsync($"error: event {call.EventId} did not reach {config.ClickHouse.Database}.calls within {parse.GetValue(Timeout)}");
+                return ExitCodes.Failed;
+            }
+            Console.WriteLine($"landed    in {config.ClickHouse.Database}.calls at {config.ClickHouse.Url}:");
+            Console.WriteLine($"          {rows[0]}");
+            Console.WriteLine($"query it: clickhouse-client --port {config.LocalClickHouse.TcpPort} -q \"SELECT * FROM {config.ClickHouse.Database}.calls FINAL ORDER BY occurred_at DESC LIMIT 5 FORMAT Vertical\"");
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    /// <summary>Fails with one line naming the address and the command that starts the server.</summary>
+    public static async Task RequireServersAsync(PipelineConfig config, CancellationToken ct)
+    {
+        var ch = await ServerCommands.ClickHouseStatusAsync(config, ct);
+        if (!ch.Up)
+        {
+            throw new ServerUnavailableException($"ClickHouse is not reachable at {config.ClickHouse.Url}; start it with './pipeline up' (or set ClickHouse:Url)");
+        }
+        var kafka = await ServerCommands.KafkaStatusAsync(config, ct);
+        if (!kafka.Up)
+        {
+            throw new ServerUnavailableException($"Kafka is not reachable at {kafka.Address}; start the dev broker with './pipeline up' (or set Kafka:bootstrap.servers)");
+        }
+    }
+
+    private static LlmCall SampleCall(DateTimeOffset now) => new()
+    {
+        EventId = Guid.NewGuid(),
+        OccurredAt = DateTimeOffset.FromUnixTimeMilliseconds(now.ToUnixTimeMilliseconds()),
+        Environment = "demo",
+        Service = "smoke-test",
+        Operation = "chat",
+        Provider = "openai",
+        RequestModel = "gpt-4o-mini",
+        ResponseModel = "gpt-4o-mini-2024-07-18",
+        PromptName = "support_answer",
+        PromptVersion = "1.0.0",
+        Tags = new Dictionary<string, string> { ["feature"] = "smoke", ["ab_variant"] = "A" },
+        LatencyMs = 412.5,
+        TimeToFirstTokenMs = 120.0,
+        InputTokens = 350,
+        OutputTokens = 120,
+        CostUsd = 0.000125,
+        Outcome = Outcome.Success,
+        QualityScore = 0.92,
+        Stages = [new Stage("retrieval", 80.0), new Stage("generation", 320.0)],
+    };
+}
+
+/// <summary><c>pipeline aggregate</c>: run the consumer worker until Ctrl-C.</summary>
+internal static class AggregateCommand
+{
+    private static readonly Option<string> Group = new("--group") { Description = "Consumer group id", DefaultValueFactory = _ => "aggregator" };
+
+    public static Command Create()
+    {
+        var command = new Command("aggregate", """
+            Run a worker of the aggregator consumer group: reads llm.calls.v1, writes raw events to
+            ClickHouse 'calls', dead-letters bad records to llm.calls.dlq.v1. Stops cleanly on Ctrl-C
+            (flushes and commits). Start several to split the partitions.
+
+            Example: pipeline aggregate --group aggregator
+            """);
+        command.Options.Add(Group);
+        CommandRunner.SetHandler(command, async (config, parse, ct) =>
+        {
+            await RequireServersAsyncOrThrow(config, ct);
+            using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }));
+            using var clickHouse = new ClickHouseHttp(config.ClickHouse);
+            await new Migrator(clickHouse, TimeProvider.System).ApplyAsync(Migrator.Embedded, ct);
+            var options = new RawCallsWorkerOptions { GroupId = parse.GetValue(Group)! };
+            using var worker = new RawCallsWorker(config.Kafka, clickHouse, options, TimeProvider.System, loggerFactory.CreateLogger("aggregate"));
+            await Task.Factory.StartNew(() => worker.RunAsync(ct), TaskCreationOptions.LongRunning).Unwrap();
+            Console.WriteLine($"stopped: {worker.EventsWritten} events written, {worker.DeadLettered} dead-lettered");
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    private static Task RequireServersAsyncOrThrow(PipelineConfig config, CancellationToken ct) => SmokeCommand.RequireServersAsync(config, ct);
+}

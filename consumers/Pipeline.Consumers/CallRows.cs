@@ -1,0 +1,53 @@
+using Pipeline.Schemas;
+
+namespace Pipeline.Consumers;
+
+/// <summary>Maps <see cref="LlmCall"/> to rows of the ClickHouse <c>calls</c> table (migration 001).</summary>
+internal static class CallRows
+{
+    /// <summary>Column names and ClickHouse types, in insert order.</summary>
+    public static readonly IReadOnlyList<KeyValuePair<string, string>> Columns =
+    [
+        new("event_id", "UUID"), new("occurred_at", "DateTime"), new("occurred_at_ms", "UInt64"),
+        new("environment", "String"), new("service", "String"), new("operation", "String"), new("provider", "String"),
+        new("request_model", "String"), new("response_model", "String"), new("prompt_name", "String"), new("prompt_version", "String"),
+        new("request_id", "String"), new("trace_id", "String"), new("tag_keys", "Array(String)"), new("tag_values", "Array(String)"),
+        new("latency_ms", "Float64"), new("time_to_first_token_ms", "Nullable(Float64)"), new("input_tokens", "UInt64"),
+        new("output_tokens", "UInt64"), new("cached_input_tokens", "Nullable(UInt64)"), new("cost_usd", "Nullable(Float64)"),
+        new("outcome", "Enum8('SUCCESS' = 1, 'ERROR' = 2)"), new("error_type", "String"), new("error_message", "String"),
+        new("http_status", "Nullable(UInt16)"), new("quality_score", "Nullable(Float64)"), new("retry_count", "UInt32"),
+        new("cache_hit", "UInt8"), new("stage_names", "Array(String)"), new("stage_durations_ms", "Array(Float64)"),
+        new("custom_keys", "Array(String)"), new("custom_values", "Array(Float64)"), new("sample_rate", "Float64"),
+        new("kafka_partition", "UInt32"), new("kafka_offset", "UInt64"), new("ingested_at", "DateTime"),
+    ];
+
+    private static readonly string[] ErrorTypeNames =
+        ["TIMEOUT", "RATE_LIMITED", "PROVIDER_ERROR", "VALIDATION", "CONTENT_FILTER", "CLIENT_ERROR", "SERVER_ERROR", "CANCELLED", "OTHER"];
+
+    /// <summary>The row for one event read from <paramref name="partition"/> at <paramref name="offset"/>.</summary>
+    public static object?[] ToRow(LlmCall c, int partition, long offset, DateTimeOffset ingestedAt)
+    {
+        var tags = c.Tags.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToArray();
+        var custom = c.Custom.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToArray();
+        return
+        [
+            c.EventId,
+            c.OccurredAt.UtcDateTime,
+            (ulong)c.OccurredAt.ToUnixTimeMilliseconds(),
+            c.Environment, c.Service, c.Operation, c.Provider, c.RequestModel, c.ResponseModel ?? "",
+            c.PromptName, c.PromptVersion, c.RequestId ?? "", c.TraceId ?? "",
+            tags.Select(kv => kv.Key).ToArray(), tags.Select(kv => kv.Value).ToArray(),
+            c.LatencyMs, c.TimeToFirstTokenMs, (ulong)c.InputTokens, (ulong)c.OutputTokens,
+            c.CachedInputTokens is { } cached ? (ulong)cached : null,
+            c.CostUsd,
+            c.Outcome == Outcome.Success ? "SUCCESS" : "ERROR",
+            c.ErrorType is { } et ? ErrorTypeNames[(int)et] : "",
+            c.ErrorMessage ?? "",
+            c.HttpStatus is { } s and >= 0 and <= ushort.MaxValue ? (ushort)s : null,
+            c.QualityScore, (uint)c.RetryCount, c.CacheHit ? (byte)1 : (byte)0,
+            c.Stages.Select(s => s.Name).ToArray(), c.Stages.Select(s => s.DurationMs).ToArray(),
+            custom.Select(kv => kv.Key).ToArray(), custom.Select(kv => kv.Value).ToArray(),
+            c.SampleRate, (uint)partition, (ulong)offset, ingestedAt.UtcDateTime,
+        ];
+    }
+}

@@ -1,0 +1,196 @@
+using System.Collections.Concurrent;
+using Avro;
+using Avro.Generic;
+using Avro.IO;
+
+namespace Pipeline.Schemas;
+
+/// <summary>
+/// Encodes and decodes <see cref="LlmCall"/> in the Confluent wire format. Decoding resolves the
+/// writer schema by id, so records written by older or newer schema versions stay readable.
+/// Thread-safe.
+/// </summary>
+public sealed class LlmCallSerializer
+{
+    private static readonly string[] OutcomeSymbols = ["SUCCESS", "ERROR"];
+    private static readonly string[] ErrorTypeSymbols =
+        ["TIMEOUT", "RATE_LIMITED", "PROVIDER_ERROR", "VALIDATION", "CONTENT_FILTER", "CLIENT_ERROR", "SERVER_ERROR", "CANCELLED", "OTHER"];
+
+    private readonly RecordSchema _schema = SchemaCatalog.LlmCall;
+    private readonly int _schemaId;
+    private readonly GenericDatumWriter<GenericRecord> _writer;
+    private readonly ConcurrentDictionary<int, GenericDatumReader<GenericRecord>> _readers = new();
+    private readonly EnumSchema _outcomeSchema;
+    private readonly EnumSchema _errorTypeSchema;
+    private readonly RecordSchema _stageSchema;
+
+    /// <summary>Creates a serializer that writes with <paramref name="schemaId"/> (the catalogue id by default).</summary>
+    public LlmCallSerializer(int schemaId = SchemaCatalog.LlmCallV1)
+    {
+        _schemaId = schemaId;
+        _writer = new GenericDatumWriter<GenericRecord>(_schema);
+        _outcomeSchema = (EnumSchema)_schema["outcome"].Schema;
+        _errorTypeSchema = (EnumSchema)((UnionSchema)_schema["error_type"].Schema).Schemas[1];
+        _stageSchema = (RecordSchema)((ArraySchema)_schema["stages"].Schema).ItemSchema;
+    }
+
+    /// <summary>Encodes one event with its Confluent header.</summary>
+    public byte[] Serialize(LlmCall call)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        using var stream = new MemoryStream(256);
+        Span<byte> header = stackalloc byte[WireFormat.HeaderLength];
+        WireFormat.WriteHeader(header, _schemaId);
+        stream.Write(header);
+        _writer.Write(ToRecord(call), new BinaryEncoder(stream));
+        return stream.ToArray();
+    }
+
+    /// <summary>Decodes one framed record, or throws <see cref="EventDecodeException"/> with the reason.</summary>
+    public LlmCall Deserialize(ReadOnlyMemory<byte> record)
+    {
+        var id = WireFormat.ReadSchemaId(record.Span);
+        var reader = _readers.GetOrAdd(id, CreateReader);
+        GenericRecord generic;
+        try
+        {
+            using var stream = new ReadOnlyMemoryStream(record[WireFormat.HeaderLength..]);
+            generic = reader.Read(reuse: null!, new BinaryDecoder(stream));
+            if (stream.Position != stream.Length)
+            {
+                throw new EventDecodeException(DecodeFailure.MalformedAvro,
+                    $"{stream.Length - stream.Position} trailing bytes after the Avro body (schema id {id})");
+            }
+        }
+        catch (Exception ex) when (ex is AvroException or EndOfStreamException or FormatException or OverflowException
+                                       or InvalidCastException or ArgumentException or IndexOutOfRangeException or OutOfMemoryException)
+        {
+            throw new EventDecodeException(DecodeFailure.MalformedAvro, $"Avro body does not decode with schema id {id}: {ex.Message}", ex);
+        }
+        try
+        {
+            return FromRecord(generic);
+        }
+        catch (Exception ex) when (ex is InvalidCastException or KeyNotFoundException or FormatException or NullReferenceException)
+        {
+            throw new EventDecodeException(DecodeFailure.MalformedAvro, $"decoded record has unexpected shape: {ex.Message}", ex);
+        }
+    }
+
+    private GenericDatumReader<GenericRecord> CreateReader(int id)
+    {
+        var writerSchema = SchemaCatalog.Find(id)
+            ?? throw new EventDecodeException(DecodeFailure.UnknownSchemaId, $"schema id {id} is not in the catalogue");
+        return new GenericDatumReader<GenericRecord>(writerSchema, _schema);
+    }
+
+    private GenericRecord ToRecord(LlmCall c)
+    {
+        var r = new GenericRecord(_schema);
+        r.Add("event_id", c.EventId);
+        r.Add("occurred_at", c.OccurredAt.UtcDateTime);
+        r.Add("environment", c.Environment);
+        r.Add("service", c.Service);
+        r.Add("operation", c.Operation);
+        r.Add("provider", c.Provider);
+        r.Add("request_model", c.RequestModel);
+        r.Add("response_model", c.ResponseModel);
+        r.Add("prompt_name", c.PromptName);
+        r.Add("prompt_version", c.PromptVersion);
+        r.Add("request_id", c.RequestId);
+        r.Add("trace_id", c.TraceId);
+        r.Add("tags", c.Tags.ToDictionary(kv => kv.Key, kv => (object)kv.Value));
+        r.Add("latency_ms", c.LatencyMs);
+        r.Add("time_to_first_token_ms", c.TimeToFirstTokenMs);
+        r.Add("input_tokens", c.InputTokens);
+        r.Add("output_tokens", c.OutputTokens);
+        r.Add("cached_input_tokens", c.CachedInputTokens);
+        r.Add("cost_usd", c.CostUsd);
+        r.Add("outcome", new GenericEnum(_outcomeSchema, OutcomeSymbols[(int)c.Outcome]));
+        r.Add("error_message", c.ErrorMessage);
+        r.Add("error_type", c.ErrorType is { } et ? new GenericEnum(_errorTypeSchema, ErrorTypeSymbols[(int)et]) : null);
+        r.Add("http_status", c.HttpStatus);
+        r.Add("quality_score", c.QualityScore);
+        r.Add("retry_count", c.RetryCount);
+        r.Add("cache_hit", c.CacheHit);
+        r.Add("stages", c.Stages.Select(s =>
+        {
+            var sr = new GenericRecord(_stageSchema);
+            sr.Add("name", s.Name);
+            sr.Add("duration_ms", s.DurationMs);
+            sr.Add("attributes", s.Attributes.ToDictionary(kv => kv.Key, kv => (object)kv.Value));
+            return (object)sr;
+        }).ToArray());
+        r.Add("custom", c.Custom.ToDictionary(kv => kv.Key, kv => (object)kv.Value));
+        r.Add("sample_rate", c.SampleRate);
+        return r;
+    }
+
+    private static LlmCall FromRecord(GenericRecord r) => new()
+    {
+        EventId = (Guid)r["event_id"],
+        OccurredAt = new DateTimeOffset(DateTime.SpecifyKind((DateTime)r["occurred_at"], DateTimeKind.Utc)),
+        Environment = (string)r["environment"],
+        Service = (string)r["service"],
+        Operation = (string)r["operation"],
+        Provider = (string)r["provider"],
+        RequestModel = (string)r["request_model"],
+        ResponseModel = (string?)r["response_model"],
+        PromptName = (string)r["prompt_name"],
+        PromptVersion = (string)r["prompt_version"],
+        RequestId = (string?)r["request_id"],
+        TraceId = (string?)r["trace_id"],
+        Tags = StringMap(r["tags"]),
+        LatencyMs = (double)r["latency_ms"],
+        TimeToFirstTokenMs = (double?)r["time_to_first_token_ms"],
+        InputTokens = (long)r["input_tokens"],
+        OutputTokens = (long)r["output_tokens"],
+        CachedInputTokens = (long?)r["cached_input_tokens"],
+        CostUsd = (double?)r["cost_usd"],
+        Outcome = (Outcome)Array.IndexOf(OutcomeSymbols, ((GenericEnum)r["outcome"]).Value),
+        ErrorMessage = (string?)r["error_message"],
+        ErrorType = r["error_type"] is GenericEnum e ? (ErrorType)Math.Max(0, Array.IndexOf(ErrorTypeSymbols, e.Value)) : null,
+        HttpStatus = (int?)r["http_status"],
+        QualityScore = (double?)r["quality_score"],
+        RetryCount = (int)r["retry_count"],
+        CacheHit = (bool)r["cache_hit"],
+        Stages = ((object[])r["stages"]).Select(o =>
+        {
+            var s = (GenericRecord)o;
+            return new Stage((string)s["name"], (double)s["duration_ms"]) { Attributes = StringMap(s["attributes"]) };
+        }).ToArray(),
+        Custom = ((IDictionary<string, object>)r["custom"]).ToDictionary(kv => kv.Key, kv => (double)kv.Value),
+        SampleRate = (double)r["sample_rate"],
+    };
+
+    private static Dictionary<string, string> StringMap(object o) =>
+        ((IDictionary<string, object>)o).ToDictionary(kv => kv.Key, kv => (string)kv.Value);
+
+    /// <summary>A read-only stream over memory without copying it.</summary>
+    private sealed class ReadOnlyMemoryStream(ReadOnlyMemory<byte> memory) : Stream
+    {
+        private int _position;
+        public override bool CanRead => true;
+        public override bool CanSeek => true;
+        public override bool CanWrite => false;
+        public override long Length => memory.Length;
+        public override long Position { get => _position; set => _position = checked((int)value); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+        public override int Read(Span<byte> buffer)
+        {
+            var n = Math.Min(buffer.Length, memory.Length - _position);
+            memory.Span.Slice(_position, n).CopyTo(buffer);
+            _position += n;
+            return n;
+        }
+        public override long Seek(long offset, SeekOrigin origin) => Position = origin switch
+        {
+            SeekOrigin.Begin => offset,
+            SeekOrigin.Current => _position + offset,
+            _ => memory.Length + offset,
+        };
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}

@@ -1,0 +1,54 @@
+using System.Collections.Concurrent;
+using Avro;
+
+namespace Pipeline.Schemas;
+
+/// <summary>
+/// The fixed catalogue of schema ids used when no Schema Registry is configured.
+/// Ids never change meaning: a new schema version gets a new id and old ids stay readable.
+/// </summary>
+public static class SchemaCatalog
+{
+    /// <summary>Schema id of <c>llm_call.avsc</c>, version 1.</summary>
+    public const int LlmCallV1 = 1;
+
+    /// <summary>Topic names of the pipeline.</summary>
+    public static class Topics
+    {
+        /// <summary>Raw LLM call events, keyed by series key.</summary>
+        public const string Calls = "llm.calls.v1";
+        /// <summary>Records that could not be decoded or validated, with reason headers.</summary>
+        public const string CallsDeadLetter = "llm.calls.dlq.v1";
+        /// <summary>Closed one-minute window aggregates.</summary>
+        public const string Metrics1m = "llm.metrics.1m.v1";
+        /// <summary>Alert state changes.</summary>
+        public const string Alerts = "llm.alerts.v1";
+    }
+
+    private static readonly ConcurrentDictionary<int, Schema> ById = new();
+
+    /// <summary>The current (reader) schema of <see cref="LlmCall"/>.</summary>
+    public static RecordSchema LlmCall { get; } = (RecordSchema)Load("llm_call.avsc");
+
+    /// <summary>Registers an extra writer schema under an id (tests of evolution, registry lookups).</summary>
+    public static void Register(int id, Schema schema) => ById[id] = schema;
+
+    /// <summary>The writer schema stored under <paramref name="id"/>, or null when unknown.</summary>
+    public static Schema? Find(int id) => ById.TryGetValue(id, out var s) ? s : null;
+
+    static SchemaCatalog()
+    {
+        ById[LlmCallV1] = LlmCall;
+    }
+
+    /// <summary>Reads one of the embedded <c>.avsc</c> files.</summary>
+    public static string ReadSchemaText(string fileName)
+    {
+        using var stream = typeof(SchemaCatalog).Assembly.GetManifestResourceStream(fileName)
+            ?? throw new InvalidOperationException($"Schema resource '{fileName}' is not embedded in {typeof(SchemaCatalog).Assembly.GetName().Name}.");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
+    private static Schema Load(string fileName) => Schema.Parse(ReadSchemaText(fileName));
+}

@@ -1,0 +1,3 @@
+using BenchmarkDotNet.Running;
+
+BenchmarkSwitcher.FromAssembly(typeof(Pipeline.Benchmarks.SerializerBenchmarks).Assembly).Run(args);
