@@ -118,7 +118,9 @@ public sealed class ClickHouseHttp : IDisposable
 
     private async Task<string> SendAsync(string sql, bool useDatabase, CancellationToken cancellationToken)
     {
-        var query = "?output_format_json_quote_64bit_integers=0" + (useDatabase ? "&database=" + Uri.EscapeDataString(_options.Database) : "");
+        // A readonly=1 user may not set settings per query; its server profile sets them instead.
+        var query = (_options.IsReadOnlyUser ? "?" : "?output_format_json_quote_64bit_integers=0&")
+            + (useDatabase ? "database=" + Uri.EscapeDataString(_options.Database) : "");
         using var content = new StringContent(sql, Encoding.UTF8, "text/plain");
         HttpResponseMessage response;
         try

@@ -42,11 +42,18 @@ public sealed class ClickHouseOptions : IValidatableObject
         }
     }
 
+    /// <summary>
+    /// True for a <c>readonly=1</c> user, which may not change settings per query; the server profile
+    /// then supplies them. Set by <see cref="AsAnalyst"/>, not from configuration.
+    /// </summary>
+    internal bool IsReadOnlyUser { get; init; }
+
     /// <summary>A copy that connects as the analyst user.</summary>
     public ClickHouseOptions AsAnalyst() => new()
     {
         Url = Url, User = AnalystUser, Password = AnalystPassword, Database = Database,
         AnalystUser = AnalystUser, AnalystPassword = AnalystPassword, RequestTimeout = RequestTimeout,
+        IsReadOnlyUser = true,
     };
 
     /// <summary>A copy with another database (tests give each test its own).</summary>
@@ -54,5 +61,6 @@ public sealed class ClickHouseOptions : IValidatableObject
     {
         Url = Url, User = User, Password = Password, Database = database,
         AnalystUser = AnalystUser, AnalystPassword = AnalystPassword, RequestTimeout = RequestTimeout,
+        IsReadOnlyUser = IsReadOnlyUser,
     };
 }

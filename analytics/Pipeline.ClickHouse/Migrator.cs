@@ -9,7 +9,7 @@ namespace Pipeline.ClickHouse;
 public sealed record Migration(int Version, string Name, string Sql)
 {
     /// <summary>SHA-256 of the file's text; an applied migration whose file changed is refused.</summary>
-    public string Checksum { get; } = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Sql.ReplaceLineEndings("\n"))));
+    public string Checksum => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Sql.ReplaceLineEndings("\n"))));
 
     /// <summary>The file's statements, split on semicolons that end a line; comment lines dropped.</summary>
     public IReadOnlyList<string> Statements()

@@ -78,6 +78,11 @@ public sealed class LocalClickHouse(LocalClickHouseSettings settings, TimeProvid
         var status = await GetStatusAsync(cancellationToken);
         if (status.Up)
         {
+            if (File.Exists(Path.Combine(settings.RunDir, "users.xml")))
+            {
+                // Users and profiles reload live; this keeps a running server's users current.
+                WriteConfig();
+            }
             return status;
         }
         await EnsureInstalledAsync(cancellationToken);
@@ -204,6 +209,7 @@ public sealed class LocalClickHouse(LocalClickHouseSettings settings, TimeProvid
                     new XElement("max_memory_usage", 8L << 30)),
                 new XElement("readonly",
                     new XElement("readonly", 1),
+                    new XElement("output_format_json_quote_64bit_integers", 0),
                     new XElement("allow_experimental_low_cardinality_type", 1))),
             new XElement("users",
                 User("default", null, "readonly"),

@@ -1,0 +1,173 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+using Pipeline.DevServers;
+
+namespace Pipeline.IntegrationTests;
+
+/// <summary>The real <c>pipeline</c> process: help, exit codes, error lines, and the local server lifecycle.</summary>
+public sealed class CliTests(ServersFixture servers) : IDisposable
+{
+    private readonly string _home = Directory.CreateTempSubdirectory("pipeline-cli-").FullName;
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(_home, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A server may still be flushing a log; the temp folder is harmless.
+        }
+    }
+
+    [Theory]
+    [InlineData("up")]
+    [InlineData("down")]
+    [InlineData("status")]
+    [InlineData("migrate")]
+    [InlineData("smoke")]
+    [InlineData("aggregate")]
+    [InlineData("config show")]
+    public async Task Help_EveryCommand_PrintsUsageWithAnExample(string command)
+    {
+        var result = await RunAsync([.. command.Split(' '), "--help"]);
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("Usage:", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("pipeline " + command, result.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task BadFlag_ExitsTwo_NamesTheFlag()
+    {
+        var result = await RunAsync(["status", "--no-such-flag"]);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--no-such-flag", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("ClickHouse:Url=notaurl", "ClickHouse:Url")]
+    [InlineData("ClickHouse:RequestTimeout=soon", "ClickHouse:RequestTimeout")]
+    [InlineData("ClickHouse:Database=a;b", "ClickHouse:Database")]
+    [InlineData("Local:ClickHouseTcpPort=99999", "Local:ClickHouseTcpPort")]
+    public async Task BadConfig_Exits78_NamesTheKey(string setting, string key)
+    {
+        var result = await RunAsync(["status", "--set", setting, "--set", $"Local:RunDir={_home}"]);
+        Assert.Equal(78, result.ExitCode);
+        Assert.Contains(key, result.Stderr, StringComparison.Ordinal);
+        Assert.Single(result.Stderr.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public async Task BadConfigFile_Exits78()
+    {
+        var file = Path.Combine(_home, "broken.json");
+        await File.WriteAllTextAsync(file, "{ \"ClickHouse\": { \"Url\": ", TestContext.Current.CancellationToken);
+        var result = await RunAsync(["status", "--config", file]);
+        Assert.Equal(78, result.ExitCode);
+        Assert.Contains("config", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task UnreachableServers_ExitSixtyNine_NameAddressAndStartCommand()
+    {
+        var port = FreePort();
+        var result = await RunAsync(["smoke", "--set", $"ClickHouse:Url=http://127.0.0.1:{port}/", "--set", $"Local:RunDir={_home}"]);
+        Assert.Equal(69, result.ExitCode);
+        var line = Assert.Single(result.Stderr.Trim().Split('\n'));
+        Assert.Contains($"127.0.0.1:{port}", line, StringComparison.Ordinal);
+        Assert.Contains("./pipeline up", line, StringComparison.Ordinal);
+
+        var status = await RunAsync(["status", "--json", "--set", $"ClickHouse:Url=http://127.0.0.1:{port}/", "--set", $"Local:RunDir={_home}"]);
+        Assert.Equal(69, status.ExitCode);
+        using var doc = JsonDocument.Parse(status.Stdout);
+        Assert.All(doc.RootElement.EnumerateArray(), s => Assert.False(s.GetProperty("up").GetBoolean()));
+    }
+
+    [Fact]
+    public async Task Smoke_AgainstTestServers_LandsTheEvent()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var db = await servers.NewDatabaseAsync(ct);
+        var result = await RunAsync(["smoke", "--set", $"ClickHouse:Url={servers.ClickHouse.Url}", "--set", $"ClickHouse:User={servers.ClickHouse.User}",
+            "--set", $"ClickHouse:Password={servers.ClickHouse.Password}", "--set", $"ClickHouse:Database={db.Options.Database}",
+            "--set", $"Kafka:bootstrap.servers={servers.Bootstrap}", "--set", $"Local:RunDir={_home}"]);
+        Assert.True(result.ExitCode == 0, result.Stderr + result.Stdout);
+        Assert.Contains("landed", result.Stdout, StringComparison.Ordinal);
+        Assert.Equal(1, await db.ScalarAsync("SELECT count() FROM calls FINAL WHERE service = 'smoke-test'", ct));
+    }
+
+    [Fact]
+    public async Task UpStatusDown_OwnRunFolder_StartsReportsAndStopsBothServers_NoProcessLeft()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        string[] settings = ["--set", $"Local:RunDir={_home}", "--set", $"ClickHouse:Url=http://127.0.0.1:{FreePort()}/", "--set", $"Local:ClickHouseTcpPort={FreePort()}"];
+
+        var up = await RunAsync(["up", .. settings]);
+        Assert.True(up.ExitCode == 0, up.Stderr + up.Stdout);
+        var chPid = DetachedProcessPid(Path.Combine(_home, "clickhouse", "clickhouse.pid"));
+        var brokerPid = DetachedProcessPid(Path.Combine(_home, "broker", "pid"));
+        try
+        {
+            var upAgain = await RunAsync(["up", .. settings]);
+            Assert.Equal(0, upAgain.ExitCode);
+            Assert.Equal(chPid, DetachedProcessPid(Path.Combine(_home, "clickhouse", "clickhouse.pid")));
+
+            var status = await RunAsync(["status", "--json", .. settings]);
+            Assert.Equal(0, status.ExitCode);
+            using var doc = JsonDocument.Parse(status.Stdout);
+            var byName = doc.RootElement.EnumerateArray().ToDictionary(e => e.GetProperty("name").GetString()!);
+            Assert.True(byName["clickhouse"].GetProperty("up").GetBoolean());
+            Assert.True(byName["kafka"].GetProperty("up").GetBoolean());
+            Assert.Equal(LocalBroker.ReadBootstrap(Path.Combine(_home, "broker")), byName["kafka"].GetProperty("address").GetString());
+        }
+        finally
+        {
+            var down = await RunAsync(["down", .. settings]);
+            Assert.Equal(0, down.ExitCode);
+        }
+        Assert.False(Alive(chPid), "clickhouse-server still running after down");
+        Assert.False(Alive(brokerPid), "dev broker still running after down");
+        var after = await RunAsync(["status", .. settings]);
+        Assert.Equal(69, after.ExitCode);
+        ct.ThrowIfCancellationRequested();
+    }
+
+    private static int DetachedProcessPid(string pidFile) => int.Parse(File.ReadAllText(pidFile).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+
+    // A killed server whose parent is gone may linger as a zombie until init reaps it: that counts as stopped.
+    private static bool Alive(int pid) => DetachedProcess.IsAlive(pid);
+
+    private static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    private async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "pipeline.dll"));
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+        // An empty home: no appsettings.json or dev-broker address from the developer's checkout leaks in.
+        psi.Environment["PIPELINE_HOME"] = _home;
+        foreach (var key in psi.Environment.Keys.Where(k => k.StartsWith("PIPELINE__", StringComparison.Ordinal)).ToList())
+        {
+            psi.Environment.Remove(key);
+        }
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stdout, await stderr);
+    }
+}
