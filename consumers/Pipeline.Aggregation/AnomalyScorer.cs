@@ -1,0 +1,85 @@
+namespace Pipeline.Aggregation;
+
+/// <summary>Metrics scored for anomalies on every closed window.</summary>
+public enum AnomalyMetric
+{
+    LatencyP95,
+    ErrorRate,
+    Traffic,
+    CostPerCall,
+    QualityMean,
+}
+
+/// <summary>One scored metric of one closed window, with the baseline used.</summary>
+public sealed record AnomalyScore(WindowKey Window, AnomalyMetric Metric, double Value, double BaselineMedian, double BaselineMad,
+    int BaselineSamples, double Score, bool IsAnomaly);
+
+/// <summary>Anomaly scoring settings.</summary>
+public sealed class AnomalyOptions
+{
+    /// <summary>Trailing windows in the baseline. Default 60.</summary>
+    public int BaselineWindows { get; set; } = 60;
+    /// <summary>Windows needed before any score is given. Default 10.</summary>
+    public int MinSamples { get; set; } = 10;
+    /// <summary>|robust z| at or above which a value is an anomaly. Default 3.5 (Iglewicz and Hoaglin).</summary>
+    public double Threshold { get; set; } = 3.5;
+}
+
+/// <summary>
+/// Robust z-score of each closed window against the same series' trailing windows:
+/// z = (x - median) / (1.4826 · MAD). The MAD is floored at 1% of |median| (and a tiny absolute epsilon)
+/// so a perfectly flat history does not turn noise into infinite scores.
+/// </summary>
+public sealed class AnomalyScorer(AnomalyOptions options)
+{
+    private readonly Dictionary<(Pipeline.Schemas.SeriesKey, AnomalyMetric), Queue<double>> _history = [];
+
+    /// <summary>Scores a closed window (first revision) and adds it to its series' history.</summary>
+    public IReadOnlyList<AnomalyScore> Score(WindowState window)
+    {
+        ArgumentNullException.ThrowIfNull(window);
+        var scores = new List<AnomalyScore>();
+        foreach (var (metric, value) in Values(window))
+        {
+            var key = (window.Key.Series, metric);
+            if (!_history.TryGetValue(key, out var history))
+            {
+                history = new Queue<double>();
+                _history[key] = history;
+            }
+            if (history.Count >= options.MinSamples)
+            {
+                var (median, mad) = MedianAndMad(history);
+                var scale = 1.4826 * Math.Max(mad, Math.Max(Math.Abs(median) * 0.01, 1e-9));
+                var z = (value - median) / scale;
+                scores.Add(new AnomalyScore(window.Key, metric, value, median, mad, history.Count, z, Math.Abs(z) >= options.Threshold));
+            }
+            history.Enqueue(value);
+            while (history.Count > options.BaselineWindows) history.Dequeue();
+        }
+        return scores;
+    }
+
+    /// <summary>The metric values of a window; quality only when the window has quality scores.</summary>
+    public static IEnumerable<(AnomalyMetric, double)> Values(WindowState w)
+    {
+        ArgumentNullException.ThrowIfNull(w);
+        if (w.Calls == 0) yield break;
+        yield return (AnomalyMetric.LatencyP95, w.Latency.Quantile(0.95));
+        yield return (AnomalyMetric.ErrorRate, w.ErrorRate);
+        yield return (AnomalyMetric.Traffic, w.Calls);
+        yield return (AnomalyMetric.CostPerCall, w.CostUsd / w.Calls);
+        if (w.QualityMean is { } q) yield return (AnomalyMetric.QualityMean, q);
+    }
+
+    internal static (double Median, double Mad) MedianAndMad(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        var median = Median(sorted);
+        var deviations = sorted.Select(v => Math.Abs(v - median)).Order().ToArray();
+        return (median, Median(deviations));
+    }
+
+    private static double Median(double[] sorted) =>
+        sorted.Length == 0 ? 0 : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+}

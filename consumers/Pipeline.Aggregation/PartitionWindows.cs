@@ -1,0 +1,161 @@
+using Pipeline.Schemas;
+
+namespace Pipeline.Aggregation;
+
+/// <summary>Windowing settings. Section <c>Aggregation</c>.</summary>
+public sealed class WindowingOptions
+{
+    /// <summary>Tumbling window length. Default 1 minute.</summary>
+    public TimeSpan WindowSize { get; set; } = TimeSpan.FromMinutes(1);
+    /// <summary>How far behind the newest event time the watermark trails. Default 60 s.</summary>
+    public TimeSpan AllowedLateness { get; set; } = TimeSpan.FromSeconds(60);
+    /// <summary>
+    /// A partition with no events for this long (processing time) lets its watermark follow the clock,
+    /// so an idle partition does not hold its windows open forever. Default 30 s.
+    /// </summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>How long (event time, after close) a closed window's state stays in memory for late events. Default 10 minutes.</summary>
+    public TimeSpan LateRetention { get; set; } = TimeSpan.FromMinutes(10);
+}
+
+/// <summary>What happened to one event offered to <see cref="PartitionWindows.Add"/>.</summary>
+public enum AddOutcome
+{
+    /// <summary>Folded into an open window.</summary>
+    OnTime,
+    /// <summary>Its window had closed: folded in, and a new revision will be emitted.</summary>
+    Late,
+    /// <summary>Already included in a stored revision (a replay): ignored.</summary>
+    Duplicate,
+}
+
+/// <summary>
+/// Event-time tumbling windows of the series of one Kafka partition, with that partition's watermark.
+/// Pure: time comes from <see cref="TimeProvider"/>, storage from the caller. Nothing is dropped for
+/// lateness: a late event reopens its window's state and produces a new revision.
+/// </summary>
+public sealed class PartitionWindows
+{
+    private readonly WindowingOptions _options;
+    private readonly TimeProvider _time;
+    private readonly PriceTable _prices;
+    private readonly Dictionary<WindowKey, WindowState> _windows = [];
+    private DateTimeOffset _maxEventTime = DateTimeOffset.MinValue;
+    private DateTimeOffset _clockWatermark = DateTimeOffset.MinValue;
+    private long _lastEventTicks;
+
+    public PartitionWindows(int partition, WindowingOptions options, PriceTable prices, TimeProvider time)
+    {
+        Partition = partition;
+        _options = options;
+        _prices = prices;
+        _time = time;
+        _lastEventTicks = time.GetTimestamp();
+    }
+
+    public int Partition { get; }
+
+    /// <summary>Windows that end at or before this are closed.</summary>
+    public DateTimeOffset Watermark
+    {
+        get
+        {
+            var byEvents = _maxEventTime == DateTimeOffset.MinValue ? DateTimeOffset.MinValue : _maxEventTime - _options.AllowedLateness;
+            return byEvents > _clockWatermark ? byEvents : _clockWatermark;
+        }
+    }
+
+    /// <summary>Windows held in memory (open, or closed and retained for late events).</summary>
+    public int WindowCount => _windows.Count;
+
+    /// <summary>The start of the window <paramref name="eventTime"/> falls in.</summary>
+    public static DateTimeOffset WindowStartOf(DateTimeOffset eventTime, TimeSpan size)
+    {
+        var ticks = eventTime.UtcTicks - (eventTime.UtcTicks % size.Ticks);
+        return new DateTimeOffset(ticks, TimeSpan.Zero);
+    }
+
+    /// <summary>True when the window is neither in memory nor still open: its stored revision must be seeded before adding.</summary>
+    public bool NeedsStoredState(LlmCall call)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        var key = new WindowKey(SeriesKey.Of(call), WindowStartOf(call.OccurredAt, _options.WindowSize));
+        return !_windows.ContainsKey(key) && key.WindowStart + _options.WindowSize <= Watermark;
+    }
+
+    /// <summary>Seeds a window from its stored revision (after a restart or for a very late event).</summary>
+    public void Seed(WindowState stored)
+    {
+        ArgumentNullException.ThrowIfNull(stored);
+        if (!_windows.TryGetValue(stored.Key, out var state))
+        {
+            state = new WindowState(stored.Key, _options.WindowSize, Partition);
+            _windows[stored.Key] = state;
+        }
+        state.SeedFromStored(stored);
+    }
+
+    /// <summary>Folds one event into its window.</summary>
+    public AddOutcome Add(LlmCall call, long offset)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        _lastEventTicks = _time.GetTimestamp();
+        var key = new WindowKey(SeriesKey.Of(call), WindowStartOf(call.OccurredAt, _options.WindowSize));
+        var closed = key.WindowStart + _options.WindowSize <= Watermark;
+        if (!_windows.TryGetValue(key, out var state))
+        {
+            state = new WindowState(key, _options.WindowSize, Partition);
+            _windows[key] = state;
+        }
+        if (call.OccurredAt > _maxEventTime) _maxEventTime = call.OccurredAt;
+        if (!state.Add(call, offset, _prices)) return AddOutcome.Duplicate;
+        return closed || state.Revision > 0 ? AddOutcome.Late : AddOutcome.OnTime;
+    }
+
+    /// <summary>
+    /// Advances the idle-partition clock and returns the windows to emit now: every closed window holding
+    /// events no revision contains. The caller writes them, then calls <see cref="MarkEmitted"/>.
+    /// </summary>
+    public IReadOnlyList<WindowState> DueWindows()
+    {
+        if (_time.GetElapsedTime(_lastEventTicks) >= _options.IdleTimeout)
+        {
+            var byClock = _time.GetUtcNow() - _options.AllowedLateness;
+            if (byClock > _clockWatermark) _clockWatermark = byClock;
+        }
+        var watermark = Watermark;
+        return _windows.Values.Where(w => w.Dirty && w.WindowEnd <= watermark).OrderBy(w => w.Key.WindowStart).ToList();
+    }
+
+    /// <summary>Records that these windows were durably written, and forgets windows past retention.</summary>
+    public void MarkEmitted(IEnumerable<WindowState> written)
+    {
+        ArgumentNullException.ThrowIfNull(written);
+        foreach (var w in written)
+        {
+            w.MarkEmitted();
+        }
+        var forgetBefore = Watermark - _options.LateRetention;
+        foreach (var key in _windows.Where(kv => !kv.Value.Dirty && kv.Value.WindowEnd <= forgetBefore).Select(kv => kv.Key).ToList())
+        {
+            _windows.Remove(key);
+        }
+    }
+
+    /// <summary>
+    /// The lowest offset a restart must replay from so no unwritten window loses events; null when every
+    /// folded-in event is written.
+    /// </summary>
+    public long? LowestOffsetNeeded()
+    {
+        long? lowest = null;
+        foreach (var w in _windows.Values)
+        {
+            if (w.Dirty && (lowest is null || w.MinUnwrittenOffset < lowest)) lowest = w.MinUnwrittenOffset;
+        }
+        return lowest;
+    }
+
+    /// <summary>Every window with unwritten events, open or closed (for a clean hand-over on shutdown).</summary>
+    public IReadOnlyList<WindowState> DirtyWindows() => _windows.Values.Where(w => w.Dirty).ToList();
+}

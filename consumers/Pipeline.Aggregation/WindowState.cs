@@ -1,0 +1,194 @@
+using Pipeline.Schemas;
+
+namespace Pipeline.Aggregation;
+
+/// <summary>Identity of one tumbling window of one series.</summary>
+public readonly record struct WindowKey(SeriesKey Series, DateTimeOffset WindowStart);
+
+/// <summary>
+/// Everything the pipeline keeps about one series in one window. Counts and sums are exact (each event
+/// weighted by round(1/sample_rate)); percentiles come from <see cref="QuantileSketch"/> (1% relative).
+/// States merge, so partial windows (late data, salted hot series) combine into the same answer.
+/// </summary>
+public sealed class WindowState
+{
+    /// <summary>Number of <see cref="ErrorType"/> values.</summary>
+    public const int ErrorTypeCount = 9;
+
+    /// <summary>Creates an empty state.</summary>
+    public WindowState(WindowKey key, TimeSpan size, int partition)
+    {
+        Key = key;
+        Size = size;
+        Partition = partition;
+    }
+
+    public WindowKey Key { get; }
+    public TimeSpan Size { get; }
+    public DateTimeOffset WindowEnd => Key.WindowStart + Size;
+    /// <summary>Kafka partition the series lives in.</summary>
+    public int Partition { get; }
+
+    /// <summary>Calls, weighted by 1/sample_rate.</summary>
+    public long Calls { get; private set; }
+    /// <summary>Events actually received (unweighted).</summary>
+    public long Events { get; private set; }
+    public long Successes { get; private set; }
+    public long Errors { get; private set; }
+    /// <summary>Errors by <see cref="ErrorType"/> index; errors without a type count as Other.</summary>
+    public long[] ErrorsByType { get; } = new long[ErrorTypeCount];
+    public QuantileSketch Latency { get; } = new();
+    public QuantileSketch TimeToFirstToken { get; } = new();
+    public long InputTokens { get; private set; }
+    public long OutputTokens { get; private set; }
+    public long CachedInputTokens { get; private set; }
+    /// <summary>Reported plus priced cost.</summary>
+    public double CostUsd { get; private set; }
+    /// <summary>Calls whose cost came from the price table.</summary>
+    public long PricedCalls { get; private set; }
+    /// <summary>Calls with no reported cost and no price: their cost is missing from <see cref="CostUsd"/>.</summary>
+    public long UnpricedCalls { get; private set; }
+    public double QualitySum { get; private set; }
+    public long QualityCount { get; private set; }
+    public long CacheHits { get; private set; }
+    /// <summary>Summed duration per stage name.</summary>
+    public Dictionary<string, double> StageDurations { get; } = new(StringComparer.Ordinal);
+    /// <summary>Sum and count per custom metric.</summary>
+    public Dictionary<string, (double Sum, long Count)> Custom { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>Lowest and highest Kafka offset folded in (-1 when none).</summary>
+    public long MinOffset { get; private set; } = -1;
+    public long MaxOffset { get; private set; } = -1;
+    /// <summary>Lowest offset folded in since the last emission; -1 when everything is written.</summary>
+    public long MinUnwrittenOffset { get; private set; } = -1;
+    /// <summary>0 until first emitted; each emission increments it.</summary>
+    public int Revision { get; private set; }
+    /// <summary>True when it holds events that no emitted revision contains.</summary>
+    public bool Dirty => MinUnwrittenOffset >= 0;
+
+    public double? QualityMean => QualityCount == 0 ? null : QualitySum / QualityCount;
+    public double ErrorRate => Calls == 0 ? 0 : (double)Errors / Calls;
+
+    /// <summary>The stage with the largest summed duration, or null.</summary>
+    public string? BottleneckStage => StageDurations.Count == 0 ? null : StageDurations.MaxBy(kv => kv.Value).Key;
+
+    /// <summary>Folds one event in; events at or below an already-included offset are ignored (replays).</summary>
+    public bool Add(LlmCall call, long offset, PriceTable prices)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        ArgumentNullException.ThrowIfNull(prices);
+        if (offset >= 0 && offset <= MaxOffset) return false;
+        var w = Math.Max(1L, (long)Math.Round(1 / call.SampleRate));
+        Events++;
+        Calls += w;
+        if (call.Outcome == Outcome.Success)
+        {
+            Successes += w;
+        }
+        else
+        {
+            Errors += w;
+            ErrorsByType[(int)(call.ErrorType ?? ErrorType.Other)] += w;
+        }
+        Latency.Add(call.LatencyMs, w);
+        if (call.TimeToFirstTokenMs is { } ttft) TimeToFirstToken.Add(ttft, w);
+        InputTokens += call.InputTokens * w;
+        OutputTokens += call.OutputTokens * w;
+        CachedInputTokens += (call.CachedInputTokens ?? 0) * w;
+        if (prices.CostOf(call) is { } cost)
+        {
+            CostUsd += cost * w;
+            if (call.CostUsd is null) PricedCalls += w;
+        }
+        else
+        {
+            UnpricedCalls += w;
+        }
+        if (call.QualityScore is { } q)
+        {
+            QualitySum += q * w;
+            QualityCount += w;
+        }
+        if (call.CacheHit) CacheHits += w;
+        foreach (var s in call.Stages)
+        {
+            StageDurations[s.Name] = StageDurations.GetValueOrDefault(s.Name) + s.DurationMs * w;
+        }
+        foreach (var (name, value) in call.Custom)
+        {
+            var (sum, count) = Custom.GetValueOrDefault(name);
+            Custom[name] = (sum + value * w, count + w);
+        }
+        if (offset >= 0)
+        {
+            if (MinOffset < 0 || offset < MinOffset) MinOffset = offset;
+            MaxOffset = Math.Max(MaxOffset, offset);
+            if (MinUnwrittenOffset < 0) MinUnwrittenOffset = offset;
+        }
+        return true;
+    }
+
+    /// <summary>Adds another state of the same key (another shard, a stored revision).</summary>
+    public void Merge(WindowState other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        if (other.Key != Key) throw new ArgumentException($"cannot merge window {other.Key} into {Key}", nameof(other));
+        Calls += other.Calls;
+        Events += other.Events;
+        Successes += other.Successes;
+        Errors += other.Errors;
+        for (var i = 0; i < ErrorTypeCount; i++) ErrorsByType[i] += other.ErrorsByType[i];
+        Latency.Merge(other.Latency);
+        TimeToFirstToken.Merge(other.TimeToFirstToken);
+        InputTokens += other.InputTokens;
+        OutputTokens += other.OutputTokens;
+        CachedInputTokens += other.CachedInputTokens;
+        CostUsd += other.CostUsd;
+        PricedCalls += other.PricedCalls;
+        UnpricedCalls += other.UnpricedCalls;
+        QualitySum += other.QualitySum;
+        QualityCount += other.QualityCount;
+        CacheHits += other.CacheHits;
+        foreach (var (k, v) in other.StageDurations) StageDurations[k] = StageDurations.GetValueOrDefault(k) + v;
+        foreach (var (k, (s, c)) in other.Custom)
+        {
+            var (sum, count) = Custom.GetValueOrDefault(k);
+            Custom[k] = (sum + s, count + c);
+        }
+        if (other.MinOffset >= 0 && (MinOffset < 0 || other.MinOffset < MinOffset)) MinOffset = other.MinOffset;
+        MaxOffset = Math.Max(MaxOffset, other.MaxOffset);
+        Revision = Math.Max(Revision, other.Revision);
+    }
+
+    /// <summary>Seeds this state from a stored revision: its contents, offsets and revision number.</summary>
+    public void SeedFromStored(WindowState stored)
+    {
+        ArgumentNullException.ThrowIfNull(stored);
+        var unwritten = MinUnwrittenOffset;
+        Merge(stored);
+        MinUnwrittenOffset = unwritten;
+    }
+
+    /// <summary>Marks the current contents as written, as revision <see cref="Revision"/>+1.</summary>
+    public int MarkEmitted()
+    {
+        MinUnwrittenOffset = -1;
+        return ++Revision;
+    }
+
+    /// <summary>Restores fields read back from storage (used by the ClickHouse reader).</summary>
+    internal void Restore(long calls, long events, long successes, long errors, long[] errorsByType, QuantileSketch latency, QuantileSketch ttft,
+        long inputTokens, long outputTokens, long cachedInputTokens, double cost, long priced, long unpriced, double qualitySum, long qualityCount,
+        long cacheHits, IEnumerable<KeyValuePair<string, double>> stages, IEnumerable<KeyValuePair<string, (double, long)>> custom,
+        long minOffset, long maxOffset, int revision)
+    {
+        Calls = calls; Events = events; Successes = successes; Errors = errors;
+        Array.Copy(errorsByType, ErrorsByType, Math.Min(errorsByType.Length, ErrorTypeCount));
+        Latency.Merge(latency); TimeToFirstToken.Merge(ttft);
+        InputTokens = inputTokens; OutputTokens = outputTokens; CachedInputTokens = cachedInputTokens;
+        CostUsd = cost; PricedCalls = priced; UnpricedCalls = unpriced; QualitySum = qualitySum; QualityCount = qualityCount; CacheHits = cacheHits;
+        foreach (var (k, v) in stages) StageDurations[k] = v;
+        foreach (var (k, v) in custom) Custom[k] = v;
+        MinOffset = minOffset; MaxOffset = maxOffset; Revision = revision;
+    }
+}

@@ -1,0 +1,129 @@
+using Microsoft.Extensions.Time.Testing;
+using Pipeline.Aggregation;
+using Pipeline.Schemas;
+using Pipeline.Tests;
+
+namespace Pipeline.UnitTests.Aggregation;
+
+public sealed class PartitionWindowsTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 23, 10, 0, 0, TimeSpan.Zero);
+    private readonly FakeTimeProvider _time = new(T0);
+    private readonly WindowingOptions _options = new();
+
+    private PartitionWindows NewWindows() => new(0, _options, PriceTable.Default, _time);
+
+    private static LlmCall At(DateTimeOffset t, double latency = 100, string version = "1") =>
+        Samples.MinimalCall() with { EventId = Guid.NewGuid(), OccurredAt = t, LatencyMs = latency, PromptVersion = version };
+
+    [Theory]
+    [InlineData("2026-11-23T10:00:00Z", "2026-11-23T10:00:00Z")]
+    [InlineData("2026-11-23T10:00:59.999Z", "2026-11-23T10:00:00Z")]
+    [InlineData("2026-11-23T10:01:00Z", "2026-11-23T10:01:00Z")]
+    public void WindowStartOf_FloorsToTheMinute(string at, string expected)
+    {
+        Assert.Equal(DateTimeOffset.Parse(expected, System.Globalization.CultureInfo.InvariantCulture),
+            PartitionWindows.WindowStartOf(DateTimeOffset.Parse(at, System.Globalization.CultureInfo.InvariantCulture), TimeSpan.FromMinutes(1)));
+    }
+
+    [Fact]
+    public void Watermark_TrailsMaxEventTimeByAllowedLateness_AndNeverGoesBack()
+    {
+        var w = NewWindows();
+        w.Add(At(T0.AddSeconds(90)), 0);
+        Assert.Equal(T0.AddSeconds(30), w.Watermark);
+        w.Add(At(T0.AddSeconds(10)), 1);
+        Assert.Equal(T0.AddSeconds(30), w.Watermark);
+    }
+
+    [Fact]
+    public void DueWindows_ClosesOnlyWhenWatermarkPassesWindowEnd()
+    {
+        var w = NewWindows();
+        w.Add(At(T0.AddSeconds(5)), 0);
+        w.Add(At(T0.AddSeconds(119)), 1); // watermark 10:00:59
+        Assert.Empty(w.DueWindows());
+        w.Add(At(T0.AddSeconds(120)), 2); // watermark 10:01:00 closes [10:00, 10:01)
+        var due = Assert.Single(w.DueWindows());
+        Assert.Equal(T0, due.Key.WindowStart);
+        Assert.Equal(1, due.Calls);
+    }
+
+    [Fact]
+    public void IdlePartition_WatermarkFollowsClock_ClosesWindows()
+    {
+        var w = NewWindows();
+        w.Add(At(T0.AddSeconds(5)), 0);
+        _time.Advance(TimeSpan.FromSeconds(20));
+        Assert.Empty(w.DueWindows());
+        _time.Advance(TimeSpan.FromSeconds(45)); // idle 65 s, clock 10:01:05, watermark 10:00:05: still open
+        Assert.Empty(w.DueWindows());
+        _time.Advance(TimeSpan.FromSeconds(60)); // clock 10:02:05, watermark 10:01:05
+        Assert.Single(w.DueWindows());
+    }
+
+    [Fact]
+    public void LateEvent_ProducesNextRevisionWithFullContents()
+    {
+        var w = NewWindows();
+        w.Add(At(T0.AddSeconds(5), 100), 0);
+        w.Add(At(T0.AddSeconds(130), 100), 1);
+        var first = Assert.Single(w.DueWindows());
+        w.MarkEmitted([first]);
+        Assert.Equal(1, first.Revision);
+
+        Assert.Equal(AddOutcome.Late, w.Add(At(T0.AddSeconds(30), 900), 2));
+        var second = Assert.Single(w.DueWindows());
+        Assert.Same(first, second);
+        Assert.Equal(2, second.Calls);
+        Assert.Equal(900, second.Latency.Max);
+        w.MarkEmitted([second]);
+        Assert.Equal(2, second.Revision);
+        Assert.Empty(w.DueWindows());
+    }
+
+    [Fact]
+    public void Replay_OffsetsAlreadyInStoredRevision_AreIgnored()
+    {
+        var w = NewWindows();
+        w.Add(At(T0.AddSeconds(130)), 10); // watermark 10:01:10: window 10:00 is closed
+        var stored = new WindowState(new WindowKey(SeriesKey.Of(At(T0)), T0), TimeSpan.FromMinutes(1), 0);
+        stored.Add(At(T0.AddSeconds(1)), 3, PriceTable.Default);
+        stored.Add(At(T0.AddSeconds(2)), 5, PriceTable.Default);
+        stored.MarkEmitted();
+        Assert.True(w.NeedsStoredState(At(T0.AddSeconds(3))));
+        w.Seed(stored);
+
+        Assert.Equal(AddOutcome.Duplicate, w.Add(At(T0.AddSeconds(2)), 5));
+        Assert.Equal(AddOutcome.Late, w.Add(At(T0.AddSeconds(3)), 11));
+        var due = w.DueWindows().Single(d => d.Key.WindowStart == T0);
+        Assert.Equal(3, due.Calls);
+        Assert.Equal(2, due.MarkEmitted());
+    }
+
+    [Fact]
+    public void LowestOffsetNeeded_IsTheOldestUnwrittenEvent()
+    {
+        var w = NewWindows();
+        w.Add(At(T0.AddSeconds(5), version: "a"), 7);
+        w.Add(At(T0.AddSeconds(70), version: "b"), 8);
+        w.Add(At(T0.AddSeconds(125), version: "a"), 9);
+        Assert.Equal(7, w.LowestOffsetNeeded());
+        w.MarkEmitted(w.DueWindows()); // closes 10:00 (offset 7)
+        Assert.Equal(8, w.LowestOffsetNeeded());
+    }
+
+    [Fact]
+    public void ClosedWindows_AreForgottenAfterLateRetention()
+    {
+        var w = NewWindows();
+        w.Add(At(T0.AddSeconds(5)), 0);
+        w.Add(At(T0.AddMinutes(3)), 1);
+        w.MarkEmitted(w.DueWindows());
+        Assert.Equal(2, w.WindowCount);
+        w.Add(At(T0.AddMinutes(13)), 2);
+        w.MarkEmitted(w.DueWindows());
+        Assert.Equal(2, w.WindowCount); // 10:00 forgotten; 10:03 (emitted, retained) and 10:13 (open)
+        Assert.True(w.NeedsStoredState(At(T0.AddSeconds(6))));
+    }
+}
