@@ -48,9 +48,9 @@ internal static class SmokeCommand
             }
             Console.WriteLine($"produced  event {call.EventId} to {SchemaCatalog.Topics.Calls} at {config.Kafka.BootstrapServers}");
 
-            var options = new RawCallsWorkerOptions { GroupId = "aggregator", FlushInterval = TimeSpan.FromMilliseconds(200) };
+            var options = new AggregatorOptions { GroupId = "aggregator", FlushInterval = TimeSpan.FromMilliseconds(200) };
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            using var worker = new RawCallsWorker(config.Kafka, clickHouse, options, time, NullLogger.Instance);
+            using var worker = new AggregatorWorker(config.Kafka, clickHouse, options, time, NullLogger.Instance);
             var run = Task.Factory.StartNew(() => worker.RunAsync(stop.Token), TaskCreationOptions.LongRunning).Unwrap();
             var sql = $"SELECT * FROM calls FINAL WHERE event_id = toUUID({ClickHouseHttp.Quote(call.EventId.ToString())})";
             var deadline = time.GetUtcNow() + parse.GetValue(Timeout);
@@ -136,8 +136,8 @@ internal static class AggregateCommand
             using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }));
             using var clickHouse = new ClickHouseHttp(config.ClickHouse);
             await new Migrator(clickHouse, TimeProvider.System).ApplyAsync(Migrator.Embedded, ct);
-            var options = new RawCallsWorkerOptions { GroupId = parse.GetValue(Group)! };
-            using var worker = new RawCallsWorker(config.Kafka, clickHouse, options, TimeProvider.System, loggerFactory.CreateLogger("aggregate"));
+            var options = new AggregatorOptions { GroupId = parse.GetValue(Group)! };
+            using var worker = new AggregatorWorker(config.Kafka, clickHouse, options, TimeProvider.System, loggerFactory.CreateLogger("aggregate"));
             await Task.Factory.StartNew(() => worker.RunAsync(ct), TaskCreationOptions.LongRunning).Unwrap();
             Console.WriteLine($"stopped: {worker.EventsWritten} events written, {worker.DeadLettered} dead-lettered");
             return ExitCodes.Ok;

@@ -34,8 +34,13 @@ public sealed class AnomalyScorer(AnomalyOptions options)
 {
     private readonly Dictionary<(Pipeline.Schemas.SeriesKey, AnomalyMetric), Queue<double>> _history = [];
 
+    /// <summary>Adds a stored window to its series' history without scoring it (rebuilding baselines after a restart).</summary>
+    public void Remember(WindowState window) => ScoreCore(window, score: false);
+
     /// <summary>Scores a closed window (first revision) and adds it to its series' history.</summary>
-    public IReadOnlyList<AnomalyScore> Score(WindowState window)
+    public IReadOnlyList<AnomalyScore> Score(WindowState window) => ScoreCore(window, score: true);
+
+    private List<AnomalyScore> ScoreCore(WindowState window, bool score)
     {
         ArgumentNullException.ThrowIfNull(window);
         var scores = new List<AnomalyScore>();
@@ -47,7 +52,7 @@ public sealed class AnomalyScorer(AnomalyOptions options)
                 history = new Queue<double>();
                 _history[key] = history;
             }
-            if (history.Count >= options.MinSamples)
+            if (score && history.Count >= options.MinSamples)
             {
                 var (median, mad) = MedianAndMad(history);
                 var scale = 1.4826 * Math.Max(mad, Math.Max(Math.Abs(median) * 0.01, 1e-9));

@@ -83,6 +83,15 @@ public sealed class PartitionWindows
         return !_windows.ContainsKey(key) && key.WindowStart + _options.WindowSize <= Watermark;
     }
 
+    /// <summary>
+    /// Raises the watermark to what an earlier owner of the partition had reached (the end of the latest
+    /// stored window), so a window it already wrote is recognised as closed, not started afresh.
+    /// </summary>
+    public void RestoreWatermark(DateTimeOffset watermark)
+    {
+        if (watermark > _clockWatermark) _clockWatermark = watermark;
+    }
+
     /// <summary>Seeds a window from its stored revision (after a restart or for a very late event).</summary>
     public void Seed(WindowState stored)
     {

@@ -15,6 +15,9 @@ public sealed class WindowState
     /// <summary>Number of <see cref="ErrorType"/> values.</summary>
     public const int ErrorTypeCount = 9;
 
+    // Ids counted in this window: duplicates of an event (same event_id, another offset) count once.
+    private readonly HashSet<Guid> _eventIds = [];
+
     /// <summary>Creates an empty state.</summary>
     public WindowState(WindowKey key, TimeSpan size, int partition)
     {
@@ -72,12 +75,16 @@ public sealed class WindowState
     /// <summary>The stage with the largest summed duration, or null.</summary>
     public string? BottleneckStage => StageDurations.Count == 0 ? null : StageDurations.MaxBy(kv => kv.Value).Key;
 
-    /// <summary>Folds one event in; events at or below an already-included offset are ignored (replays).</summary>
+    /// <summary>
+    /// Folds one event in and returns true; returns false when its event_id is already counted in this
+    /// window: a producer retry, or a replay of an event a stored revision contains. Ids, not offsets,
+    /// decide, so a topic whose offsets restarted (a recreated dev broker) cannot hide new events.
+    /// </summary>
     public bool Add(LlmCall call, long offset, PriceTable prices)
     {
         ArgumentNullException.ThrowIfNull(call);
         ArgumentNullException.ThrowIfNull(prices);
-        if (offset >= 0 && offset <= MaxOffset) return false;
+        if (!_eventIds.Add(call.EventId)) return false;
         var w = Math.Max(1L, (long)Math.Round(1 / call.SampleRate));
         Events++;
         Calls += w;
@@ -158,6 +165,14 @@ public sealed class WindowState
         if (other.MinOffset >= 0 && (MinOffset < 0 || other.MinOffset < MinOffset)) MinOffset = other.MinOffset;
         MaxOffset = Math.Max(MaxOffset, other.MaxOffset);
         Revision = Math.Max(Revision, other.Revision);
+        _eventIds.UnionWith(other._eventIds);
+    }
+
+    /// <summary>Records ids already counted by a stored revision, so their duplicates are not counted again.</summary>
+    public void SeedEventIds(IEnumerable<Guid> ids)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        _eventIds.UnionWith(ids);
     }
 
     /// <summary>Seeds this state from a stored revision: its contents, offsets and revision number.</summary>
@@ -177,7 +192,7 @@ public sealed class WindowState
     }
 
     /// <summary>Restores fields read back from storage (used by the ClickHouse reader).</summary>
-    internal void Restore(long calls, long events, long successes, long errors, long[] errorsByType, QuantileSketch latency, QuantileSketch ttft,
+    public void Restore(long calls, long events, long successes, long errors, long[] errorsByType, QuantileSketch latency, QuantileSketch ttft,
         long inputTokens, long outputTokens, long cachedInputTokens, double cost, long priced, long unpriced, double qualitySum, long qualityCount,
         long cacheHits, IEnumerable<KeyValuePair<string, double>> stages, IEnumerable<KeyValuePair<string, (double, long)>> custom,
         long minOffset, long maxOffset, int revision)

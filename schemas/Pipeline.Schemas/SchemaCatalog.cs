@@ -12,6 +12,9 @@ public static class SchemaCatalog
     /// <summary>Schema id of <c>llm_call.avsc</c>, version 1.</summary>
     public const int LlmCallV1 = 1;
 
+    /// <summary>Schema id of <c>window_aggregate.avsc</c>, version 1.</summary>
+    public const int WindowAggregateV1 = 2;
+
     /// <summary>Topic names of the pipeline.</summary>
     public static class Topics
     {
@@ -30,6 +33,9 @@ public static class SchemaCatalog
     /// <summary>The current (reader) schema of <see cref="LlmCall"/>.</summary>
     public static RecordSchema LlmCall { get; } = (RecordSchema)Load("llm_call.avsc");
 
+    /// <summary>The current schema of <see cref="WindowAggregate"/>.</summary>
+    public static RecordSchema WindowAggregate { get; } = (RecordSchema)Load("window_aggregate.avsc");
+
     /// <summary>Registers an extra writer schema under an id (tests of evolution, registry lookups).</summary>
     public static void Register(int id, Schema schema) => ById[id] = schema;
 
@@ -39,6 +45,7 @@ public static class SchemaCatalog
     static SchemaCatalog()
     {
         ById[LlmCallV1] = LlmCall;
+        ById[WindowAggregateV1] = WindowAggregate;
     }
 
     /// <summary>Reads one of the embedded <c>.avsc</c> files.</summary>

@@ -17,7 +17,8 @@ public sealed class DeadLetterTests(ServersFixture servers)
         var topic = await servers.NewTopicAsync("calls", 2, ct);
         var dlq = await servers.NewTopicAsync("dlq", 1, ct);
         var serializer = new LlmCallSerializer();
-        var now = TimeProvider.System.GetUtcNow();
+        // Ten minutes old, so the windows close as soon as the partition goes idle.
+        var now = TimeProvider.System.GetUtcNow().AddMinutes(-10);
         var good = Enumerable.Range(0, 50).Select(i => Samples.MinimalCall() with { EventId = Guid.NewGuid(), OccurredAt = now.AddSeconds(-i) }).ToList();
         var validBytes = serializer.Serialize(good[0]);
         var bad = new (string Expected, byte[] Bytes)[]
@@ -45,9 +46,13 @@ public sealed class DeadLetterTests(ServersFixture servers)
             }
         }
 
-        var options = new RawCallsWorkerOptions { Topic = topic, DeadLetterTopic = dlq, GroupId = "g-" + topic, FlushInterval = TimeSpan.FromMilliseconds(100) };
+        var options = new AggregatorOptions
+        {
+            Topic = topic, DeadLetterTopic = dlq, MetricsTopic = await servers.NewTopicAsync("metrics", 1, ct), GroupId = "g-" + topic,
+            FlushInterval = TimeSpan.FromMilliseconds(100), Windowing = new() { IdleTimeout = TimeSpan.FromSeconds(1) },
+        };
         using (var worker = await WorkerHarness.RunUntilAsync(servers, clickHouse, options,
-            async () => await clickHouse.ScalarAsync("SELECT count() FROM calls", ct) >= good.Count, TimeSpan.FromSeconds(60), ct))
+            async () => await clickHouse.ScalarAsync("SELECT sum(calls) FROM metrics_1m FINAL", ct) >= good.Count, TimeSpan.FromSeconds(60), ct))
         {
             Assert.Equal(good.Count, worker.EventsWritten);
             Assert.Equal(bad.Length, worker.DeadLettered);
@@ -55,15 +60,15 @@ public sealed class DeadLetterTests(ServersFixture servers)
         Assert.Equal(good.Count, await clickHouse.ScalarAsync("SELECT count() FROM calls FINAL", ct));
 
         var dead = ReadAll(dlq, bad.Length, ct);
-        Assert.Equal(bad.Select(b => b.Expected), dead.Select(m => Header(m, RawCallsWorker.FailureHeader)));
+        Assert.Equal(bad.Select(b => b.Expected), dead.Select(m => Header(m, AggregatorWorker.FailureHeader)));
         for (var j = 0; j < bad.Length; j++)
         {
             Assert.Equal(bad[j].Bytes, dead[j].Value);
-            Assert.False(string.IsNullOrWhiteSpace(Header(dead[j], RawCallsWorker.ReasonHeader)));
-            Assert.StartsWith(topic + "/", Header(dead[j], RawCallsWorker.SourceHeader), StringComparison.Ordinal);
+            Assert.False(string.IsNullOrWhiteSpace(Header(dead[j], AggregatorWorker.ReasonHeader)));
+            Assert.StartsWith(topic + "/", Header(dead[j], AggregatorWorker.SourceHeader), StringComparison.Ordinal);
         }
-        Assert.Contains("latency_ms", Header(dead[4], RawCallsWorker.ReasonHeader), StringComparison.Ordinal);
-        Assert.Contains("occurred_at", Header(dead[5], RawCallsWorker.ReasonHeader), StringComparison.Ordinal);
+        Assert.Contains("latency_ms", Header(dead[4], AggregatorWorker.ReasonHeader), StringComparison.Ordinal);
+        Assert.Contains("occurred_at", Header(dead[5], AggregatorWorker.ReasonHeader), StringComparison.Ordinal);
 
         // Offsets were committed: the same group starting again has nothing left to write.
         using var again = await WorkerHarness.RunUntilAsync(servers, clickHouse, options, () => Task.FromResult(false), TimeSpan.FromSeconds(8), ct);

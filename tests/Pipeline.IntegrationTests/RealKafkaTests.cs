@@ -33,8 +33,8 @@ public sealed class RealKafkaTests(ServersFixture servers)
             Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(60)));
             Assert.Equal(1, producer.Delivered);
         }
-        var options = new RawCallsWorkerOptions { GroupId = "aggregator", FlushInterval = TimeSpan.FromMilliseconds(100) };
-        using var worker = new RawCallsWorker(settings, clickHouse, options, TimeProvider.System, NullLogger.Instance);
+        var options = new AggregatorOptions { GroupId = "aggregator", FlushInterval = TimeSpan.FromMilliseconds(100) };
+        using var worker = new AggregatorWorker(settings, clickHouse, options, TimeProvider.System, NullLogger.Instance);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var run = Task.Factory.StartNew(() => worker.RunAsync(stop.Token), TaskCreationOptions.LongRunning).Unwrap();
         for (var i = 0; i < 300 && await clickHouse.ScalarAsync("SELECT count() FROM calls", ct) < 1; i++)

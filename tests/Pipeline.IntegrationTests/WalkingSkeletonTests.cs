@@ -24,7 +24,7 @@ public sealed class WalkingSkeletonTests(ServersFixture servers)
             Assert.Equal(1, producer.Delivered);
         }
 
-        var options = new RawCallsWorkerOptions { Topic = topic, GroupId = "g-" + topic, FlushInterval = TimeSpan.FromMilliseconds(100) };
+        var options = new AggregatorOptions { Topic = topic, GroupId = "g-" + topic, FlushInterval = TimeSpan.FromMilliseconds(100) };
         using var worker = await WorkerHarness.RunUntilAsync(servers, clickHouse, options,
             async () => await clickHouse.ScalarAsync("SELECT count() FROM calls", ct) >= 1, TimeSpan.FromSeconds(60), ct);
 
@@ -91,7 +91,7 @@ public sealed class WalkingSkeletonTests(ServersFixture servers)
         // Two different consumer groups read the whole topic: every row is written four times.
         foreach (var group in new[] { "a-", "b-" })
         {
-            var options = new RawCallsWorkerOptions { Topic = topic, GroupId = group + topic, FlushInterval = TimeSpan.FromMilliseconds(100) };
+            var options = new AggregatorOptions { Topic = topic, GroupId = group + topic, FlushInterval = TimeSpan.FromMilliseconds(100) };
             var expected = group == "a-" ? 400 : 800;
             using var _ = await WorkerHarness.RunUntilAsync(servers, clickHouse, options,
                 async () => await clickHouse.ScalarAsync("SELECT count() FROM calls", ct) >= expected, TimeSpan.FromSeconds(60), ct);

@@ -4,13 +4,13 @@ using Pipeline.Consumers;
 
 namespace Pipeline.IntegrationTests;
 
-/// <summary>Runs a <see cref="RawCallsWorker"/> in the background until a condition holds in ClickHouse.</summary>
+/// <summary>Runs a <see cref="AggregatorWorker"/> in the background until a condition holds in ClickHouse.</summary>
 internal static class WorkerHarness
 {
-    public static async Task<RawCallsWorker> RunUntilAsync(ServersFixture servers, ClickHouseHttp clickHouse, RawCallsWorkerOptions options,
+    public static async Task<AggregatorWorker> RunUntilAsync(ServersFixture servers, ClickHouseHttp clickHouse, AggregatorOptions options,
         Func<Task<bool>> done, TimeSpan timeout, CancellationToken ct)
     {
-        var worker = new RawCallsWorker(servers.Kafka, clickHouse, options, TimeProvider.System, NullLogger.Instance);
+        var worker = new AggregatorWorker(servers.Kafka, clickHouse, options, TimeProvider.System, NullLogger.Instance);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var run = Task.Factory.StartNew(() => worker.RunAsync(stop.Token), TaskCreationOptions.LongRunning).Unwrap();
         var deadline = TimeProvider.System.GetUtcNow() + timeout;

@@ -83,18 +83,20 @@ public sealed class PartitionWindowsTests
     }
 
     [Fact]
-    public void Replay_OffsetsAlreadyInStoredRevision_AreIgnored()
+    public void Replay_EventsAlreadyInStoredRevision_AreIgnored()
     {
         var w = NewWindows();
         w.Add(At(T0.AddSeconds(130)), 10); // watermark 10:01:10: window 10:00 is closed
         var stored = new WindowState(new WindowKey(SeriesKey.Of(At(T0)), T0), TimeSpan.FromMinutes(1), 0);
+        var counted = At(T0.AddSeconds(2));
         stored.Add(At(T0.AddSeconds(1)), 3, PriceTable.Default);
-        stored.Add(At(T0.AddSeconds(2)), 5, PriceTable.Default);
+        stored.Add(counted, 5, PriceTable.Default);
         stored.MarkEmitted();
         Assert.True(w.NeedsStoredState(At(T0.AddSeconds(3))));
         w.Seed(stored);
 
-        Assert.Equal(AddOutcome.Duplicate, w.Add(At(T0.AddSeconds(2)), 5));
+        Assert.Equal(AddOutcome.Duplicate, w.Add(counted, 5));
+        Assert.Equal(AddOutcome.Duplicate, w.Add(counted, 12)); // a producer retry of the same event
         Assert.Equal(AddOutcome.Late, w.Add(At(T0.AddSeconds(3)), 11));
         var due = w.DueWindows().Single(d => d.Key.WindowStart == T0);
         Assert.Equal(3, due.Calls);
@@ -125,5 +127,20 @@ public sealed class PartitionWindowsTests
         w.MarkEmitted(w.DueWindows());
         Assert.Equal(2, w.WindowCount); // 10:00 forgotten; 10:03 (emitted, retained) and 10:13 (open)
         Assert.True(w.NeedsStoredState(At(T0.AddSeconds(6))));
+    }
+}
+
+public sealed class PartitionWindowsRestartTests
+{
+    [Fact]
+    public void RestoreWatermark_MakesWrittenWindowsNeedStoredState_NewOnesDoNot()
+    {
+        var t0 = new DateTimeOffset(2026, 11, 23, 10, 0, 0, TimeSpan.Zero);
+        var w = new PartitionWindows(0, new WindowingOptions(), PriceTable.Default, new Microsoft.Extensions.Time.Testing.FakeTimeProvider(t0));
+        var old = Samples.MinimalCall() with { OccurredAt = t0.AddMinutes(-5) };
+        Assert.False(w.NeedsStoredState(old));
+        w.RestoreWatermark(t0.AddMinutes(-3));
+        Assert.True(w.NeedsStoredState(old));
+        Assert.False(w.NeedsStoredState(old with { OccurredAt = t0.AddMinutes(-3) }));
     }
 }

@@ -14,7 +14,7 @@ public sealed class WindowStateTests
         var s = new WindowState(Key, TimeSpan.FromMinutes(1), 3);
         var full = Samples.FullCall() with { SampleRate = 1 };
         s.Add(full, 0, PriceTable.Default);
-        s.Add(full with { Outcome = Outcome.Success, ErrorType = null, CostUsd = null, QualityScore = null, CachedInputTokens = null }, 1, PriceTable.Default);
+        s.Add(full with { EventId = Guid.NewGuid(), Outcome = Outcome.Success, ErrorType = null, CostUsd = null, QualityScore = null, CachedInputTokens = null }, 1, PriceTable.Default);
         Assert.Equal(2, s.Calls);
         Assert.Equal(1, s.Successes);
         Assert.Equal(1, s.Errors);
@@ -74,6 +74,16 @@ public sealed class WindowStateTests
     }
 
     [Fact]
+    public void Add_SameEventIdTwice_CountsOnce()
+    {
+        var s = new WindowState(Key, TimeSpan.FromMinutes(1), 0);
+        Assert.True(s.Add(Samples.FullCall(), 0, PriceTable.Default));
+        Assert.False(s.Add(Samples.FullCall(), 1, PriceTable.Default));
+        Assert.Equal(1, s.Events);
+
+    }
+
+    [Fact]
     public void Merge_DifferentKey_Throws()
     {
         var s = new WindowState(Key, TimeSpan.FromMinutes(1), 0);
@@ -90,7 +100,7 @@ public sealed class AnomalyScorerTests
         var s = new WindowState(key, TimeSpan.FromMinutes(1), 0);
         for (var i = 0; i < calls; i++)
         {
-            s.Add(Samples.MinimalCall() with { LatencyMs = latency, Outcome = i < errors ? Outcome.Error : Outcome.Success, CostUsd = 0.001 }, -1, PriceTable.Default);
+            s.Add(Samples.MinimalCall() with { EventId = Guid.NewGuid(), LatencyMs = latency, Outcome = i < errors ? Outcome.Error : Outcome.Success, CostUsd = 0.001 }, -1, PriceTable.Default);
         }
         return s;
     }
