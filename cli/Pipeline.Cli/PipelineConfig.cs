@@ -22,6 +22,7 @@ internal sealed class PipelineConfig
         Home = home;
         RunDir = Path.GetFullPath(root["Local:RunDir"] is { Length: > 0 } r ? r : Path.Combine(home, ".run"), home);
         ClickHouse = Bind<ClickHouseOptions>(ClickHouseOptions.Section);
+        Aggregator = Bind<AggregatorOptions>("Aggregator");
         var kafka = new KafkaSettings(root.GetSection("Kafka").AsEnumerable(makePathsRelative: true)
             .Where(kv => !kv.Key.Contains(':', StringComparison.Ordinal)));
         KafkaFromDevBroker = kafka.BootstrapServers is null && LocalBroker.ReadBootstrap(BrokerRunDir) is not null;
@@ -34,6 +35,7 @@ internal sealed class PipelineConfig
     public string RunDir { get; }
     public string BrokerRunDir => Path.Combine(RunDir, "broker");
     public ClickHouseOptions ClickHouse { get; }
+    public AggregatorOptions Aggregator { get; }
     public KafkaSettings Kafka { get; }
     public bool KafkaFromDevBroker { get; }
 
@@ -100,6 +102,15 @@ internal sealed class PipelineConfig
         yield return new("ClickHouse:AnalystUser", ClickHouse.AnalystUser);
         yield return new("ClickHouse:AnalystPassword", Mask(ClickHouse.AnalystPassword));
         yield return new("ClickHouse:RequestTimeout", ClickHouse.RequestTimeout.ToString());
+        yield return new("Aggregator:Topic", Aggregator.Topic);
+        yield return new("Aggregator:GroupId", Aggregator.GroupId);
+        yield return new("Aggregator:MetricsTopic", Aggregator.MetricsTopic);
+        yield return new("Aggregator:DeadLetterTopic", Aggregator.DeadLetterTopic);
+        yield return new("Aggregator:MaxBatchRows", Aggregator.MaxBatchRows.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        yield return new("Aggregator:FlushInterval", Aggregator.FlushInterval.ToString());
+        yield return new("Aggregator:Windowing:WindowSize", Aggregator.Windowing.WindowSize.ToString());
+        yield return new("Aggregator:Windowing:AllowedLateness", Aggregator.Windowing.AllowedLateness.ToString());
+        yield return new("Aggregator:Windowing:IdleTimeout", Aggregator.Windowing.IdleTimeout.ToString());
         foreach (var (k, v) in Kafka.Masked.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             yield return new($"Kafka:{k}", v + (k == "bootstrap.servers" && KafkaFromDevBroker ? "  (from the dev broker)" : ""));
@@ -128,7 +139,11 @@ internal sealed class PipelineConfig
             throw new ConfigException($"{section}: {ex.Message}");
         }
         var results = new List<ValidationResult>();
-        if (!Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true))
+        if (options is AggregatorOptions aggregator)
+        {
+            results.AddRange(AggregatorOptionsValidation.Validate(aggregator));
+        }
+        if (results.Count > 0 || !Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true))
         {
             var first = results[0];
             throw new ConfigException($"{section}:{string.Join(',', first.MemberNames)}: {first.ErrorMessage}");

@@ -118,14 +118,16 @@ internal static class SmokeCommand
 /// <summary><c>pipeline aggregate</c>: run the consumer worker until Ctrl-C.</summary>
 internal static class AggregateCommand
 {
-    private static readonly Option<string> Group = new("--group") { Description = "Consumer group id", DefaultValueFactory = _ => "aggregator" };
+    private static readonly Option<string?> Group = new("--group") { Description = "Consumer group id (default: Aggregator:GroupId, 'aggregator')" };
 
     public static Command Create()
     {
         var command = new Command("aggregate", """
             Run a worker of the aggregator consumer group: reads llm.calls.v1, writes raw events to
-            ClickHouse 'calls', dead-letters bad records to llm.calls.dlq.v1. Stops cleanly on Ctrl-C
-            (flushes and commits). Start several to split the partitions.
+            ClickHouse 'calls', closed one-minute windows to 'metrics_1m' and llm.metrics.1m.v1, anomaly
+            scores to 'anomalies', and dead-letters bad records to llm.calls.dlq.v1. Settings under
+            Aggregator: (see 'pipeline config show'). Stops cleanly on Ctrl-C or SIGTERM (writes and
+            commits what is safe). Start several to split the partitions.
 
             Example: pipeline aggregate --group aggregator
             """);
@@ -136,10 +138,14 @@ internal static class AggregateCommand
             using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }));
             using var clickHouse = new ClickHouseHttp(config.ClickHouse);
             await new Migrator(clickHouse, TimeProvider.System).ApplyAsync(Migrator.Embedded, ct);
-            var options = new AggregatorOptions { GroupId = parse.GetValue(Group)! };
+            var options = config.Aggregator;
+            if (parse.GetValue(Group) is { } group)
+            {
+                options.GroupId = group;
+            }
             using var worker = new AggregatorWorker(config.Kafka, clickHouse, options, TimeProvider.System, loggerFactory.CreateLogger("aggregate"));
             await Task.Factory.StartNew(() => worker.RunAsync(ct), TaskCreationOptions.LongRunning).Unwrap();
-            Console.WriteLine($"stopped: {worker.EventsWritten} events written, {worker.DeadLettered} dead-lettered");
+            Console.WriteLine($"stopped: {worker.EventsWritten} events written, {worker.WindowsWritten} windows, {worker.DeadLettered} dead-lettered");
             return ExitCodes.Ok;
         });
         return command;
