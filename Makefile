@@ -28,8 +28,10 @@ demo: deps build ## start the servers, send an event through the whole pipeline,
 	./pipeline smoke
 	./pipeline status
 
-bench: build ## BenchmarkDotNet hot paths (not part of make test); results go to docs/benchmarks.md by hand
-	dotnet run -c Release --project tests/Pipeline.Benchmarks -- --filter '*' --join
+bench: deps build ## end-to-end throughput with ratios, then BenchmarkDotNet hot paths (never part of make test)
+	dotnet build tests/Pipeline.Benchmarks -c Release -nologo -v q -clp:ErrorsOnly
+	dotnet tests/Pipeline.Benchmarks/bin/Release/net10.0/Pipeline.Benchmarks.dll e2e 120000 2000
+	dotnet tests/Pipeline.Benchmarks/bin/Release/net10.0/Pipeline.Benchmarks.dll --filter '*' --job short
 
 up: ## start the local ClickHouse and dev broker
 	./pipeline up

@@ -109,6 +109,11 @@ public sealed partial class AggregatorWorker : IDisposable
             .Build();
     }
 
+    /// <summary>Records taken from Kafka so far (read by benchmarks from another thread).</summary>
+    public long RecordsConsumed => Interlocked.Read(ref _recordsConsumed);
+
+    private long _recordsConsumed;
+
     /// <summary>Events written to <c>calls</c> so far (duplicates included).</summary>
     public long EventsWritten { get; private set; }
     /// <summary>Records sent to the DLQ so far.</summary>
@@ -183,6 +188,7 @@ public sealed partial class AggregatorWorker : IDisposable
         var partition = result.Partition.Value;
         var offset = result.Offset.Value;
         _nextOffsets[partition] = offset + 1;
+        Interlocked.Increment(ref _recordsConsumed);
         LlmCall call;
         try
         {

@@ -15,6 +15,9 @@ public static class SchemaCatalog
     /// <summary>Schema id of <c>window_aggregate.avsc</c>, version 1.</summary>
     public const int WindowAggregateV1 = 2;
 
+    /// <summary>Schema id of <c>alert.avsc</c>, version 1.</summary>
+    public const int AlertV1 = 3;
+
     /// <summary>Topic names of the pipeline.</summary>
     public static class Topics
     {
@@ -36,6 +39,9 @@ public static class SchemaCatalog
     /// <summary>The current schema of <see cref="WindowAggregate"/>.</summary>
     public static RecordSchema WindowAggregate { get; } = (RecordSchema)Load("window_aggregate.avsc");
 
+    /// <summary>The current schema of <see cref="Alert"/>.</summary>
+    public static RecordSchema Alert { get; } = (RecordSchema)Load("alert.avsc");
+
     /// <summary>Registers an extra writer schema under an id (tests of evolution, registry lookups).</summary>
     public static void Register(int id, Schema schema) => ById[id] = schema;
 
@@ -46,6 +52,7 @@ public static class SchemaCatalog
     {
         ById[LlmCallV1] = LlmCall;
         ById[WindowAggregateV1] = WindowAggregate;
+        ById[AlertV1] = Alert;
     }
 
     /// <summary>Reads one of the embedded <c>.avsc</c> files.</summary>

@@ -1,0 +1,170 @@
+using System.Diagnostics;
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Pipeline.Aggregation;
+using Pipeline.ClickHouse;
+using Pipeline.Consumers;
+using Pipeline.DevServers;
+using Pipeline.Producers;
+using Pipeline.Tests;
+
+namespace Pipeline.Benchmarks;
+
+/// <summary>
+/// End-to-end throughput on the real local servers, each figure next to a reference measured in the
+/// same run on the same data: the aggregator against a raw consume of the topic (Confluent consumer
+/// and kcat). Prints a Markdown table for docs/benchmarks.md. Not part of `make test`.
+/// </summary>
+internal static class EndToEnd
+{
+    public static async Task<int> RunAsync(int events, int series)
+    {
+        var root = FindRoot();
+        var settings = new LocalClickHouseSettings { RunDir = Path.Combine(root, ".run", "clickhouse") };
+        await new LocalClickHouse(settings, TimeProvider.System, Console.Error.WriteLine).StartAsync(CancellationToken.None);
+        await using var broker = DevBrokerHost.Start(1, null);
+        // Stay under the dev broker's ~5 MiB per partition.
+        var partitions = Math.Max(12, events / 12_000);
+        broker.Cluster.CreateTopic("bench.calls", partitions);
+        var kafka = new KafkaSettings([new("bootstrap.servers", broker.Bootstrap), new("session.timeout.ms", "6000")]);
+        var db = "bench_" + Guid.NewGuid().ToString("N")[..8];
+        using var clickHouse = new ClickHouseHttp(new ClickHouseOptions { Url = settings.HttpUrl, User = settings.WriterUser, Password = settings.WriterPassword, Database = db });
+        await new Migrator(clickHouse, TimeProvider.System).ApplyAsync(Migrator.Embedded, CancellationToken.None);
+
+        var end = TimeProvider.System.GetUtcNow().AddMinutes(-5);
+        var calls = Enumerable.Range(0, events).Select(i => Samples.FullCall() with
+        {
+            EventId = Guid.NewGuid(),
+            OccurredAt = end.AddMilliseconds(-(events - i) * 600_000.0 / events),
+            PromptName = "p" + (i % series),
+            LatencyMs = 50 + (i * 7919 % 3000),
+            SampleRate = 1,
+        }).ToList();
+
+        var sw = Stopwatch.StartNew();
+        using (var producer = new LlmCallProducer(kafka.All, "bench.calls"))
+        {
+            foreach (var c in calls) producer.Track(c);
+            producer.Flush(TimeSpan.FromMinutes(5));
+        }
+        var publishRate = events / sw.Elapsed.TotalSeconds;
+
+        sw.Restart();
+        var raw = RawConsume(kafka, "bench.calls", partitions, events);
+        var rawRate = raw / sw.Elapsed.TotalSeconds;
+
+        var kcatRate = await KcatConsumeAsync(broker.Bootstrap, "bench.calls", events);
+
+        var options = new AggregatorOptions
+        {
+            Topic = "bench.calls", GroupId = "bench", MetricsTopic = "llm.metrics.1m.v1", DeadLetterTopic = "llm.calls.dlq.v1",
+            Windowing = new WindowingOptions { IdleTimeout = TimeSpan.FromSeconds(1) },
+        };
+        using var worker = new AggregatorWorker(kafka, clickHouse, options, TimeProvider.System, NullLogger.Instance);
+        using var stop = new CancellationTokenSource();
+        sw.Restart();
+        var run = Task.Factory.StartNew(() => worker.RunAsync(stop.Token), TaskCreationOptions.LongRunning).Unwrap();
+        // Time from the first record, so the consumer group's join is not counted as processing.
+        while (worker.RecordsConsumed == 0 && sw.Elapsed < TimeSpan.FromMinutes(1))
+        {
+            await Task.Delay(5);
+        }
+        var processing = Stopwatch.StartNew();
+        while (worker.EventsWritten < events && !run.IsCompleted && sw.Elapsed < TimeSpan.FromMinutes(10))
+        {
+            await Task.Delay(20);
+        }
+        var aggregatorRate = worker.EventsWritten / processing.Elapsed.TotalSeconds;
+        while (await clickHouse.ScalarAsync("SELECT sum(calls) FROM metrics_1m FINAL", CancellationToken.None) < events && sw.Elapsed < TimeSpan.FromMinutes(10))
+        {
+            await Task.Delay(200);
+        }
+        var allWindowsAt = sw.Elapsed.TotalSeconds;
+        await stop.CancelAsync();
+        await run;
+        var rows = await clickHouse.ScalarAsync("SELECT count() FROM calls FINAL", CancellationToken.None);
+        await clickHouse.ExecuteAsync($"DROP DATABASE {db}", CancellationToken.None, useDatabase: false);
+
+        var (rss, perSeries) = LiveSeriesMemory(100_000);
+
+        Console.WriteLine($"| measure | value | reference (same run, same data) | ratio |");
+        Console.WriteLine($"|---|---|---|---|");
+        Console.WriteLine($"| SDK publish, events/s ({events} events) | {publishRate:F0} | | |");
+        Console.WriteLine($"| aggregator, events/s (decode + raw insert + windows) | {aggregatorRate:F0} | raw Confluent consume {rawRate:F0}/s | {aggregatorRate / rawRate:F2} |");
+        Console.WriteLine($"| aggregator vs kcat | {aggregatorRate:F0} | kcat consume {kcatRate:F0}/s | {(kcatRate > 0 ? (aggregatorRate / kcatRate).ToString("F2", System.Globalization.CultureInfo.InvariantCulture) : "n/a")} |");
+        Console.WriteLine($"| all windows in metrics_1m after start, s | {allWindowsAt:F1} | | |");
+        Console.WriteLine($"| rows in calls FINAL | {rows} | events produced {events} | {rows / events:F3} |");
+        Console.WriteLine($"| peak working set with 100k live series | {rss / 1024 / 1024:F0} MiB | | {perSeries:F0} B/series |");
+        return rows == events ? 0 : 1;
+    }
+
+    private static long RawConsume(KafkaSettings kafka, string topic, int partitions, int expected)
+    {
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(kafka.Consumer("raw-" + Guid.NewGuid().ToString("N"))).Build();
+        consumer.Assign(Enumerable.Range(0, partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
+        long n = 0;
+        var idle = Stopwatch.StartNew();
+        while (n < expected && idle.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            if (consumer.Consume(TimeSpan.FromMilliseconds(100)) is { IsPartitionEOF: false, Message: not null })
+            {
+                n++;
+                idle.Restart();
+            }
+        }
+        return n;
+    }
+
+    private static async Task<double> KcatConsumeAsync(string bootstrap, string topic, int expected)
+    {
+        var psi = new ProcessStartInfo("kcat") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%o\n", "-c", expected.ToString(System.Globalization.CultureInfo.InvariantCulture) })
+        {
+            psi.ArgumentList.Add(a);
+        }
+        try
+        {
+            var sw = Stopwatch.StartNew();
+            using var p = Process.Start(psi)!;
+            long lines = 0;
+            while (await p.StandardOutput.ReadLineAsync() is not null) lines++;
+            await p.WaitForExitAsync();
+            return lines / sw.Elapsed.TotalSeconds;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return 0;
+        }
+    }
+
+    private static (double Bytes, double PerSeries) LiveSeriesMemory(int series)
+    {
+        GC.Collect();
+        var before = Process.GetCurrentProcess().WorkingSet64;
+        var t0 = new DateTimeOffset(2026, 11, 23, 10, 0, 0, TimeSpan.Zero);
+        var windows = new PartitionWindows(0, new WindowingOptions(), PriceTable.Default, new FakeTimeProvider(t0));
+        var random = new Random(3);
+        for (var s = 0; s < series; s++)
+        {
+            for (var e = 0; e < 5; e++)
+            {
+                windows.Add(Samples.MinimalCall() with { EventId = Guid.NewGuid(), OccurredAt = t0.AddSeconds(e), PromptName = "p" + s, LatencyMs = 50 + random.Next(3000) }, s * 5 + e);
+            }
+        }
+        GC.Collect();
+        using var process = Process.GetCurrentProcess();
+        var peak = process.PeakWorkingSet64;
+        GC.KeepAlive(windows);
+        return (peak, (process.WorkingSet64 - before) / (double)series);
+    }
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Pipeline.sln"))) return dir.FullName;
+        }
+        throw new InvalidOperationException("Pipeline.sln not found");
+    }
+}

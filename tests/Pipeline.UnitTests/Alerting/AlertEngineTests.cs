@@ -1,0 +1,265 @@
+using Microsoft.Extensions.Time.Testing;
+using Pipeline.Aggregation;
+using Pipeline.Alerting;
+using Pipeline.Schemas;
+
+namespace Pipeline.UnitTests.Alerting;
+
+public sealed class AlertEngineTests
+{
+    private static readonly SeriesKey Series = new("prod", "svc", "answer", "2.0", "gpt-4o");
+    // Event time drives the engine; the fake clock hands out window boundaries minute by minute.
+    private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 11, 23, 9, 0, 0, TimeSpan.Zero));
+
+    private WindowAggregate NextWindow(long calls = 100, long errors = 0, double latency = 200, double costPerCall = 0.001, SeriesKey? series = null)
+    {
+        var start = _clock.GetUtcNow();
+        _clock.Advance(TimeSpan.FromMinutes(1));
+        return Window(start, calls, errors, latency, costPerCall, series);
+    }
+
+    private static WindowAggregate Window(DateTimeOffset start, long calls, long errors, double latency, double costPerCall = 0.001, SeriesKey? series = null)
+    {
+        var sketch = new QuantileSketch();
+        for (var i = 0; i < calls; i++) sketch.Add(latency * (0.9 + 0.2 * i / Math.Max(1, calls)));
+        return new WindowAggregate
+        {
+            Series = series ?? Series, WindowStart = start, WindowSeconds = 60, Revision = 1, Calls = calls, Events = calls,
+            Successes = calls - errors, Errors = errors, LatencySketch = sketch.Serialize(), LatencyP95Ms = sketch.Quantile(0.95),
+            CostUsd = costPerCall * calls,
+        };
+    }
+
+    private static AlertRule Rule(string yaml) => RuleFile.Parse("rules:\n" + yaml, "test.yaml").Single();
+
+    private static List<Alert> Feed(AlertEngine engine, int minutes, Func<WindowAggregate> window) =>
+        Enumerable.Range(0, minutes).SelectMany(_ => engine.OnWindow(window())).ToList();
+
+    [Fact]
+    public void Defaults_ContainEveryRuleFromTheProductThresholds()
+    {
+        var ids = RuleFile.Defaults.Select(r => r.Id).ToHashSet();
+        foreach (var id in new[] { "success_rate_warning", "success_rate_critical", "error_rate", "latency_p95_regression", "latency_p99_critical",
+                     "traffic_spike", "traffic_drop", "cost_per_call", "error_budget_burn" })
+        {
+            Assert.Contains(id, ids);
+        }
+        Assert.Equal(0.95, RuleFile.Defaults.Single(r => r.Id == "success_rate_warning").Threshold);
+        Assert.Equal(2.0, RuleFile.Defaults.Single(r => r.Id == "latency_p95_regression").BaselineFactor);
+    }
+
+    [Fact]
+    public void StaticThreshold_SuccessRateBelow_FiresOnceThenResolvesAfterRecovery()
+    {
+        var engine = new AlertEngine([Rule("  - {id: sr, metric: success_rate, comparison: below, threshold: 0.9, window: 1m, severity: critical, resolve_after: 2m}")]);
+        Assert.Empty(Feed(engine, 5, () => NextWindow()));
+        var firing = Feed(engine, 3, () => NextWindow(errors: 30));
+        var alert = Assert.Single(firing);
+        Assert.Equal(AlertState.Firing, alert.State);
+        Assert.Equal("CRITICAL", alert.Severity);
+        Assert.Equal(0.7, alert.Observed, 9);
+        Assert.Empty(engine.OnWindow(NextWindow())); // one good window: not yet
+        var resolved = Assert.Single(Feed(engine, 3, () => NextWindow()));
+        Assert.Equal(AlertState.Resolved, resolved.State);
+        Assert.Equal(alert.AlertId, resolved.AlertId);
+        Assert.NotNull(resolved.ResolvedAt);
+    }
+
+    [Fact]
+    public void For_ConditionMustHoldForTheDuration()
+    {
+        var engine = new AlertEngine([Rule("  - {id: er, metric: error_rate, comparison: above, threshold: 0.05, window: 1m, for: 5m}")]);
+        var alerts = new List<(int Minute, Alert Alert)>();
+        for (var m = 0; m < 8; m++)
+        {
+            alerts.AddRange(engine.OnWindow(NextWindow(errors: 10)).Select(a => (m, a)));
+        }
+        var (minute, _) = Assert.Single(alerts);
+        Assert.Equal(4, minute); // pending since the first breached window's start; 5 minutes later it fires
+    }
+
+    [Fact]
+    public void For_BrokenByOneGoodWindow_StartsOver()
+    {
+        var engine = new AlertEngine([Rule("  - {id: er, metric: error_rate, comparison: above, threshold: 0.05, window: 1m, for: 3m}")]);
+        Assert.Empty(Feed(engine, 2, () => NextWindow(errors: 10)));
+        Assert.Empty(engine.OnWindow(NextWindow()));
+        Assert.Empty(Feed(engine, 2, () => NextWindow(errors: 10)));
+        Assert.Single(Feed(engine, 1, () => NextWindow(errors: 10)));
+    }
+
+    [Fact]
+    public void MinCalls_TooFewCalls_NoAlert()
+    {
+        var engine = new AlertEngine([Rule("  - {id: sr, metric: success_rate, comparison: below, threshold: 0.95, window: 1m, min_calls: 20}")]);
+        Assert.Empty(Feed(engine, 5, () => NextWindow(calls: 10, errors: 5)));
+        Assert.Single(Feed(engine, 1, () => NextWindow(calls: 40, errors: 20)));
+    }
+
+    [Fact]
+    public void Cooldown_SuppressesRefiringUntilItPasses()
+    {
+        var engine = new AlertEngine([Rule("  - {id: sr, metric: success_rate, comparison: below, threshold: 0.9, window: 1m, resolve_after: 1m, cooldown: 10m}")]);
+        Assert.Single(Feed(engine, 1, () => NextWindow(errors: 50)));
+        Assert.Equal(AlertState.Resolved, Assert.Single(Feed(engine, 1, () => NextWindow())).State);
+        Assert.Empty(Feed(engine, 3, () => NextWindow(errors: 50))); // within cooldown
+        Assert.Empty(Feed(engine, 7, () => NextWindow()));
+        Assert.Equal(AlertState.Firing, Assert.Single(Feed(engine, 1, () => NextWindow(errors: 50))).State);
+    }
+
+    [Fact]
+    public void Baseline_LatencyP95Doubles_FiresWithBaseline_ResolvesAfterRollback()
+    {
+        var engine = new AlertEngine([RuleFile.Defaults.Single(r => r.Id == "latency_p95_regression")]);
+        Assert.Empty(Feed(engine, 70, () => NextWindow(latency: 200)));
+        var fired = Feed(engine, 2, () => NextWindow(latency: 480));
+        var alert = Assert.Single(fired);
+        Assert.Equal("latency_p95", alert.Metric);
+        Assert.InRange(alert.Baseline!.Value, 200, 225);
+        Assert.True(alert.Observed > 2 * alert.Baseline.Value);
+        Assert.Empty(Feed(engine, 3, () => NextWindow(latency: 480)));
+        var after = Feed(engine, 10, () => NextWindow(latency: 200));
+        Assert.Equal(AlertState.Resolved, Assert.Single(after).State);
+    }
+
+    [Fact]
+    public void Baseline_YoungSeries_HasNoBaselineYet()
+    {
+        var engine = new AlertEngine([RuleFile.Defaults.Single(r => r.Id == "latency_p95_regression")]);
+        Assert.Empty(Feed(engine, 10, () => NextWindow(latency: 200)));
+        Assert.Empty(Feed(engine, 5, () => NextWindow(latency: 900))); // 10 minutes of history < half an hour
+    }
+
+    [Fact]
+    public void SeasonalBaseline_UsesSameHourLastWeek_WhenHistoryExists()
+    {
+        var rule = Rule("  - {id: p95w, metric: latency_p95, comparison: above, baseline_factor: 2, window: 5m, baseline: same_hour_last_week, min_calls: 20}");
+        var engine = new AlertEngine([rule])
+        {
+            // Last week this hour ran at ~1000 ms: today's 1500 ms is normal for it.
+            OlderHistory = (s, from, to) => Enumerable.Range(0, (int)(to - from).TotalMinutes).Select(i => Window(from.AddMinutes(i), 100, 0, 1000)).ToList(),
+        };
+        Assert.Empty(Feed(engine, 60, () => NextWindow(latency: 200)));
+        Assert.Empty(Feed(engine, 5, () => NextWindow(latency: 1500)));
+
+        var withoutLastWeek = new AlertEngine([rule]);
+        _clock.Advance(TimeSpan.FromHours(1));
+        Assert.Empty(Feed(withoutLastWeek, 60, () => NextWindow(latency: 200)));
+        Assert.NotEmpty(Feed(withoutLastWeek, 5, () => NextWindow(latency: 1500))); // falls back to the previous hour
+    }
+
+    [Fact]
+    public void BurnRate_FastAndSlowWindowsBothBurning_Fires()
+    {
+        var engine = new AlertEngine([RuleFile.Defaults.Single(r => r.Id == "error_budget_burn")]);
+        Assert.Empty(Feed(engine, 60, () => NextWindow(errors: 0)));
+        // 30% errors against a 1% budget burns at 30x in 5 minutes, but the hour is not burning yet.
+        var early = Feed(engine, 3, () => NextWindow(errors: 30));
+        Assert.Empty(early);
+        var alerts = Feed(engine, 30, () => NextWindow(errors: 30));
+        var alert = Assert.Single(alerts);
+        Assert.Equal("burn_rate", alert.Metric);
+        Assert.True(alert.Observed > 14.4 && alert.Baseline > 14.4);
+    }
+
+    [Fact]
+    public void Traffic_SpikeAboveTwiceBaseline_Fires()
+    {
+        var engine = new AlertEngine([RuleFile.Defaults.Single(r => r.Id == "traffic_spike")]);
+        Assert.Empty(Feed(engine, 60, () => NextWindow(calls: 100)));
+        var alert = Assert.Single(Feed(engine, 5, () => NextWindow(calls: 400)));
+        Assert.Equal("traffic", alert.Metric);
+        Assert.InRange(alert.Baseline!.Value, 99, 101);
+    }
+
+    [Fact]
+    public void CostPerCall_JumpAboveOneAndAHalf_Fires()
+    {
+        var engine = new AlertEngine([RuleFile.Defaults.Single(r => r.Id == "cost_per_call")]);
+        Assert.Empty(Feed(engine, 60, () => NextWindow(costPerCall: 0.002)));
+        Assert.Equal("cost_per_call", Assert.Single(Feed(engine, 3, () => NextWindow(costPerCall: 0.005))).Metric);
+    }
+
+    [Fact]
+    public void SteadyTraffic_AllDefaultRules_NoAlertsOverAWeekendOfWindows()
+    {
+        var engine = new AlertEngine(RuleFile.Defaults);
+        var random = new Random(5);
+        var alerts = Feed(engine, 3 * 24 * 60, () => NextWindow(calls: 90 + random.Next(20), errors: random.Next(3), latency: 200 + random.Next(30), costPerCall: 0.001 + random.NextDouble() * 0.0002));
+        Assert.Empty(alerts);
+    }
+
+    [Fact]
+    public void RestoreFiring_AfterRestart_NoSecondFiring_ResolvesWithSameId()
+    {
+        var rule = Rule("  - {id: sr, metric: success_rate, comparison: below, threshold: 0.9, window: 1m, resolve_after: 1m}");
+        var first = new AlertEngine([rule]);
+        var fired = Assert.Single(Feed(first, 1, () => NextWindow(errors: 50)));
+
+        var restarted = new AlertEngine([rule]);
+        restarted.RestoreFiring(fired);
+        Assert.Empty(Feed(restarted, 3, () => NextWindow(errors: 50)));
+        var resolved = Assert.Single(Feed(restarted, 1, () => NextWindow()));
+        Assert.Equal(AlertState.Resolved, resolved.State);
+        Assert.Equal(fired.AlertId, resolved.AlertId);
+    }
+
+    [Fact]
+    public void PerPromptOverride_DisablesOrChangesTheRule()
+    {
+        var rule = Rule("""
+              - id: sr
+                metric: success_rate
+                comparison: below
+                threshold: 0.9
+                window: 1m
+                overrides:
+                  answer: { enabled: false }
+                  summarize: { threshold: 0.5 }
+            """);
+        var engine = new AlertEngine([rule]);
+        Assert.Empty(Feed(engine, 2, () => NextWindow(errors: 30)));
+        var summarize = Series with { PromptName = "summarize" };
+        Assert.Empty(Feed(engine, 2, () => NextWindow(errors: 30, series: summarize)));
+        Assert.Single(Feed(engine, 1, () => NextWindow(errors: 60, series: summarize)));
+    }
+
+    [Fact]
+    public void LateRevision_UpdatesHistory_DoesNotEvaluateAgain()
+    {
+        var engine = new AlertEngine([Rule("  - {id: sr, metric: success_rate, comparison: below, threshold: 0.9, window: 1m}")]);
+        var w = NextWindow();
+        Assert.Empty(engine.OnWindow(w));
+        Assert.Empty(engine.OnWindow(w with { Revision = 2, Errors = 60, Successes = 40 }));
+    }
+}
+
+public sealed class RuleFileTests
+{
+    [Theory]
+    [InlineData("rules:\n  - id: a\n    metric: latency_p42\n    comparison: above\n    threshold: 1\n", 3, "unknown metric")]
+    [InlineData("rules:\n  - id: a\n    metric: error_rate\n    comparison: sideways\n    threshold: 1\n", 4, "comparison")]
+    [InlineData("rules:\n  - id: a\n    metric: error_rate\n    comparison: above\n    threshold: lots\n", 5, "not a number")]
+    [InlineData("rules:\n  - id: a\n    metric: error_rate\n    comparison: above\n    threshold: 1\n    window: 5 minutes\n", 6, "duration")]
+    [InlineData("rules:\n  - id: a\n    metric: error_rate\n    comparison: above\n    threshold: 1\n    colour: red\n", 6, "unknown key")]
+    [InlineData("rules:\n  - id: a\n    metric: error_rate\n    comparison: above\n", 2, "exactly one of")]
+    [InlineData("rules:\n  - id: a\n    metric: [oops\n", 4, "not valid YAML")]
+    public void Parse_BrokenFile_NamesLineAndReason(string yaml, int line, string reason)
+    {
+        var ex = Assert.Throws<RuleFileException>(() => RuleFile.Parse(yaml, "rules.yaml"));
+        Assert.Equal(line, ex.Line);
+        Assert.Contains(reason, ex.Message, StringComparison.Ordinal);
+        Assert.StartsWith($"rules.yaml:{line}:", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("30s", 30)]
+    [InlineData("5m", 300)]
+    [InlineData("1h", 3600)]
+    [InlineData("7d", 604800)]
+    [InlineData("0", 0)]
+    public void ParseDuration_KnownUnits(string text, int seconds)
+    {
+        Assert.Equal(TimeSpan.FromSeconds(seconds), RuleFile.ParseDuration(text));
+    }
+}
