@@ -34,15 +34,14 @@ public sealed class AlertEngine
     /// <summary>Fingerprints currently firing.</summary>
     public IEnumerable<string> Firing => _trackers.Where(t => t.Value.State == TrackerState.Firing).Select(t => t.Key);
 
-    /// <summary>Adds a closed window to history without evaluating (rebuilding after a restart).</summary>
+    /// <summary>
+    /// Adds a closed window to history without evaluating it (rebuilding baselines after a restart). It
+    /// does not count as evaluated: windows replayed from the topic are still judged once.
+    /// </summary>
     public void Remember(WindowAggregate window)
     {
         ArgumentNullException.ThrowIfNull(window);
         Store(window);
-        if (!_lastEvaluated.TryGetValue(window.Series, out var last) || window.WindowEnd > last)
-        {
-            _lastEvaluated[window.Series] = window.WindowEnd;
-        }
     }
 
     /// <summary>Restores an incident that was firing before a restart, so it is neither re-sent nor forgotten.</summary>
@@ -52,7 +51,9 @@ public sealed class AlertEngine
         _trackers[alert.Fingerprint] = new Tracker
         {
             State = TrackerState.Firing, PendingSince = alert.StartedAt, AlertId = alert.AlertId, LastNotified = alert.WindowEnd, Last = alert,
+            Rule = _rules.FirstOrDefault(r => r.Id == alert.RuleId)?.ForPrompt(alert.Series.PromptName), Series = alert.Series,
         };
+        if (!_lastEvaluated.TryGetValue(alert.Series, out var last) || last < alert.WindowEnd) _lastEvaluated[alert.Series] = alert.WindowEnd;
     }
 
     /// <summary>Restores the time of an incident's resolution, so its cooldown survives a restart.</summary>
@@ -85,12 +86,36 @@ public sealed class AlertEngine
                 tracker = new Tracker();
                 _trackers[fingerprint] = tracker;
             }
+            tracker.Rule = rule;
+            tracker.Series = series;
             if (Step(rule, tracker, observation, now) is { } state)
             {
                 alerts.Add(ToAlert(rule, series, fingerprint, tracker, observation!, now, state));
             }
         }
+        alerts.AddRange(ResolveSilent(now));
         return alerts;
+    }
+
+    /// <summary>
+    /// A firing series that stopped sending (a rolled-back version, a retired prompt) has nothing left to
+    /// alert on: once its rolling window and resolve_after have passed with no windows, it resolves.
+    /// </summary>
+    private List<Alert> ResolveSilent(DateTimeOffset now)
+    {
+        var resolved = new List<Alert>();
+        foreach (var (fingerprint, t) in _trackers)
+        {
+            if (t.State != TrackerState.Firing || t.Rule is null || t.Series is not { } series) continue;
+            var last = _lastEvaluated.GetValueOrDefault(series);
+            if (now - last < t.Rule.Window + t.Rule.ResolveAfter) continue;
+            t.State = TrackerState.Inactive;
+            t.LastResolved = now;
+            var o = new Observation(0, t.Last?.Baseline, t.Last?.Threshold ?? 0, false);
+            var alert = ToAlert(t.Rule, series, fingerprint, t, o, now, AlertState.Resolved);
+            resolved.Add(alert with { Summary = $"{alert.Metric}: no traffic since {last:HH:mm} for {series}; resolved" });
+        }
+        return resolved;
     }
 
     private void Store(WindowAggregate w)
@@ -151,14 +176,25 @@ public sealed class AlertEngine
             var seasonal = RollingStats.Of(lastWeek);
             if (seasonal.Calls >= Math.Max(1, rule.MinCalls)) return seasonal.Value(rule.Metric, rule.Window);
         }
-        // Previous period; a series younger than half the period has no baseline yet.
+        // Previous period. A series younger than half the period (a new prompt version) is compared with
+        // the other versions of the same prompt and model over that period, the way a release is judged.
         var from = windowStart - rule.BaselineWindow;
-        if (_firstSeen.TryGetValue(series, out var first) && first > from)
+        IEnumerable<WindowAggregate> history;
+        if (_firstSeen.TryGetValue(series, out var first) && first > from && windowStart - first < rule.BaselineWindow / 2)
         {
-            if (windowStart - first < rule.BaselineWindow / 2) return null;
-            from = first;
+            history = _history.Where(kv => kv.Key != series && kv.Key with { PromptVersion = series.PromptVersion } == series)
+                .SelectMany(kv => kv.Value.Where(w => w.Key >= from && w.Key < windowStart).Select(w => w.Value)).ToList();
+            var siblings = _history.Keys.Where(k => k != series && k with { PromptVersion = series.PromptVersion } == series)
+                .Select(k => _firstSeen[k]).DefaultIfEmpty(windowStart).Min();
+            if (siblings > from) from = siblings;
+            if (windowStart - from < rule.BaselineWindow / 2) return null;
         }
-        var stats = RollingStats.Of(Range(series, from, windowStart));
+        else
+        {
+            if (_firstSeen.TryGetValue(series, out var f) && f > from) from = f;
+            history = Range(series, from, windowStart);
+        }
+        var stats = RollingStats.Of(history);
         if (stats.Calls < Math.Max(1, rule.MinCalls) && rule.Metric != AlertMetric.Traffic) return null;
         return stats.Value(rule.Metric, windowStart - from);
     }
@@ -277,5 +313,7 @@ public sealed class AlertEngine
         public DateTimeOffset LastNotified { get; set; }
         public string? AlertId { get; set; }
         public Alert? Last { get; set; }
+        public AlertRule? Rule { get; set; }
+        public SeriesKey? Series { get; set; }
     }
 }

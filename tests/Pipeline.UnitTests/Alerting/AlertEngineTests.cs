@@ -263,3 +263,40 @@ public sealed class RuleFileTests
         Assert.Equal(TimeSpan.FromSeconds(seconds), RuleFile.ParseDuration(text));
     }
 }
+
+public sealed class AlertEngineReleaseTests
+{
+    private static readonly SeriesKey V1 = new("prod", "svc", "answer", "1.0", "gpt-4o");
+    private static readonly SeriesKey V2 = V1 with { PromptVersion = "2.0" };
+
+    private static WindowAggregate Window(SeriesKey series, DateTimeOffset start, double latency, long calls = 100)
+    {
+        var sketch = new QuantileSketch();
+        for (var i = 0; i < calls; i++) sketch.Add(latency * (0.9 + 0.2 * i / calls));
+        return new WindowAggregate
+        {
+            Series = series, WindowStart = start, WindowSeconds = 60, Revision = 1, Calls = calls, Events = calls, Successes = calls,
+            LatencySketch = sketch.Serialize(), CostUsd = 0.001 * calls,
+        };
+    }
+
+    [Fact]
+    public void NewVersion_IsJudgedAgainstTheOldVersion_AndResolvesAfterRollback()
+    {
+        var engine = new AlertEngine([RuleFile.Defaults.Single(r => r.Id == "latency_p95_regression")]);
+        var t = new DateTimeOffset(2026, 11, 23, 9, 0, 0, TimeSpan.Zero);
+        var alerts = new List<Alert>();
+        for (var m = 0; m < 60; m++) alerts.AddRange(engine.OnWindow(Window(V1, t.AddMinutes(m), 200)));
+        Assert.Empty(alerts);
+        // Release: v2.0 takes the traffic with twice the latency.
+        for (var m = 60; m < 66; m++) alerts.AddRange(engine.OnWindow(Window(V2, t.AddMinutes(m), 450)));
+        var firing = Assert.Single(alerts);
+        Assert.Equal(V2, firing.Series);
+        Assert.InRange(firing.Baseline!.Value, 195, 225);
+        // Rollback: v1.0 again, v2.0 silent; the incident resolves.
+        for (var m = 66; m < 80; m++) alerts.AddRange(engine.OnWindow(Window(V1, t.AddMinutes(m), 200)));
+        var resolved = Assert.Single(alerts.Skip(1));
+        Assert.Equal(AlertState.Resolved, resolved.State);
+        Assert.Equal(firing.AlertId, resolved.AlertId);
+    }
+}

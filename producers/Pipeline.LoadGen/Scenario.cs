@@ -1,0 +1,130 @@
+using Pipeline.Schemas;
+
+namespace Pipeline.LoadGen;
+
+/// <summary>One stream of calls: a prompt version on a model, with its traffic and behaviour.</summary>
+public sealed record TrafficProfile
+{
+    public required string PromptName { get; init; }
+    public required string PromptVersion { get; init; }
+    public string Service { get; init; } = "support-bot";
+    public string Environment { get; init; } = "prod";
+    public string Provider { get; init; } = "openai";
+    public string Model { get; init; } = "gpt-4o-mini";
+    public double CallsPerMinute { get; init; } = 100;
+    /// <summary>Median latency; the distribution is log-normal with sigma 0.45 (p95 ≈ 2.1 × median).</summary>
+    public double MedianLatencyMs { get; init; } = 400;
+    public double ErrorRate { get; init; } = 0.01;
+    public ErrorType ErrorType { get; init; } = ErrorType.ServerError;
+    public double MeanInputTokens { get; init; } = 900;
+    public double MeanOutputTokens { get; init; } = 250;
+    public double MeanQuality { get; init; } = 0.9;
+}
+
+/// <summary>A phase of a scenario: from minute <c>From</c> (inclusive) to <c>To</c>, these profiles run.</summary>
+public sealed record Phase(int From, int To, IReadOnlyList<TrafficProfile> Profiles, string Description);
+
+/// <summary>
+/// A scenario is a timeline of phases. <see cref="Generate"/> turns it into events with event times laid
+/// out over the scenario's minutes ending at a given time, so a 90-minute day can be replayed in seconds.
+/// </summary>
+public sealed record Scenario(string Name, string Description, int Minutes, IReadOnlyList<Phase> Phases)
+{
+    private static readonly TrafficProfile Support = new() { PromptName = "support_answer", PromptVersion = "1.0", CallsPerMinute = 120 };
+    private static readonly TrafficProfile Summarize = new()
+    {
+        PromptName = "summarize_ticket", PromptVersion = "3.1", Model = "gpt-4o", CallsPerMinute = 60, MedianLatencyMs = 900, MeanInputTokens = 2500, MeanOutputTokens = 150,
+    };
+
+    /// <summary>The scenarios `pipeline loadgen` and the tests know by name.</summary>
+    public static IReadOnlyDictionary<string, Scenario> All { get; } = new Dictionary<string, Scenario>
+    {
+        ["steady"] = new("steady", "two prompts with normal noise, no incident", 90, [new(0, 90, [Support, Summarize], "steady traffic")]),
+        ["release-regression"] = new("release-regression", "support_answer 2.0 ships at minute 60 with twice the latency, rolled back at minute 70", 90,
+        [
+            new(0, 60, [Support, Summarize], "version 1.0 in production"),
+            new(60, 70, [Support with { PromptVersion = "2.0", MedianLatencyMs = 900 }, Summarize], "version 2.0 released: p95 more than doubles"),
+            new(70, 90, [Support, Summarize], "rolled back to 1.0"),
+        ]),
+        ["provider-outage"] = new("provider-outage", "the provider fails 40% of summarize_ticket calls from minute 60 to 70", 90,
+        [
+            new(0, 60, [Support, Summarize], "normal"),
+            new(60, 70, [Support, Summarize with { ErrorRate = 0.4, ErrorType = ErrorType.ProviderError }], "provider outage"),
+            new(70, 90, [Support, Summarize], "recovered"),
+        ]),
+        ["traffic-spike"] = new("traffic-spike", "support_answer traffic triples from minute 60 to 70", 90,
+        [
+            new(0, 60, [Support, Summarize], "normal"),
+            new(60, 70, [Support with { CallsPerMinute = 360 }, Summarize], "traffic spike"),
+            new(70, 90, [Support, Summarize], "back to normal"),
+        ]),
+        ["cost-jump"] = new("cost-jump", "summarize_ticket prompts grow to 2.5x the input tokens from minute 60 to 70", 90,
+        [
+            new(0, 60, [Support, Summarize], "normal"),
+            new(60, 70, [Support, Summarize with { MeanInputTokens = 6250 }], "prompt bloat: cost per call up"),
+            new(70, 90, [Support, Summarize], "fixed"),
+        ]),
+    };
+
+    /// <summary>The events of the scenario, the last minute ending at <paramref name="end"/>, in event-time order.</summary>
+    public IEnumerable<LlmCall> Generate(DateTimeOffset end, int seed = 42)
+    {
+        var random = new Random(seed);
+        var start = end.AddMinutes(-Minutes);
+        start = new DateTimeOffset(start.UtcTicks - start.UtcTicks % TimeSpan.TicksPerMinute, TimeSpan.Zero);
+        for (var minute = 0; minute < Minutes; minute++)
+        {
+            var phase = Phases.First(p => minute >= p.From && minute < p.To);
+            var calls = new List<LlmCall>();
+            foreach (var profile in phase.Profiles)
+            {
+                var n = Poisson(random, profile.CallsPerMinute);
+                for (var i = 0; i < n; i++)
+                {
+                    calls.Add(Call(random, profile, start.AddMinutes(minute).AddMilliseconds(random.Next(60_000))));
+                }
+            }
+            foreach (var c in calls.OrderBy(c => c.OccurredAt))
+            {
+                yield return c;
+            }
+        }
+    }
+
+    private static LlmCall Call(Random random, TrafficProfile p, DateTimeOffset at)
+    {
+        var latency = p.MedianLatencyMs * Math.Exp(0.45 * Gaussian(random));
+        var error = random.NextDouble() < p.ErrorRate;
+        var input = (long)Math.Max(1, p.MeanInputTokens * Math.Exp(0.3 * Gaussian(random)));
+        var output = error ? 0 : (long)Math.Max(1, p.MeanOutputTokens * Math.Exp(0.3 * Gaussian(random)));
+        var retrieval = latency * (0.15 + 0.1 * random.NextDouble());
+        return new LlmCall
+        {
+            EventId = Guid.NewGuid(),
+            OccurredAt = DateTimeOffset.FromUnixTimeMilliseconds(at.ToUnixTimeMilliseconds()),
+            Environment = p.Environment,
+            Service = p.Service,
+            Operation = "chat",
+            Provider = p.Provider,
+            RequestModel = p.Model,
+            ResponseModel = p.Model,
+            PromptName = p.PromptName,
+            PromptVersion = p.PromptVersion,
+            Tags = new Dictionary<string, string> { ["feature"] = p.PromptName, ["cohort"] = random.NextDouble() < 0.3 ? "enterprise" : "self-serve" },
+            LatencyMs = Math.Round(latency, 2),
+            TimeToFirstTokenMs = Math.Round(latency * 0.3, 2),
+            InputTokens = input,
+            OutputTokens = output,
+            Outcome = error ? Outcome.Error : Outcome.Success,
+            ErrorType = error ? p.ErrorType : null,
+            ErrorMessage = error ? "upstream returned 5xx" : null,
+            HttpStatus = error ? 502 : 200,
+            QualityScore = error ? null : Math.Clamp(p.MeanQuality + 0.05 * Gaussian(random), 0, 1),
+            Stages = [new Stage("retrieval", Math.Round(retrieval, 2)), new Stage("generation", Math.Round(latency - retrieval, 2))],
+        };
+    }
+
+    private static double Gaussian(Random r) => Math.Sqrt(-2 * Math.Log(1 - r.NextDouble())) * Math.Cos(2 * Math.PI * r.NextDouble());
+
+    private static int Poisson(Random r, double mean) => (int)Math.Max(0, Math.Round(mean + Math.Sqrt(mean) * Gaussian(r)));
+}

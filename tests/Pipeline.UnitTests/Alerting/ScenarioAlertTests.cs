@@ -1,0 +1,67 @@
+using Microsoft.Extensions.Time.Testing;
+using Pipeline.Aggregation;
+using Pipeline.Alerting;
+using Pipeline.Consumers;
+using Pipeline.LoadGen;
+using Pipeline.Schemas;
+
+namespace Pipeline.UnitTests.Alerting;
+
+/// <summary>
+/// Each load-generator scenario through the real windowing and the default rules (no servers): the
+/// incident raises the right alert within two windows of the first window that shows it, and resolves
+/// after it ends; steady traffic raises none.
+/// </summary>
+public sealed class ScenarioAlertTests
+{
+    private static readonly DateTimeOffset End = new(2026, 11, 23, 12, 0, 0, TimeSpan.Zero);
+
+    private static List<Alert> Run(Scenario scenario)
+    {
+        var time = new FakeTimeProvider(End);
+        var windows = new PartitionWindows(0, new WindowingOptions(), PriceTable.Default, time);
+        var engine = new AlertEngine(RuleFile.Defaults);
+        var alerts = new List<Alert>();
+        long offset = 0;
+        foreach (var call in scenario.Generate(End, seed: 7))
+        {
+            windows.Add(call, offset++);
+            var due = windows.DueWindows();
+            foreach (var w in due.OrderBy(w => w.Key.WindowStart))
+            {
+                alerts.AddRange(engine.OnWindow(MetricsRows.ToAggregate(w, w.Revision + 1, PriceTable.Default.Version)));
+            }
+            windows.MarkEmitted(due);
+        }
+        return alerts;
+    }
+
+    private static DateTimeOffset Minute(int m) => End.AddMinutes(-90).AddMinutes(m);
+
+    [Fact]
+    public void Steady_RaisesNothing()
+    {
+        Assert.Empty(Run(Scenario.All["steady"]));
+    }
+
+    [Theory]
+    [InlineData("release-regression", "latency_p95_regression", "support_answer", "2.0", "ERROR")]
+    [InlineData("provider-outage", "success_rate_critical", "summarize_ticket", "3.1", "CRITICAL")]
+    [InlineData("traffic-spike", "traffic_spike", "support_answer", "1.0", "WARNING")]
+    [InlineData("cost-jump", "cost_per_call", "summarize_ticket", "3.1", "WARNING")]
+    public void Incident_RaisesTheRightAlertWithinTwoWindows_AndResolves(string scenario, string rule, string prompt, string version, string severity)
+    {
+        var alerts = Run(Scenario.All[scenario]);
+        var firing = alerts.Where(a => a.RuleId == rule && a.State == AlertState.Firing).ToList();
+        var alert = Assert.Single(firing);
+        Assert.Equal(prompt, alert.Series.PromptName);
+        Assert.Equal(version, alert.Series.PromptVersion);
+        Assert.Equal(severity, alert.Severity);
+        // The incident's first window is [60, 61): its alert comes with that window or the next.
+        Assert.InRange(alert.WindowEnd, Minute(61), Minute(62));
+        var resolved = Assert.Single(alerts, a => a.AlertId == alert.AlertId && a.State == AlertState.Resolved);
+        Assert.True(resolved.WindowEnd > Minute(70));
+        // Nothing fires on the series that were not part of the incident.
+        Assert.DoesNotContain(alerts, a => a.Series.PromptName != prompt);
+    }
+}
