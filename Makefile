@@ -22,10 +22,11 @@ build: ## restore and build everything (warnings are errors)
 test: deps build ## the whole test suite against real local servers; prints 'tests: N passed, N failed, N skipped'
 	@./infra/run-tests.sh $(CONFIGURATION)
 
-demo: deps build ## start the servers, send an event through the whole pipeline, show where it landed
+demo: deps build ## start the servers, play a release with a latency regression end to end: alerts, health, report
 	./pipeline up
 	./pipeline migrate
 	./pipeline smoke
+	./pipeline demo
 	./pipeline status
 
 bench: deps build ## end-to-end throughput with ratios, then BenchmarkDotNet hot paths (never part of make test)

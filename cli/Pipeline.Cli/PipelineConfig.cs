@@ -23,6 +23,7 @@ internal sealed class PipelineConfig
         RunDir = Path.GetFullPath(root["Local:RunDir"] is { Length: > 0 } r ? r : Path.Combine(home, ".run"), home);
         ClickHouse = Bind<ClickHouseOptions>(ClickHouseOptions.Section);
         Aggregator = Bind<AggregatorOptions>("Aggregator");
+        Alerting = Bind<AlertWorkerOptions>("Alerting");
         var kafka = new KafkaSettings(root.GetSection("Kafka").AsEnumerable(makePathsRelative: true)
             .Where(kv => !kv.Key.Contains(':', StringComparison.Ordinal)));
         KafkaFromDevBroker = kafka.BootstrapServers is null && LocalBroker.ReadBootstrap(BrokerRunDir) is not null;
@@ -36,6 +37,7 @@ internal sealed class PipelineConfig
     public string BrokerRunDir => Path.Combine(RunDir, "broker");
     public ClickHouseOptions ClickHouse { get; }
     public AggregatorOptions Aggregator { get; }
+    public AlertWorkerOptions Alerting { get; }
     public KafkaSettings Kafka { get; }
     public bool KafkaFromDevBroker { get; }
 
@@ -111,6 +113,10 @@ internal sealed class PipelineConfig
         yield return new("Aggregator:Windowing:WindowSize", Aggregator.Windowing.WindowSize.ToString());
         yield return new("Aggregator:Windowing:AllowedLateness", Aggregator.Windowing.AllowedLateness.ToString());
         yield return new("Aggregator:Windowing:IdleTimeout", Aggregator.Windowing.IdleTimeout.ToString());
+        yield return new("Alerting:MetricsTopic", Alerting.MetricsTopic);
+        yield return new("Alerting:AlertsTopic", Alerting.AlertsTopic);
+        yield return new("Alerting:GroupId", Alerting.GroupId);
+        yield return new("Alerting:RulesFile", Alerting.RulesFile.Length == 0 ? "(built-in defaults)" : Alerting.RulesFile);
         foreach (var (k, v) in Kafka.Masked.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             yield return new($"Kafka:{k}", v + (k == "bootstrap.servers" && KafkaFromDevBroker ? "  (from the dev broker)" : ""));

@@ -9,6 +9,10 @@ var root = new RootCommand("""
       pipeline status             show both servers and their addresses
       pipeline migrate            create or upgrade the ClickHouse tables
       pipeline smoke              send one event through the whole pipeline
+      pipeline demo               a scenario with an incident, end to end: alerts, health, report
+      pipeline aggregate          run an aggregator worker
+      pipeline alert              run the alert worker
+      pipeline top                live health per prompt version
       pipeline down               stop the local servers
     """);
 root.Options.Add(GlobalOptions.Config);
@@ -19,7 +23,18 @@ root.Subcommands.Add(ServerCommands.Status());
 root.Subcommands.Add(MigrateCommand.Create());
 root.Subcommands.Add(SmokeCommand.Create());
 root.Subcommands.Add(AggregateCommand.Create());
+root.Subcommands.Add(AlertCommands.Worker());
+root.Subcommands.Add(AlertCommands.Alerts());
+root.Subcommands.Add(LoadGenCommand.Create());
+root.Subcommands.Add(TopCommand.Create());
+root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(ConfigCommand.Create());
+
+// Tables keep their columns when output goes to a file or a pipe (make demo, CI logs).
+if (Console.IsOutputRedirected)
+{
+    Spectre.Console.AnsiConsole.Profile.Width = 200;
+}
 
 var parse = root.Parse(args);
 if (parse.Errors.Count > 0)

@@ -108,11 +108,13 @@ public sealed class AlertEngine
         {
             if (t.State != TrackerState.Firing || t.Rule is null || t.Series is not { } series) continue;
             var last = _lastEvaluated.GetValueOrDefault(series);
-            if (now - last < t.Rule.Window + t.Rule.ResolveAfter) continue;
+            // Resolved as of the moment the silence became conclusive, whatever series revealed it.
+            var at = last + t.Rule.Window + t.Rule.ResolveAfter;
+            if (now < at) continue;
             t.State = TrackerState.Inactive;
-            t.LastResolved = now;
+            t.LastResolved = at;
             var o = new Observation(0, t.Last?.Baseline, t.Last?.Threshold ?? 0, false);
-            var alert = ToAlert(t.Rule, series, fingerprint, t, o, now, AlertState.Resolved);
+            var alert = ToAlert(t.Rule, series, fingerprint, t, o, at, AlertState.Resolved);
             resolved.Add(alert with { Summary = $"{alert.Metric}: no traffic since {last:HH:mm} for {series}; resolved" });
         }
         return resolved;
@@ -152,7 +154,9 @@ public sealed class AlertEngine
             var limit = rule.Threshold ?? 14.4;
             return new Observation(shortBurn, longBurn, limit, shortBurn > limit && longBurn > limit);
         }
-        if (current.Value(rule.Metric, rule.Window) is not { } observed) return null;
+        // A series younger than the rolling window (a new version) is measured over the time it has existed.
+        var span = _firstSeen.TryGetValue(series, out var born) && now - born < rule.Window ? now - born : rule.Window;
+        if (current.Value(rule.Metric, span) is not { } observed) return null;
         double? baseline = null;
         double threshold;
         if (rule.Threshold is { } t)

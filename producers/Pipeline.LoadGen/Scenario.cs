@@ -18,7 +18,7 @@ public sealed record TrafficProfile
     public ErrorType ErrorType { get; init; } = ErrorType.ServerError;
     public double MeanInputTokens { get; init; } = 900;
     public double MeanOutputTokens { get; init; } = 250;
-    public double MeanQuality { get; init; } = 0.9;
+    public double MeanQuality { get; init; } = 0.93;
 }
 
 /// <summary>A phase of a scenario: from minute <c>From</c> (inclusive) to <c>To</c>, these profiles run.</summary>
@@ -33,17 +33,17 @@ public sealed record Scenario(string Name, string Description, int Minutes, IRea
     private static readonly TrafficProfile Support = new() { PromptName = "support_answer", PromptVersion = "1.0", CallsPerMinute = 120 };
     private static readonly TrafficProfile Summarize = new()
     {
-        PromptName = "summarize_ticket", PromptVersion = "3.1", Model = "gpt-4o", CallsPerMinute = 60, MedianLatencyMs = 900, MeanInputTokens = 2500, MeanOutputTokens = 150,
+        PromptName = "summarize_ticket", PromptVersion = "3.1", Model = "gpt-4o", CallsPerMinute = 60, MedianLatencyMs = 350, MeanInputTokens = 2500, MeanOutputTokens = 150,
     };
 
     /// <summary>The scenarios `pipeline loadgen` and the tests know by name.</summary>
     public static IReadOnlyDictionary<string, Scenario> All { get; } = new Dictionary<string, Scenario>
     {
         ["steady"] = new("steady", "two prompts with normal noise, no incident", 90, [new(0, 90, [Support, Summarize], "steady traffic")]),
-        ["release-regression"] = new("release-regression", "support_answer 2.0 ships at minute 60 with twice the latency, rolled back at minute 70", 90,
+        ["release-regression"] = new("release-regression", "support_answer 2.0 ships at minute 60 with 2.5x the latency, rolled back at minute 70", 90,
         [
             new(0, 60, [Support, Summarize], "version 1.0 in production"),
-            new(60, 70, [Support with { PromptVersion = "2.0", MedianLatencyMs = 900 }, Summarize], "version 2.0 released: p95 more than doubles"),
+            new(60, 70, [Support with { PromptVersion = "2.0", MedianLatencyMs = 1000 }, Summarize], "version 2.0 released: p95 more than doubles"),
             new(70, 90, [Support, Summarize], "rolled back to 1.0"),
         ]),
         ["provider-outage"] = new("provider-outage", "the provider fails 40% of summarize_ticket calls from minute 60 to 70", 90,

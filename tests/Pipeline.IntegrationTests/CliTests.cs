@@ -31,6 +31,12 @@ public sealed class CliTests(ServersFixture servers) : IDisposable
     [InlineData("smoke")]
     [InlineData("aggregate")]
     [InlineData("config show")]
+    [InlineData("alert")]
+    [InlineData("alerts tail")]
+    [InlineData("alerts list")]
+    [InlineData("loadgen")]
+    [InlineData("top")]
+    [InlineData("demo")]
     public async Task Help_EveryCommand_PrintsUsageWithAnExample(string command)
     {
         var result = await RunAsync([.. command.Split(' '), "--help"]);
@@ -169,5 +175,42 @@ public sealed class CliTests(ServersFixture servers) : IDisposable
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
         await process.WaitForExitAsync(timeout.Token);
         return (process.ExitCode, await stdout, await stderr);
+    }
+}
+
+/// <summary>`pipeline demo` on the test servers: the injected incident fires and resolves.</summary>
+public sealed class DemoTests(ServersFixture servers)
+{
+    [Fact]
+    public async Task Demo_ReleaseRegression_PrintsFiringAndResolvedAlert_AndWritesReport()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var home = Directory.CreateTempSubdirectory("pipeline-demo-").FullName;
+        var database = "t_demo_" + Guid.NewGuid().ToString("N")[..8];
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[]
+                 {
+                     Path.Combine(AppContext.BaseDirectory, "pipeline.dll"), "demo",
+                     "--set", $"ClickHouse:Url={servers.ClickHouse.Url}", "--set", $"ClickHouse:User={servers.ClickHouse.User}",
+                     "--set", $"ClickHouse:Password={servers.ClickHouse.Password}", "--set", $"ClickHouse:Database={database}",
+                     "--set", $"Kafka:bootstrap.servers={servers.Bootstrap}", "--set", "Kafka:session.timeout.ms=6000",
+                 })
+        {
+            psi.ArgumentList.Add(a);
+        }
+        psi.Environment["PIPELINE_HOME"] = home;
+        using var process = System.Diagnostics.Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync(ct);
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        await process.WaitForExitAsync(ct);
+        var output = await stdout;
+        Assert.True(process.ExitCode == 0, output + await stderr);
+        Assert.Matches(@"FIRING\s+ERROR\s+latency_p95_regression: .*support_answer@2\.0", output);
+        Assert.Matches(@"RESOLVED\s+ERROR\s+latency_p95_regression", output);
+        var report = Assert.Single(Directory.GetFiles(Path.Combine(home, ".run", "reports"), "demo-*.md"));
+        Assert.Contains("latency_p95_regression", await File.ReadAllTextAsync(report, ct), StringComparison.Ordinal);
+        using var clickHouse = new Pipeline.ClickHouse.ClickHouseHttp(servers.ClickHouse.WithDatabase(database + "_demo"));
+        Assert.Equal(2, await clickHouse.ScalarAsync("SELECT count() FROM alerts FINAL", ct));
+        Directory.Delete(home, recursive: true);
     }
 }

@@ -1,0 +1,107 @@
+using System.Globalization;
+using System.Text.Json;
+using Pipeline.Aggregation;
+using Pipeline.ClickHouse;
+
+namespace Pipeline.Reports;
+
+/// <summary>Traffic-light status, with the product's thresholds.</summary>
+public enum HealthStatus
+{
+    Green,
+    Yellow,
+    Red,
+}
+
+/// <summary>
+/// Health thresholds (per prompt configurable): red when quality &lt; 0.8, mean latency &gt; 1000 ms or
+/// success &lt; 95%; yellow when quality &lt; 0.9, mean latency &gt; 500 ms or success &lt; 98%.
+/// </summary>
+public sealed record HealthThresholds
+{
+    public double RedQuality { get; init; } = 0.8;
+    public double RedLatencyMs { get; init; } = 1000;
+    public double RedSuccess { get; init; } = 0.95;
+    public double YellowQuality { get; init; } = 0.9;
+    public double YellowLatencyMs { get; init; } = 500;
+    public double YellowSuccess { get; init; } = 0.98;
+
+    public HealthStatus Classify(double successRate, double meanLatencyMs, double? quality) =>
+        successRate < RedSuccess || meanLatencyMs > RedLatencyMs || quality < RedQuality ? HealthStatus.Red
+        : successRate < YellowSuccess || meanLatencyMs > YellowLatencyMs || quality < YellowQuality ? HealthStatus.Yellow
+        : HealthStatus.Green;
+}
+
+/// <summary>One prompt version on one model over a time range, from merged closed windows.</summary>
+public sealed record PromptHealth
+{
+    public required string Environment { get; init; }
+    public required string Service { get; init; }
+    public required string PromptName { get; init; }
+    public required string PromptVersion { get; init; }
+    public required string Model { get; init; }
+    public long Calls { get; init; }
+    public double CallsPerMinute { get; init; }
+    public double SuccessRate { get; init; }
+    public double MeanLatencyMs { get; init; }
+    public double P50Ms { get; init; }
+    public double P95Ms { get; init; }
+    public double P99Ms { get; init; }
+    public long Tokens { get; init; }
+    public double CostUsd { get; init; }
+    public double? QualityMean { get; init; }
+    public DateTimeOffset LastWindowEnd { get; init; }
+    public HealthStatus Status { get; init; }
+
+    /// <summary>
+    /// Health of every series with closed windows in [from, to). Percentiles merge the windows' sketches
+    /// (1% relative error); counts and sums are exact.
+    /// </summary>
+    public static async Task<IReadOnlyList<PromptHealth>> QueryAsync(ClickHouseHttp clickHouse, DateTimeOffset from, DateTimeOffset to,
+        HealthThresholds thresholds, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(clickHouse);
+        ArgumentNullException.ThrowIfNull(thresholds);
+        var rows = await clickHouse.QueryAsync($"""
+            SELECT environment, service, prompt_name, prompt_version, request_model, toUInt32(window_start) AS ws, window_seconds,
+                   calls, successes, latency_sum_ms, latency_sketch, input_tokens + output_tokens AS tokens, cost_usd, quality_sum, quality_count
+            FROM metrics_1m FINAL
+            WHERE window_start >= {from.ToUnixTimeSeconds()} AND window_start < {to.ToUnixTimeSeconds()}
+            """, cancellationToken);
+        var minutes = Math.Max(1, (to - from).TotalMinutes);
+        return rows.GroupBy(r => (S(r, "environment"), S(r, "service"), S(r, "prompt_name"), S(r, "prompt_version"), S(r, "request_model")))
+            .Select(g =>
+            {
+                var sketch = new QuantileSketch();
+                foreach (var r in g) sketch.Merge(QuantileSketch.Deserialize(Convert.FromBase64String(S(r, "latency_sketch"))));
+                var calls = g.Sum(r => L(r, "calls"));
+                var success = calls == 0 ? 1 : (double)g.Sum(r => L(r, "successes")) / calls;
+                var mean = calls == 0 ? 0 : g.Sum(r => r.GetProperty("latency_sum_ms").GetDouble()) / calls;
+                var qualityCount = g.Sum(r => L(r, "quality_count"));
+                double? quality = qualityCount == 0 ? null : g.Sum(r => r.GetProperty("quality_sum").GetDouble()) / qualityCount;
+                return new PromptHealth
+                {
+                    Environment = g.Key.Item1, Service = g.Key.Item2, PromptName = g.Key.Item3, PromptVersion = g.Key.Item4, Model = g.Key.Item5,
+                    Calls = calls,
+                    CallsPerMinute = calls / minutes,
+                    SuccessRate = success,
+                    MeanLatencyMs = mean,
+                    P50Ms = sketch.Quantile(0.5),
+                    P95Ms = sketch.Quantile(0.95),
+                    P99Ms = sketch.Quantile(0.99),
+                    Tokens = g.Sum(r => L(r, "tokens")),
+                    CostUsd = g.Sum(r => r.GetProperty("cost_usd").GetDouble()),
+                    QualityMean = quality,
+                    LastWindowEnd = DateTimeOffset.FromUnixTimeSeconds(g.Max(r => L(r, "ws") + L(r, "window_seconds"))),
+                    Status = thresholds.Classify(success, mean, quality),
+                };
+            })
+            .OrderBy(h => h.PromptName, StringComparer.Ordinal).ThenBy(h => h.PromptVersion, StringComparer.Ordinal)
+            .ToList();
+    }
+
+    private static string S(JsonElement r, string name) => r.GetProperty(name).GetString() ?? "";
+
+    private static long L(JsonElement r, string name) => r.GetProperty(name).ValueKind == JsonValueKind.String
+        ? long.Parse(r.GetProperty(name).GetString()!, CultureInfo.InvariantCulture) : r.GetProperty(name).GetInt64();
+}

@@ -1,0 +1,164 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
+using Pipeline.ClickHouse;
+using Pipeline.Consumers;
+using Pipeline.LoadGen;
+using Pipeline.Reports;
+using Spectre.Console;
+
+namespace Pipeline.Cli;
+
+/// <summary>
+/// <c>pipeline demo</c>: the whole pipeline on a scenario with an incident, end to end on the configured
+/// servers, in a database of its own (<c>&lt;database&gt;_demo</c>, recreated each run).
+/// </summary>
+internal static class DemoCommand
+{
+    private static readonly Option<string> ScenarioName = new("--scenario") { Description = "Scenario to play", DefaultValueFactory = _ => "release-regression" };
+
+    public static Command Create()
+    {
+        var command = new Command("demo", """
+            Play a 90-minute scenario (default: a new prompt version whose p95 more than doubles, then a
+            rollback) through the SDK, the aggregator and the alert worker, then show the alerts, the health
+            table and a report. Uses the database <ClickHouse:Database>_demo, recreated on every run.
+
+            Example: pipeline demo --scenario provider-outage
+            """);
+        command.Options.Add(ScenarioName);
+        CommandRunner.SetHandler(command, async (config, parse, ct) =>
+        {
+            if (!Scenario.All.TryGetValue(parse.GetValue(ScenarioName)!, out var scenario))
+            {
+                await Console.Error.WriteLineAsync($"error: --scenario: unknown scenario (known: {string.Join(", ", Scenario.All.Keys)})");
+                return ExitCodes.Usage;
+            }
+            await SmokeCommand.RequireServersAsync(config, ct);
+            var time = TimeProvider.System;
+            var runId = time.GetUtcNow().ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
+            var chOptions = config.ClickHouse.WithDatabase(config.ClickHouse.Database + "_demo");
+            using var clickHouse = new ClickHouseHttp(chOptions);
+            await clickHouse.ExecuteAsync($"DROP DATABASE IF EXISTS {ClickHouseHttp.QuoteIdentifier(chOptions.Database)}", ct, useDatabase: false);
+            await new Migrator(clickHouse, time).ApplyAsync(Migrator.Embedded, ct);
+            Step($"database [bold]{Terminal.Safe(chOptions.Database)}[/] created at {Terminal.Safe(chOptions.Url.ToString())}");
+
+            var aggregator = config.Aggregator;
+            aggregator.GroupId = $"demo-aggregator-{runId}";
+            aggregator.FlushInterval = TimeSpan.FromMilliseconds(500);
+            aggregator.Windowing.IdleTimeout = TimeSpan.FromSeconds(2);
+            var alerting = config.Alerting;
+            alerting.GroupId = $"demo-alerter-{runId}";
+            // New groups start where the topics end now: earlier runs' records are not replayed.
+            StartAtEnd(config, aggregator.GroupId, aggregator.Topic);
+            StartAtEnd(config, alerting.GroupId, alerting.MetricsTopic);
+
+            var end = time.GetUtcNow().AddMinutes(-3);
+            var produced = LoadGenCommand.Produce(config, scenario, end, seed: 42);
+            Step($"load generator: [bold]{produced}[/] calls of '{scenario.Name}': {Terminal.Safe(scenario.Description)}");
+            foreach (var phase in scenario.Phases)
+            {
+                Console.WriteLine($"           minute {phase.From,2}-{phase.To,-2}  {phase.Description}");
+            }
+
+            using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Error).AddSimpleConsole(o => o.SingleLine = true));
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            using var aggregatorWorker = new AggregatorWorker(config.Kafka, clickHouse, aggregator, time, loggers.CreateLogger("aggregate"));
+            var alertWorker = new AlertWorker(config.Kafka, clickHouse, alerting, time, loggers.CreateLogger("alert"));
+            var runs = new[]
+            {
+                Task.Factory.StartNew(() => aggregatorWorker.RunAsync(stop.Token), TaskCreationOptions.LongRunning).Unwrap(),
+                Task.Factory.StartNew(() => alertWorker.RunAsync(stop.Token), TaskCreationOptions.LongRunning).Unwrap(),
+            };
+            var deadline = time.GetUtcNow().AddMinutes(4);
+            double windows = 0;
+            while (time.GetUtcNow() < deadline && !runs.Any(r => r.IsFaulted))
+            {
+                var counted = await clickHouse.ScalarAsync("SELECT sum(calls) FROM metrics_1m FINAL", ct);
+                windows = await clickHouse.ScalarAsync("SELECT count() FROM metrics_1m", ct);
+                if (counted >= produced && alertWorker.WindowsEvaluated >= windows) break;
+                await Task.Delay(500, ct);
+            }
+            await stop.CancelAsync();
+            await Task.WhenAll(runs);
+            Step($"aggregator: {aggregatorWorker.EventsWritten} calls written, {aggregatorWorker.WindowsWritten} one-minute windows closed");
+            Step($"alert worker: {alertWorker.WindowsEvaluated} windows evaluated against {alertWorker.RuleCount} rules, {alertWorker.AlertsPublished} alerts published to {Terminal.Safe(alerting.AlertsTopic)}");
+
+            var alerts = await clickHouse.QueryAsync("SELECT window_end, state, severity, rule_id, summary FROM alerts FINAL ORDER BY window_end, state", ct);
+            AnsiConsole.Write(new Rule("[bold]alerts[/]").LeftJustified());
+            foreach (var a in alerts)
+            {
+                var state = a.GetProperty("state").GetString();
+                var colour = state == "FIRING" ? "red" : "green";
+                AnsiConsole.MarkupLine($"  {Terminal.Safe(a.GetProperty("window_end").GetString())}  [{colour}]{state,-8}[/]  {Terminal.Safe(a.GetProperty("severity").GetString()),-8}  {Terminal.Safe(a.GetProperty("rule_id").GetString())}: {Terminal.Safe(a.GetProperty("summary").GetString())}");
+            }
+            if (alerts.Count == 0) AnsiConsole.MarkupLine("  [grey]none[/]");
+
+            var from = end.AddMinutes(-scenario.Minutes);
+            var health = await PromptHealth.QueryAsync(clickHouse, from, end, new HealthThresholds(), ct);
+            var incident = scenario.Phases.Count > 1 ? scenario.Phases[1] : null;
+            AnsiConsole.Write(new Rule($"[bold]health over the whole scenario ({scenario.Minutes} min)[/]").LeftJustified());
+            AnsiConsole.Write(Terminal.HealthTable(health, await TopCommand.ActiveAlertsAsync(clickHouse, ct), end));
+            if (incident is not null)
+            {
+                var during = await PromptHealth.QueryAsync(clickHouse, from.AddMinutes(incident.From), from.AddMinutes(incident.To), new HealthThresholds(), ct);
+                AnsiConsole.Write(new Rule($"[bold]during the incident (minutes {incident.From}-{incident.To}): {Terminal.Safe(incident.Description)}[/]").LeftJustified());
+                AnsiConsole.Write(Terminal.HealthTable(during, new Dictionary<string, int>(), end));
+            }
+
+            var reportPath = Path.Combine(config.RunDir, "reports", $"demo-{runId}.md");
+            Directory.CreateDirectory(Path.GetDirectoryName(reportPath)!);
+            await File.WriteAllTextAsync(reportPath, Report(scenario, health, alerts, chOptions.Database), ct);
+            AnsiConsole.Write(new Rule("[bold]where to look next[/]").LeftJustified());
+            Console.WriteLine($"  report:        {reportPath}");
+            Console.WriteLine($"  live view:     ./pipeline top --minutes 120 --set ClickHouse:Database={chOptions.Database}");
+            Console.WriteLine($"  alerts:        ./pipeline alerts list --set ClickHouse:Database={chOptions.Database}");
+            Console.WriteLine($"  SQL:           clickhouse-client --port {config.LocalClickHouse.TcpPort} -q \"SELECT prompt_version, sum(calls), max(latency_p95_ms) FROM {chOptions.Database}.metrics_1m FINAL GROUP BY prompt_version\"");
+            Console.WriteLine("  real servers:  PIPELINE__Kafka__bootstrap_servers=host:9092 PIPELINE__ClickHouse__Url=https://host:8443/ ./pipeline ... (see README)");
+            var fired = alerts.Any(a => a.GetProperty("state").GetString() == "FIRING");
+            var resolved = alerts.Any(a => a.GetProperty("state").GetString() == "RESOLVED");
+            return scenario.Name == "steady" || (fired && resolved) ? ExitCodes.Ok : ExitCodes.Failed;
+        });
+        return command;
+    }
+
+    private static void Step(string markup) => AnsiConsole.MarkupLine($"[blue]==>[/] {markup}");
+
+    private static void StartAtEnd(PipelineConfig config, string group, string topic)
+    {
+        var settings = config.Kafka.Consumer(group);
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(settings).SetLogHandler((_, _) => { }).Build();
+        using var admin = new AdminClientBuilder(new AdminClientConfig(config.Kafka.All.ToDictionary())).SetLogHandler((_, _) => { }).Build();
+        var metadata = admin.GetMetadata(topic, TimeSpan.FromSeconds(10));
+        var offsets = metadata.Topics.Single().Partitions
+            .Select(p => new TopicPartitionOffset(topic, p.PartitionId, consumer.QueryWatermarkOffsets(new TopicPartition(topic, p.PartitionId), TimeSpan.FromSeconds(10)).High))
+            .ToList();
+        consumer.Commit(offsets);
+    }
+
+    private static string Report(Scenario scenario, IReadOnlyList<PromptHealth> health, IReadOnlyList<System.Text.Json.JsonElement> alerts, string database)
+    {
+        var sb = new StringBuilder();
+        var inv = CultureInfo.InvariantCulture;
+        sb.AppendLine(inv, $"# Pipeline demo report: {scenario.Name}").AppendLine();
+        sb.AppendLine(inv, $"{scenario.Description}. Database `{database}`.").AppendLine();
+        sb.AppendLine("## Health per prompt version").AppendLine();
+        sb.AppendLine("| status | prompt | version | model | calls | success | p50 ms | p95 ms | p99 ms | cost $ | quality |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var h in health)
+        {
+            sb.AppendLine(inv, $"| {h.Status} | {Md(h.PromptName)} | {Md(h.PromptVersion)} | {Md(h.Model)} | {h.Calls} | {h.SuccessRate:P1} | {h.P50Ms:0} | {h.P95Ms:0} | {h.P99Ms:0} | {h.CostUsd:0.0000} | {h.QualityMean:0.00} |");
+        }
+        sb.AppendLine().AppendLine("## Alerts").AppendLine();
+        foreach (var a in alerts)
+        {
+            sb.AppendLine(inv, $"- {a.GetProperty("window_end").GetString()} **{a.GetProperty("state").GetString()}** {a.GetProperty("severity").GetString()} `{a.GetProperty("rule_id").GetString()}`: {Md(a.GetProperty("summary").GetString())}");
+        }
+        if (alerts.Count == 0) sb.AppendLine("None.");
+        return sb.ToString();
+    }
+
+    private static string Md(string? s) => Terminal.Plain(s).Replace("|", "\\|", StringComparison.Ordinal);
+}
