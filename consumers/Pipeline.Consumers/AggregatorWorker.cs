@@ -168,6 +168,10 @@ public sealed partial class AggregatorWorker : IDisposable
                 }
             }
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping mid-write: what was not written is retried once more below, then replayed on restart.
+        }
         finally
         {
             await FlushAsync(consumer, CancellationToken.None);

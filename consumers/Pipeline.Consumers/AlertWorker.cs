@@ -136,6 +136,10 @@ public sealed partial class AlertWorker
                 }
             }
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Stopping mid-write: what was not written is retried once more below, then replayed on restart.
+        }
         finally
         {
             if (pending.Count > 0) Commit(consumer, pending);
