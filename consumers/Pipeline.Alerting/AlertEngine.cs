@@ -195,8 +195,14 @@ public sealed class AlertEngine
         }
         else
         {
-            if (_firstSeen.TryGetValue(series, out var f) && f > from) from = f;
-            history = Range(series, from, windowStart);
+            var own = Range(series, from, windowStart).ToList();
+            if (own.Count == 0) return null;
+            // Rates are measured over the history actually held (a series' first window, or history pruned
+            // after a restart), never over minutes we know nothing about.
+            var earliest = own.Min(w => w.WindowStart);
+            if (earliest > from) from = earliest;
+            if (windowStart - from < rule.BaselineWindow / 2) return null;
+            history = own;
         }
         var stats = RollingStats.Of(history);
         if (stats.Calls < Math.Max(1, rule.MinCalls) && rule.Metric != AlertMetric.Traffic) return null;

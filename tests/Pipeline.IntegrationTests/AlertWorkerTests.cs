@@ -1,0 +1,124 @@
+using System.Diagnostics;
+using Confluent.Kafka;
+using Pipeline.Consumers;
+using Pipeline.LoadGen;
+using Pipeline.Schemas;
+
+namespace Pipeline.IntegrationTests;
+
+/// <summary>The alert worker as a real process, killed with SIGKILL between FIRING and RESOLVED.</summary>
+public sealed class AlertWorkerTests(ServersFixture servers)
+{
+    [Fact]
+    public async Task Kill9BetweenFiringAndResolved_ExactlyOneFiringAndOneResolved()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var clickHouse = await servers.NewDatabaseAsync(ct);
+        var calls = await servers.NewTopicAsync("calls", 4, ct);
+        var metrics = await servers.NewTopicAsync("metrics", 2, ct);
+        var alertsTopic = await servers.NewTopicAsync("alerts", 1, ct);
+        var aggregator = new AggregatorOptions
+        {
+            Topic = calls, GroupId = "g-" + calls, MetricsTopic = metrics, DeadLetterTopic = await servers.NewTopicAsync("dlq", 1, ct),
+            FlushInterval = TimeSpan.FromMilliseconds(200), Windowing = new() { IdleTimeout = TimeSpan.FromSeconds(1) },
+        };
+        var scenario = Scenario.All["release-regression"];
+        var end = TimeProvider.System.GetUtcNow().AddMinutes(-3);
+        var events = scenario.Generate(end, seed: 3).ToList();
+        var split = events.First().OccurredAt.AddMinutes(66); // after the release, before the rollback resolves it
+
+        await AggregationScenario.ProduceAsync(servers, calls, events.Where(e => e.OccurredAt < split), ct);
+        using (await WorkerHarness.RunUntilAsync(servers, clickHouse, aggregator,
+            async () => await clickHouse.ScalarAsync("SELECT count() FROM metrics_1m WHERE window_start >= " + split.AddMinutes(-3).ToUnixTimeSeconds(), ct) >= 2,
+            TimeSpan.FromSeconds(60), ct)) { }
+
+        string[] args =
+        [
+            "alert",
+            "--set", $"ClickHouse:Url={servers.ClickHouse.Url}", "--set", $"ClickHouse:User={servers.ClickHouse.User}",
+            "--set", $"ClickHouse:Password={servers.ClickHouse.Password}", "--set", $"ClickHouse:Database={clickHouse.Options.Database}",
+            "--set", $"Kafka:bootstrap.servers={servers.Bootstrap}", "--set", "Kafka:session.timeout.ms=6000",
+            "--set", $"Alerting:MetricsTopic={metrics}", "--set", $"Alerting:AlertsTopic={alertsTopic}", "--set", $"Alerting:GroupId=g-{metrics}",
+        ];
+        var home = Directory.CreateTempSubdirectory("pipeline-alert-").FullName;
+        using (var first = Start(args, home))
+        {
+            await WaitAsync(async () => await clickHouse.ScalarAsync("SELECT count() FROM alerts FINAL WHERE state = 'FIRING'", ct) >= 1, ct);
+            DevServersKill(first);
+        }
+
+        await AggregationScenario.ProduceAsync(servers, calls, events.Where(e => e.OccurredAt >= split), ct);
+        using (await WorkerHarness.RunUntilAsync(servers, clickHouse, aggregator,
+            async () => await clickHouse.ScalarAsync("SELECT sum(calls) FROM metrics_1m FINAL", ct) >= events.Count, TimeSpan.FromSeconds(60), ct)) { }
+        using (var second = Start(args, home))
+        {
+            await WaitAsync(async () => await clickHouse.ScalarAsync("SELECT count() FROM alerts FINAL WHERE state = 'RESOLVED'", ct) >= 1, ct);
+            await Task.Delay(2000, ct); // room for a duplicate to show up, if there were one
+            DevServersKill(second);
+        }
+        Directory.Delete(home, recursive: true);
+
+        var rows = await clickHouse.QueryAsync("SELECT alert_id, rule_id, state FROM alerts FINAL ORDER BY state", ct);
+        var all = await clickHouse.QueryAsync("SELECT state, rule_id, window_end, summary FROM alerts FINAL ORDER BY window_end", ct);
+        Assert.True(rows.Count == 2, string.Join("\n", all.Select(r => r.GetRawText())));
+        Assert.Equal(2, rows.Count);
+        Assert.Equal("FIRING", rows[0].GetProperty("state").GetString());
+        Assert.Equal("RESOLVED", rows[1].GetProperty("state").GetString());
+        Assert.Equal(rows[0].GetProperty("alert_id").GetString(), rows[1].GetProperty("alert_id").GetString());
+        Assert.Equal("latency_p95_regression", rows[0].GetProperty("rule_id").GetString());
+
+        var onTopic = ReadAlerts(alertsTopic, ct);
+        Assert.Equal(2, onTopic.Select(a => (a.AlertId, a.State)).Distinct().Count());
+        Assert.Single(onTopic, a => a.State == AlertState.Resolved);
+    }
+
+    private static void DevServersKill(Process p)
+    {
+        Pipeline.DevServers.DetachedProcess.Kill(p.Id, 9);
+        p.WaitForExit(10_000);
+    }
+
+    private static async Task WaitAsync(Func<Task<bool>> condition, CancellationToken ct)
+    {
+        for (var i = 0; i < 300 && !await condition(); i++)
+        {
+            await Task.Delay(200, ct);
+        }
+        Assert.True(await condition(), "condition not reached in 60 s");
+    }
+
+    private List<Alert> ReadAlerts(string topic, CancellationToken ct)
+    {
+        var serializer = new AlertSerializer();
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]>(servers.Kafka.Consumer("read-" + Guid.NewGuid().ToString("N"))).Build();
+        consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
+        var list = new List<Alert>();
+        for (var idle = 0; idle < 10 && !ct.IsCancellationRequested;)
+        {
+            if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { IsPartitionEOF: false, Message: { } m })
+            {
+                list.Add(serializer.Deserialize(m.Value));
+                idle = 0;
+            }
+            else
+            {
+                idle++;
+            }
+        }
+        return list;
+    }
+
+    private static Process Start(string[] args, string home)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "pipeline.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["PIPELINE_HOME"] = home;
+        var process = Process.Start(psi)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+}
