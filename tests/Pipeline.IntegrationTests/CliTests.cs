@@ -181,8 +181,13 @@ public sealed class CliTests(ServersFixture servers) : IDisposable
 /// <summary>`pipeline demo` on the test servers: the injected incident fires and resolves.</summary>
 public sealed class DemoTests(ServersFixture servers)
 {
-    [Fact]
-    public async Task Demo_ReleaseRegression_PrintsFiringAndResolvedAlert_AndWritesReport()
+    [Theory]
+    [InlineData("release-regression", "latency_p95_regression", "support_answer@2.0")]
+    [InlineData("provider-outage", "success_rate_critical", "summarize_ticket@3.1")]
+    [InlineData("traffic-spike", "traffic_spike", "support_answer@1.0")]
+    [InlineData("cost-jump", "cost_per_call", "summarize_ticket@3.1")]
+    [InlineData("steady", "", "")]
+    public async Task Demo_Scenario_RaisesAndResolvesTheRightAlert_AndWritesReport(string scenario, string rule, string series)
     {
         var ct = TestContext.Current.CancellationToken;
         var home = Directory.CreateTempSubdirectory("pipeline-demo-").FullName;
@@ -190,7 +195,7 @@ public sealed class DemoTests(ServersFixture servers)
         var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[]
                  {
-                     Path.Combine(AppContext.BaseDirectory, "pipeline.dll"), "demo",
+                     Path.Combine(AppContext.BaseDirectory, "pipeline.dll"), "demo", "--scenario", scenario,
                      "--set", $"ClickHouse:Url={servers.ClickHouse.Url}", "--set", $"ClickHouse:User={servers.ClickHouse.User}",
                      "--set", $"ClickHouse:Password={servers.ClickHouse.Password}", "--set", $"ClickHouse:Database={database}",
                      "--set", $"Kafka:bootstrap.servers={servers.Bootstrap}", "--set", "Kafka:session.timeout.ms=6000",
@@ -205,12 +210,20 @@ public sealed class DemoTests(ServersFixture servers)
         await process.WaitForExitAsync(ct);
         var output = await stdout;
         Assert.True(process.ExitCode == 0, output + await stderr);
-        Assert.Matches(@"FIRING\s+ERROR\s+latency_p95_regression: .*support_answer@2\.0", output);
-        Assert.Matches(@"RESOLVED\s+ERROR\s+latency_p95_regression", output);
         var report = Assert.Single(Directory.GetFiles(Path.Combine(home, ".run", "reports"), "demo-*.md"));
-        Assert.Contains("latency_p95_regression", await File.ReadAllTextAsync(report, ct), StringComparison.Ordinal);
         using var clickHouse = new Pipeline.ClickHouse.ClickHouseHttp(servers.ClickHouse.WithDatabase(database + "_demo"));
-        Assert.Equal(2, await clickHouse.ScalarAsync("SELECT count() FROM alerts FINAL", ct));
+        if (rule.Length == 0)
+        {
+            Assert.Equal(0, await clickHouse.ScalarAsync("SELECT count() FROM alerts FINAL", ct));
+        }
+        else
+        {
+            Assert.Matches($@"FIRING\s+\w+\s+{rule}: .*{System.Text.RegularExpressions.Regex.Escape(series)}", output);
+            Assert.Matches($@"RESOLVED\s+\w+\s+{rule}", output);
+            Assert.Contains(rule, await File.ReadAllTextAsync(report, ct), StringComparison.Ordinal);
+            Assert.Equal(1, await clickHouse.ScalarAsync($"SELECT count() FROM alerts FINAL WHERE rule_id = '{rule}' AND state = 'FIRING'", ct));
+            Assert.Equal(1, await clickHouse.ScalarAsync($"SELECT count() FROM alerts FINAL WHERE rule_id = '{rule}' AND state = 'RESOLVED'", ct));
+        }
         Directory.Delete(home, recursive: true);
     }
 }
