@@ -46,8 +46,11 @@ internal static class AlertCommands
             {
                 throw new ConfigException("Alerting:RulesFile: " + ex.Message);
             }
-            await Task.Factory.StartNew(() => worker.RunAsync(ct), TaskCreationOptions.LongRunning).Unwrap();
-            Console.WriteLine($"stopped: {worker.WindowsEvaluated} windows evaluated, {worker.AlertsPublished} alerts published");
+            using (worker)
+            {
+                await Task.Factory.StartNew(() => worker.RunAsync(ct), TaskCreationOptions.LongRunning).Unwrap();
+            }
+            Console.WriteLine($"stopped: {worker.WindowsEvaluated} windows evaluated, {worker.AlertsPublished} alerts published, {worker.WebhookDeadLetters} webhook dead letters");
             return ExitCodes.Ok;
         });
         return command;

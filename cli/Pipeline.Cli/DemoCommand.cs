@@ -66,7 +66,7 @@ internal static class DemoCommand
             using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Error).AddSimpleConsole(o => o.SingleLine = true));
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             using var aggregatorWorker = new AggregatorWorker(config.Kafka, clickHouse, aggregator, time, loggers.CreateLogger("aggregate"));
-            var alertWorker = new AlertWorker(config.Kafka, clickHouse, alerting, time, loggers.CreateLogger("alert"));
+            using var alertWorker = new AlertWorker(config.Kafka, clickHouse, alerting, time, loggers.CreateLogger("alert"));
             var runs = new[]
             {
                 Task.Factory.StartNew(() => aggregatorWorker.RunAsync(stop.Token), TaskCreationOptions.LongRunning).Unwrap(),

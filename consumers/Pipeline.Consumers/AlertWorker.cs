@@ -24,6 +24,10 @@ public sealed class AlertWorkerOptions
     public string RulesFile { get; set; } = "";
     /// <summary>How often offsets are committed. Default 1 s.</summary>
     public TimeSpan CommitInterval { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>Optional webhooks (Slack, PagerDuty, JSON), each retried; failures go to <see cref="WebhookDeadLetterFile"/>.</summary>
+    public List<WebhookOptions> Webhooks { get; set; } = [];
+    /// <summary>JSON-lines file for alerts a webhook kept refusing. Default <c>.run/alerts/webhook-dead-letters.jsonl</c>.</summary>
+    public string WebhookDeadLetterFile { get; set; } = Path.Combine(".run", "alerts", "webhook-dead-letters.jsonl");
 }
 
 /// <summary>
@@ -32,7 +36,7 @@ public sealed class AlertWorkerOptions
 /// incidents and cooldowns from <c>alerts</c> and baselines from <c>metrics_1m</c>, so a restart neither
 /// repeats a FIRING nor forgets one. Offsets are committed only after the alerts they caused are durable.
 /// </summary>
-public sealed partial class AlertWorker
+public sealed partial class AlertWorker : IDisposable
 {
     private static readonly Meter Meter = new("Pipeline.Alerting");
     private static readonly Counter<long> Evaluations = Meter.CreateCounter<long>("pipeline.alerting.windows", "{window}", "Closed windows evaluated");
@@ -58,6 +62,8 @@ public sealed partial class AlertWorker
     private readonly AlertSerializer _alertSerializer = new();
     private readonly WindowAggregateSerializer _windowSerializer = new();
     private readonly ResiliencePipeline _retry;
+    private readonly AlertWebhooks? _webhooks;
+    private readonly HttpClient? _http;
 
     public AlertWorker(KafkaSettings kafka, ClickHouseHttp clickHouse, AlertWorkerOptions options, TimeProvider time, ILogger log)
     {
@@ -81,7 +87,18 @@ public sealed partial class AlertWorker
             })
             .Build();
         RuleCount = rules.Count;
+        if (options.Webhooks.Any(w => w.Url is not null))
+        {
+            _http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+            _webhooks = new AlertWebhooks(options.Webhooks, options.WebhookDeadLetterFile, _http, time, log);
+        }
     }
+
+    /// <inheritdoc />
+    public void Dispose() => _http?.Dispose();
+
+    /// <summary>Alerts that ended in the webhook dead-letter log.</summary>
+    public long WebhookDeadLetters => _webhooks?.DeadLettered ?? 0;
 
     /// <summary>Rules in force.</summary>
     public int RuleCount { get; }
@@ -181,6 +198,13 @@ public sealed partial class AlertWorker
             a.ResolvedAt?.UtcDateTime, a.Summary, a.RunbookUrl ?? "", a.Labels.Keys.ToArray(), a.Labels.Values.ToArray(), now,
         }).ToList();
         await _retry.ExecuteAsync(async ct => await _clickHouse.InsertAsync("alerts", Columns, rows, ct), cancellationToken);
+        if (_webhooks is not null)
+        {
+            foreach (var a in alerts)
+            {
+                await _webhooks.SendAsync(a, cancellationToken);
+            }
+        }
         AlertsPublished += alerts.Count;
         AlertsOut.Add(alerts.Count);
     }
