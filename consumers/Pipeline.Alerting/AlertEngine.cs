@@ -142,7 +142,8 @@ public sealed class AlertEngine
     /// <summary>The observation of one rule at <paramref name="now"/>: null when there is not enough data to judge.</summary>
     internal Observation? Evaluate(AlertRule rule, SeriesKey series, DateTimeOffset now)
     {
-        var current = RollingStats.Of(Range(series, now - rule.Window, now));
+        var currentWindows = Range(series, now - rule.Window, now).ToList();
+        var current = RollingStats.Of(currentWindows);
         if (current.Calls < rule.MinCalls || (current.Calls == 0 && rule.Metric != AlertMetric.Traffic)) return null;
         if (rule.Metric == AlertMetric.BurnRate)
         {
@@ -154,8 +155,9 @@ public sealed class AlertEngine
             var limit = rule.Threshold ?? 14.4;
             return new Observation(shortBurn, longBurn, limit, shortBurn > limit && longBurn > limit);
         }
-        // A series younger than the rolling window (a new version) is measured over the time it has existed.
-        var span = _firstSeen.TryGetValue(series, out var born) && now - born < rule.Window ? now - born : rule.Window;
+        // A series younger than the rolling window (a new version), or resuming after a pause, is measured
+        // over the windows it has in the rolling window, not over minutes before it (re)appeared.
+        var span = currentWindows.Count == 0 ? rule.Window : now - currentWindows.Min(w => w.WindowStart);
         if (current.Value(rule.Metric, span) is not { } observed) return null;
         double? baseline = null;
         double threshold;
@@ -186,12 +188,14 @@ public sealed class AlertEngine
         IEnumerable<WindowAggregate> history;
         if (_firstSeen.TryGetValue(series, out var first) && first > from && windowStart - first < rule.BaselineWindow / 2)
         {
-            history = _history.Where(kv => kv.Key != series && kv.Key with { PromptVersion = series.PromptVersion } == series)
+            var siblings = _history.Where(kv => kv.Key != series && kv.Key with { PromptVersion = series.PromptVersion } == series)
                 .SelectMany(kv => kv.Value.Where(w => w.Key >= from && w.Key < windowStart).Select(w => w.Value)).ToList();
-            var siblings = _history.Keys.Where(k => k != series && k with { PromptVersion = series.PromptVersion } == series)
-                .Select(k => _firstSeen[k]).DefaultIfEmpty(windowStart).Min();
-            if (siblings > from) from = siblings;
+            if (siblings.Count == 0) return null;
+            // Measured over the sibling history actually held, as for a series' own history below.
+            var earliest = siblings.Min(w => w.WindowStart);
+            if (earliest > from) from = earliest;
             if (windowStart - from < rule.BaselineWindow / 2) return null;
+            history = siblings;
         }
         else
         {
@@ -204,9 +208,15 @@ public sealed class AlertEngine
             if (windowStart - from < rule.BaselineWindow / 2) return null;
             history = own;
         }
-        var stats = RollingStats.Of(history);
+        // Rates end at the newest window held: windows of another partition may not have arrived yet
+        // (a replay after a restart), and minutes not yet seen must not count as minutes without traffic.
+        var held = history.ToList();
+        var to = held.Max(w => w.WindowEnd);
+        if (to > windowStart) to = windowStart;
+        if (to - from < rule.BaselineWindow / 2) return null;
+        var stats = RollingStats.Of(held);
         if (stats.Calls < Math.Max(1, rule.MinCalls) && rule.Metric != AlertMetric.Traffic) return null;
-        return stats.Value(rule.Metric, windowStart - from);
+        return stats.Value(rule.Metric, to - from);
     }
 
     private static AlertState? Step(AlertRule rule, Tracker t, Observation? o, DateTimeOffset now)
