@@ -8,7 +8,6 @@ using Pipeline.Aggregation;
 using Pipeline.ClickHouse;
 using Pipeline.Schemas;
 using Polly;
-using Polly.Retry;
 
 namespace Pipeline.Consumers;
 
@@ -90,23 +89,7 @@ public sealed partial class AggregatorWorker : IDisposable
         _log = log;
         _prices = prices ?? PriceTable.Default;
         _scorer = new AnomalyScorer(options.Anomalies);
-        _retry = new ResiliencePipelineBuilder { TimeProvider = time, Name = "clickhouse-insert" }
-            .AddRetry(new RetryStrategyOptions
-            {
-                ShouldHandle = new PredicateBuilder().Handle<ClickHouseException>(e => e.HttpStatus is 0 or >= 500)
-                    .Handle<HttpRequestException>().Handle<IOException>().Handle<TaskCanceledException>(),
-                MaxRetryAttempts = int.MaxValue,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = TimeSpan.FromMilliseconds(200),
-                MaxDelay = TimeSpan.FromSeconds(5),
-                OnRetry = args =>
-                {
-                    LogRetry(_log, args.AttemptNumber + 1, args.RetryDelay.TotalSeconds, args.Outcome.Exception?.Message ?? "");
-                    return default;
-                },
-            })
-            .Build();
+        _retry = ClickHouseResilience.Create(time, log);
     }
 
     /// <summary>Records taken from Kafka so far (read by benchmarks from another thread).</summary>
@@ -280,9 +263,7 @@ public sealed partial class AggregatorWorker : IDisposable
     }
 
     private static string WindowFilter(WindowKey key) =>
-        $"environment = {ClickHouseHttp.Quote(key.Series.Environment)} AND service = {ClickHouseHttp.Quote(key.Series.Service)}"
-        + $" AND prompt_name = {ClickHouseHttp.Quote(key.Series.PromptName)} AND prompt_version = {ClickHouseHttp.Quote(key.Series.PromptVersion)}"
-        + $" AND request_model = {ClickHouseHttp.Quote(key.Series.RequestModel)} AND window_start = {key.WindowStart.ToUnixTimeSeconds()}";
+        ClickHouseResilience.SeriesFilter(key.Series) + $" AND window_start = {key.WindowStart.ToUnixTimeSeconds()}";
 
     /// <summary>Stored windows of a partition matching <paramref name="filter"/>, each seeded with the event ids it counts.</summary>
     private async Task<List<WindowState>> LoadStoredAsync(int partition, string filter, CancellationToken cancellationToken)
@@ -422,8 +403,6 @@ public sealed partial class AggregatorWorker : IDisposable
     private static partial void LogStarted(ILogger log, string topic, string group);
     [LoggerMessage(Level = LogLevel.Information, Message = "partition {Partition} assigned from offset {Offset}: {Windows} stored windows reloaded, {History} baseline windows")]
     private static partial void LogAssigned(ILogger log, int partition, long offset, int windows, int history);
-    [LoggerMessage(Level = LogLevel.Warning, Message = "ClickHouse failed, retry {Attempt} in {Seconds:F1} s: {Reason}")]
-    private static partial void LogRetry(ILogger log, int attempt, double seconds, string reason);
     [LoggerMessage(Level = LogLevel.Warning, Message = "dead-lettered {Topic}/{Partition}/{Offset}: {Failure}: {Reason}")]
     private static partial void LogDeadLetter(ILogger log, string topic, int partition, long offset, string failure, string reason);
     [LoggerMessage(Level = LogLevel.Warning, Message = "offset commit failed (records will be replayed and de-duplicated): {Reason}")]

@@ -7,7 +7,6 @@ using Pipeline.Alerting;
 using Pipeline.ClickHouse;
 using Pipeline.Schemas;
 using Polly;
-using Polly.Retry;
 
 namespace Pipeline.Consumers;
 
@@ -74,18 +73,7 @@ public sealed partial class AlertWorker : IDisposable
         _log = log;
         var rules = string.IsNullOrEmpty(options.RulesFile) ? RuleFile.Defaults : RuleFile.Load(options.RulesFile);
         _engine = new AlertEngine(rules) { OlderHistory = LoadOlderHistory };
-        _retry = new ResiliencePipelineBuilder { TimeProvider = time, Name = "clickhouse-insert" }
-            .AddRetry(new RetryStrategyOptions
-            {
-                ShouldHandle = new PredicateBuilder().Handle<ClickHouseException>(e => e.HttpStatus is 0 or >= 500)
-                    .Handle<HttpRequestException>().Handle<IOException>().Handle<TaskCanceledException>(),
-                MaxRetryAttempts = int.MaxValue,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = TimeSpan.FromMilliseconds(200),
-                MaxDelay = TimeSpan.FromSeconds(5),
-            })
-            .Build();
+        _retry = ClickHouseResilience.Create(time, log);
         RuleCount = rules.Count;
         if (options.Webhooks.Any(w => w.Url is not null))
         {
@@ -239,9 +227,7 @@ public sealed partial class AlertWorker : IDisposable
 
     private List<WindowAggregate> LoadOlderHistory(SeriesKey series, DateTimeOffset from, DateTimeOffset to)
     {
-        var filter = $"environment = {ClickHouseHttp.Quote(series.Environment)} AND service = {ClickHouseHttp.Quote(series.Service)}"
-            + $" AND prompt_name = {ClickHouseHttp.Quote(series.PromptName)} AND prompt_version = {ClickHouseHttp.Quote(series.PromptVersion)}"
-            + $" AND request_model = {ClickHouseHttp.Quote(series.RequestModel)}";
+        var filter = ClickHouseResilience.SeriesFilter(series);
         var rows = _clickHouse.QueryAsync(
             $"SELECT * FROM metrics_1m FINAL WHERE {filter} AND window_start >= {from.ToUnixTimeSeconds()} AND window_start < {to.ToUnixTimeSeconds()}",
             CancellationToken.None).GetAwaiter().GetResult();

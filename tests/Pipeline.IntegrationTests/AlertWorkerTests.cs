@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Confluent.Kafka;
 using Pipeline.Consumers;
 using Pipeline.LoadGen;
@@ -29,7 +28,8 @@ public sealed class AlertWorkerTests(ServersFixture servers)
 
         await AggregationScenario.ProduceAsync(servers, calls, events.Where(e => e.OccurredAt < split), ct);
         using (await WorkerHarness.RunUntilAsync(servers, clickHouse, aggregator,
-            async () => await clickHouse.ScalarAsync("SELECT count() FROM metrics_1m WHERE window_start >= " + split.AddMinutes(-3).ToUnixTimeSeconds(), ct) >= 2,
+            // Every window of 1.0's hour and the first windows of 2.0 (partitions progress independently).
+            async () => await clickHouse.ScalarAsync("SELECT countIf(prompt_name = 'support_answer' AND prompt_version = '1.0') >= 60 AND countIf(prompt_version = '2.0') >= 3 FROM metrics_1m FINAL", ct) == 1,
             TimeSpan.FromSeconds(60), ct)) { }
 
         string[] args =
@@ -41,20 +41,20 @@ public sealed class AlertWorkerTests(ServersFixture servers)
             "--set", $"Alerting:MetricsTopic={metrics}", "--set", $"Alerting:AlertsTopic={alertsTopic}", "--set", $"Alerting:GroupId=g-{metrics}",
         ];
         var home = Directory.CreateTempSubdirectory("pipeline-alert-").FullName;
-        using (var first = Start(args, home))
+        using (var first = PipelineProcess.Start(args, home))
         {
             await WaitAsync(async () => await clickHouse.ScalarAsync("SELECT count() FROM alerts FINAL WHERE state = 'FIRING'", ct) >= 1, ct);
-            DevServersKill(first);
+            PipelineProcess.Kill9(first);
         }
 
         await AggregationScenario.ProduceAsync(servers, calls, events.Where(e => e.OccurredAt >= split), ct);
         using (await WorkerHarness.RunUntilAsync(servers, clickHouse, aggregator,
             async () => await clickHouse.ScalarAsync("SELECT sum(calls) FROM metrics_1m FINAL", ct) >= events.Count, TimeSpan.FromSeconds(60), ct)) { }
-        using (var second = Start(args, home))
+        using (var second = PipelineProcess.Start(args, home))
         {
             await WaitAsync(async () => await clickHouse.ScalarAsync("SELECT count() FROM alerts FINAL WHERE state = 'RESOLVED'", ct) >= 1, ct);
             await Task.Delay(2000, ct); // room for a duplicate to show up, if there were one
-            DevServersKill(second);
+            PipelineProcess.Kill9(second);
         }
         Directory.Delete(home, recursive: true);
 
@@ -70,12 +70,6 @@ public sealed class AlertWorkerTests(ServersFixture servers)
         var onTopic = ReadAlerts(alertsTopic, ct);
         Assert.Equal(2, onTopic.Select(a => (a.AlertId, a.State)).Distinct().Count());
         Assert.Single(onTopic, a => a.State == AlertState.Resolved);
-    }
-
-    private static void DevServersKill(Process p)
-    {
-        Pipeline.DevServers.DetachedProcess.Kill(p.Id, 9);
-        p.WaitForExit(10_000);
     }
 
     private static async Task WaitAsync(Func<Task<bool>> condition, CancellationToken ct)
@@ -106,19 +100,5 @@ public sealed class AlertWorkerTests(ServersFixture servers)
             }
         }
         return list;
-    }
-
-    private static Process Start(string[] args, string home)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "pipeline.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["PIPELINE_HOME"] = home;
-        var process = Process.Start(psi)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
@@ -155,27 +154,7 @@ public sealed class CliTests(ServersFixture servers) : IDisposable
         return port;
     }
 
-    private async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "pipeline.dll"));
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        // An empty home: no appsettings.json or dev-broker address from the developer's checkout leaks in.
-        psi.Environment["PIPELINE_HOME"] = _home;
-        foreach (var key in psi.Environment.Keys.Where(k => k.StartsWith("PIPELINE__", StringComparison.Ordinal)).ToList())
-        {
-            psi.Environment.Remove(key);
-        }
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await stdout, await stderr);
-    }
+    private Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(string[] args) => PipelineProcess.RunAsync(args, _home);
 }
 
 /// <summary>`pipeline demo` on the test servers: the injected incident fires and resolves.</summary>

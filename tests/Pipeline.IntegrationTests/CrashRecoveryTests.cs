@@ -35,7 +35,7 @@ public sealed class CrashRecoveryTests(ServersFixture servers)
         // Kill as soon as the first rows are written, then again once more have landed.
         foreach (var killAfterRows in new[] { 1, 1500 })
         {
-            using var worker = Start(args, home);
+            using var worker = PipelineProcess.Start(args, home);
             var deadline = TimeProvider.System.GetUtcNow().AddSeconds(60);
             while (await clickHouse.ScalarAsync("SELECT count() FROM calls", ct) < killAfterRows && TimeProvider.System.GetUtcNow() < deadline && !worker.HasExited)
             {
@@ -45,7 +45,7 @@ public sealed class CrashRecoveryTests(ServersFixture servers)
             await KillAsync(worker, ct); // SIGKILL: no flush, no commit, no goodbye
         }
 
-        using (var last = Start(args, home))
+        using (var last = PipelineProcess.Start(args, home))
         {
             var deadline = TimeProvider.System.GetUtcNow().AddSeconds(90);
             while (await clickHouse.ScalarAsync("SELECT sum(calls) FROM metrics_1m FINAL", ct) < scenario.Events.Count && TimeProvider.System.GetUtcNow() < deadline)
@@ -93,23 +93,5 @@ public sealed class CrashRecoveryTests(ServersFixture servers)
             await Task.Delay(50, ct);
         }
         Assert.True(process.HasExited || !Pipeline.DevServers.DetachedProcess.IsAlive(process.Id), $"worker {process.Id} survived SIGKILL");
-    }
-
-    private static Process Start(string[] args, string home)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "pipeline.dll"));
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        psi.Environment["PIPELINE_HOME"] = home;
-        var process = Process.Start(psi)!;
-        // Drain output so the child never blocks on a full pipe.
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        return process;
     }
 }
