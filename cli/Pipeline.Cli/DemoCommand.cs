@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 using Pipeline.ClickHouse;
@@ -108,9 +107,14 @@ internal static class DemoCommand
                 AnsiConsole.Write(Terminal.HealthTable(during, new Dictionary<string, int>(), end));
             }
 
-            var reportPath = Path.Combine(config.RunDir, "reports", $"demo-{runId}.md");
-            Directory.CreateDirectory(Path.GetDirectoryName(reportPath)!);
-            await File.WriteAllTextAsync(reportPath, Report(scenario, health, alerts, chOptions.Database), ct);
+            var reportDir = Path.Combine(config.RunDir, "reports", $"demo-{runId}");
+            var report = await ReportCommand.Build(clickHouse, $"Pipeline demo report: {scenario.Name}", from, end, reportDir, ct);
+            var reportPath = Path.Combine(reportDir, "report.html");
+            AnsiConsole.Write(new Rule("[bold]report[/]").LeftJustified());
+            foreach (var c in report.Comparisons)
+            {
+                AnsiConsole.MarkupLine($"  A/B {Terminal.Safe(c.Prompt)}: {Terminal.Safe(c.Verdict)}");
+            }
             AnsiConsole.Write(new Rule("[bold]where to look next[/]").LeftJustified());
             Console.WriteLine($"  report:        {reportPath}");
             Console.WriteLine($"  live view:     ./pipeline top --minutes 120 --set ClickHouse:Database={chOptions.Database}");
@@ -138,27 +142,4 @@ internal static class DemoCommand
         consumer.Commit(offsets);
     }
 
-    private static string Report(Scenario scenario, IReadOnlyList<PromptHealth> health, IReadOnlyList<System.Text.Json.JsonElement> alerts, string database)
-    {
-        var sb = new StringBuilder();
-        var inv = CultureInfo.InvariantCulture;
-        sb.AppendLine(inv, $"# Pipeline demo report: {scenario.Name}").AppendLine();
-        sb.AppendLine(inv, $"{scenario.Description}. Database `{database}`.").AppendLine();
-        sb.AppendLine("## Health per prompt version").AppendLine();
-        sb.AppendLine("| status | prompt | version | model | calls | success | p50 ms | p95 ms | p99 ms | cost $ | quality |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
-        foreach (var h in health)
-        {
-            sb.AppendLine(inv, $"| {h.Status} | {Md(h.PromptName)} | {Md(h.PromptVersion)} | {Md(h.Model)} | {h.Calls} | {h.SuccessRate:P1} | {h.P50Ms:0} | {h.P95Ms:0} | {h.P99Ms:0} | {h.CostUsd:0.0000} | {h.QualityMean:0.00} |");
-        }
-        sb.AppendLine().AppendLine("## Alerts").AppendLine();
-        foreach (var a in alerts)
-        {
-            sb.AppendLine(inv, $"- {a.GetProperty("window_end").GetString()} **{a.GetProperty("state").GetString()}** {a.GetProperty("severity").GetString()} `{a.GetProperty("rule_id").GetString()}`: {Md(a.GetProperty("summary").GetString())}");
-        }
-        if (alerts.Count == 0) sb.AppendLine("None.");
-        return sb.ToString();
-    }
-
-    private static string Md(string? s) => Terminal.Plain(s).Replace("|", "\\|", StringComparison.Ordinal);
 }

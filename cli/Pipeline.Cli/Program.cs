@@ -28,6 +28,7 @@ root.Subcommands.Add(AlertCommands.Alerts());
 root.Subcommands.Add(LoadGenCommand.Create());
 root.Subcommands.Add(TopCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(ReportCommand.Create());
 root.Subcommands.Add(ConfigCommand.Create());
 
 // Tables keep their columns when output goes to a file or a pipe (make demo, CI logs).

@@ -36,6 +36,8 @@ public sealed class CliTests(ServersFixture servers) : IDisposable
     [InlineData("loadgen")]
     [InlineData("top")]
     [InlineData("demo")]
+    [InlineData("report daily")]
+    [InlineData("report range")]
     public async Task Help_EveryCommand_PrintsUsageWithAnExample(string command)
     {
         var result = await RunAsync([.. command.Split(' '), "--help"]);
@@ -189,7 +191,20 @@ public sealed class DemoTests(ServersFixture servers)
         await process.WaitForExitAsync(ct);
         var output = await stdout;
         Assert.True(process.ExitCode == 0, output + await stderr);
-        var report = Assert.Single(Directory.GetFiles(Path.Combine(home, ".run", "reports"), "demo-*.md"));
+        var reportDir = Assert.Single(Directory.GetDirectories(Path.Combine(home, ".run", "reports"), "demo-*"));
+        var report = Path.Combine(reportDir, "report.md");
+        Assert.True(File.Exists(Path.Combine(reportDir, "report.html")) && File.Exists(Path.Combine(reportDir, "report.json")) && File.Exists(Path.Combine(reportDir, "health.csv")));
+        foreach (var png in new[] { "latency_p95.png", "calls.png" })
+        {
+            var bytes = await File.ReadAllBytesAsync(Path.Combine(reportDir, png), ct);
+            Assert.True(bytes.Length > 1000 && bytes[0] == 0x89 && bytes[1] == (byte)'P' && bytes[2] == (byte)'N' && bytes[3] == (byte)'G', $"{png} is not a PNG");
+        }
+        Assert.Contains("<svg", await File.ReadAllTextAsync(Path.Combine(reportDir, "latency_p95.svg"), ct), StringComparison.Ordinal);
+        if (scenario == "release-regression")
+        {
+            // The A/B verdict of the report: the new version is significantly slower.
+            Assert.Matches(@"2\.0 vs 1\.0: p95 is slower by \d+-\d+ ms \(95% CI\)", await File.ReadAllTextAsync(report, ct));
+        }
         using var clickHouse = new Pipeline.ClickHouse.ClickHouseHttp(servers.ClickHouse.WithDatabase(database + "_demo"));
         if (rule.Length == 0)
         {

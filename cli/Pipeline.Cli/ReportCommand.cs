@@ -1,0 +1,76 @@
+using System.CommandLine;
+using System.Globalization;
+using Pipeline.ClickHouse;
+using Pipeline.Reports;
+
+namespace Pipeline.Cli;
+
+/// <summary><c>pipeline report daily|weekly|range</c>.</summary>
+internal static class ReportCommand
+{
+    private static readonly Option<string?> Out = new("--out") { Description = "Output folder (default .run/reports/<kind>-<date>)" };
+    private static readonly Option<DateTimeOffset?> From = new("--from") { Description = "Start, ISO 8601 (range only), e.g. 2026-11-23T00:00Z" };
+    private static readonly Option<DateTimeOffset?> To = new("--to") { Description = "End, ISO 8601 (range only)" };
+
+    public static Command Create()
+    {
+        var command = new Command("report", """
+            Write a report (Markdown, HTML, JSON, CSV, PNG and SVG charts) from ClickHouse: KPIs against
+            targets, SLA and error budget, cost with a monthly projection, version A/B with significance and
+            a verdict, top errors, stage bottlenecks, alerts and anomalies. Exit code 1 when the range has no data.
+
+            Examples:
+              pipeline report daily
+              pipeline report weekly --out /tmp/weekly
+              pipeline report range --from 2026-11-23T09:00Z --to 2026-11-23T12:00Z
+            """);
+        foreach (var (name, span) in new[] { ("daily", TimeSpan.FromDays(1)), ("weekly", TimeSpan.FromDays(7)) })
+        {
+            var sub = new Command(name, $"The last {(name == "daily" ? "24 hours" : "7 days")}. Example: pipeline report {name}");
+            sub.Options.Add(Out);
+            CommandRunner.SetHandler(sub, (config, parse, ct) =>
+            {
+                var to = TimeProvider.System.GetUtcNow();
+                return RunAsync(config, name, to - span, to, parse.GetValue(Out), ct);
+            });
+            command.Subcommands.Add(sub);
+        }
+        var range = new Command("range", "An explicit period. Example: pipeline report range --from 2026-11-23T09:00Z --to 2026-11-23T12:00Z");
+        range.Options.Add(From);
+        range.Options.Add(To);
+        range.Options.Add(Out);
+        CommandRunner.SetHandler(range, async (config, parse, ct) =>
+        {
+            if (parse.GetValue(From) is not { } from || parse.GetValue(To) is not { } to || to <= from)
+            {
+                await Console.Error.WriteLineAsync("error: report range needs --from and --to, with --to after --from");
+                return ExitCodes.Usage;
+            }
+            return await RunAsync(config, "range", from, to, parse.GetValue(Out), ct);
+        });
+        return command;
+    }
+
+    public static async Task<int> RunAsync(PipelineConfig config, string kind, DateTimeOffset from, DateTimeOffset to, string? outDir, CancellationToken ct)
+    {
+        var dir = outDir ?? Path.Combine(config.RunDir, "reports", $"{kind}-{to.ToString("yyyyMMdd-HHmm", CultureInfo.InvariantCulture)}");
+        using var clickHouse = new ClickHouseHttp(config.ClickHouse.AsAnalyst());
+        try
+        {
+            var report = await Build(clickHouse, $"Pipeline {kind} report", from, to, dir, ct);
+            Console.WriteLine($"report written to {dir}:");
+            foreach (var f in report.Files) Console.WriteLine($"  {f}");
+            foreach (var c in report.Comparisons) Console.WriteLine($"  A/B {Terminal.Plain(c.Prompt)}: {Terminal.Plain(c.Verdict)}");
+            return ExitCodes.Ok;
+        }
+        catch (NoDataException ex)
+        {
+            await Console.Error.WriteLineAsync($"error: {ex.Message}");
+            return ExitCodes.Failed;
+        }
+    }
+
+    public static Task<Report> Build(ClickHouseHttp clickHouse, string title, DateTimeOffset from, DateTimeOffset to, string dir, CancellationToken ct) =>
+        new ReportBuilder(clickHouse).BuildAsync(new ReportRequest(title, from, to, dir),
+            new Progress<string>(step => Console.Error.WriteLine($"  report: {step}...")), ct);
+}
