@@ -35,6 +35,7 @@ internal static class AlertCommands
             if (parse.GetValue(Rules) is { } rules) options.RulesFile = rules;
             await SmokeCommand.RequireServersAsync(config, ct);
             using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }));
+            using var metrics = SelfMetrics.Start(config);
             using var clickHouse = new ClickHouseHttp(config.ClickHouse);
             await new Migrator(clickHouse, TimeProvider.System).ApplyAsync(Migrator.Embedded, ct);
             AlertWorker worker;

@@ -136,6 +136,7 @@ internal static class AggregateCommand
         {
             await RequireServersAsyncOrThrow(config, ct);
             using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }));
+            using var metrics = SelfMetrics.Start(config);
             using var clickHouse = new ClickHouseHttp(config.ClickHouse);
             await new Migrator(clickHouse, TimeProvider.System).ApplyAsync(Migrator.Embedded, ct);
             var options = config.Aggregator;
