@@ -49,7 +49,11 @@ internal static class AlertCommands
             }
             using (worker)
             {
-                await Task.Factory.StartNew(() => worker.RunAsync(ct), TaskCreationOptions.LongRunning).Unwrap();
+                var run = Task.Factory.StartNew(() => worker.RunAsync(ct), TaskCreationOptions.LongRunning).Unwrap();
+                using (HealthEndpoint.Start(config, clickHouse, () => !run.IsCompleted))
+                {
+                    await run;
+                }
             }
             Console.WriteLine($"stopped: {worker.WindowsEvaluated} windows evaluated, {worker.AlertsPublished} alerts published, {worker.WebhookDeadLetters} webhook dead letters");
             return ExitCodes.Ok;

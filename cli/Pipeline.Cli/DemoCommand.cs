@@ -50,6 +50,7 @@ internal static class DemoCommand
             aggregator.Windowing.IdleTimeout = TimeSpan.FromSeconds(2);
             var alerting = config.Alerting;
             alerting.GroupId = $"demo-alerter-{runId}";
+            alerting.PartitionIdleTimeout = TimeSpan.FromSeconds(2);
             // New groups start where the topics end now: earlier runs' records are not replayed.
             StartAtEnd(config, aggregator.GroupId, aggregator.Topic);
             StartAtEnd(config, alerting.GroupId, alerting.MetricsTopic);
@@ -80,6 +81,8 @@ internal static class DemoCommand
                 if (counted >= produced && alertWorker.WindowsEvaluated >= windows) break;
                 await Task.Delay(500, ct);
             }
+            // Let idle partitions release event time, so a series that went quiet can resolve.
+            await Task.Delay(alerting.PartitionIdleTimeout + TimeSpan.FromSeconds(1), ct);
             await stop.CancelAsync();
             await Task.WhenAll(runs);
             Step($"aggregator: {aggregatorWorker.EventsWritten} calls written, {aggregatorWorker.WindowsWritten} one-minute windows closed");

@@ -145,7 +145,11 @@ internal static class AggregateCommand
                 options.GroupId = group;
             }
             using var worker = new AggregatorWorker(config.Kafka, clickHouse, options, TimeProvider.System, loggerFactory.CreateLogger("aggregate"));
-            await Task.Factory.StartNew(() => worker.RunAsync(ct), TaskCreationOptions.LongRunning).Unwrap();
+            var run = Task.Factory.StartNew(() => worker.RunAsync(ct), TaskCreationOptions.LongRunning).Unwrap();
+            using (HealthEndpoint.Start(config, clickHouse, () => !run.IsCompleted))
+            {
+                await run;
+            }
             Console.WriteLine($"stopped: {worker.EventsWritten} events written, {worker.WindowsWritten} windows, {worker.DeadLettered} dead-lettered");
             return ExitCodes.Ok;
         });

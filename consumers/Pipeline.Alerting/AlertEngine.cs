@@ -93,9 +93,14 @@ public sealed class AlertEngine
                 alerts.Add(ToAlert(rule, series, fingerprint, tracker, observation!, now, state));
             }
         }
-        alerts.AddRange(ResolveSilent(now));
         return alerts;
     }
+
+    /// <summary>
+    /// Advances event time to <paramref name="safeNow"/>: the time up to which every partition of the
+    /// window topic has delivered (the caller's low watermark). Firing series silent since then resolve.
+    /// </summary>
+    public IReadOnlyList<Alert> AdvanceTo(DateTimeOffset safeNow) => ResolveSilent(safeNow);
 
     /// <summary>
     /// A firing series that stopped sending (a rolled-back version, a retired prompt) has nothing left to

@@ -23,6 +23,11 @@ public sealed class AlertWorkerOptions
     public string RulesFile { get; set; } = "";
     /// <summary>How often offsets are committed. Default 1 s.</summary>
     public TimeSpan CommitInterval { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// A window-topic partition silent this long stops holding back event time, so a series that went quiet
+    /// (a rolled-back version) can resolve. Default 30 s.
+    /// </summary>
+    public TimeSpan PartitionIdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
     /// <summary>Optional webhooks (Slack, PagerDuty, JSON), each retried; failures go to <see cref="WebhookDeadLetterFile"/>.</summary>
     public List<WebhookOptions> Webhooks { get; set; } = [];
     /// <summary>JSON-lines file for alerts a webhook kept refusing. Default <c>.run/alerts/webhook-dead-letters.jsonl</c>.</summary>
@@ -107,6 +112,8 @@ public sealed partial class AlertWorker : IDisposable
         LogStarted(_log, _options.MetricsTopic, RuleCount);
         var lastCommit = _time.GetTimestamp();
         var pending = new Dictionary<TopicPartition, long>();
+        // Event time each partition has delivered up to, and when it last delivered (its low watermark).
+        var partitionEnds = new Dictionary<int, (DateTimeOffset End, long SeenTicks)>();
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -132,7 +139,21 @@ public sealed partial class AlertWorker : IDisposable
                     {
                         await PublishAsync(producer, alerts, cancellationToken);
                     }
+                    var p = result.Partition.Value;
+                    var end = partitionEnds.TryGetValue(p, out var known) && known.End > window.WindowEnd ? known.End : window.WindowEnd;
+                    partitionEnds[p] = (end, _time.GetTimestamp());
                     pending[result.TopicPartition] = result.Offset.Value + 1;
+                }
+                if (partitionEnds.Count > 0)
+                {
+                    // Event time is as far as every partition still delivering has come; idle partitions do not hold it back.
+                    var active = partitionEnds.Values.Where(v => _time.GetElapsedTime(v.SeenTicks) < _options.PartitionIdleTimeout).ToList();
+                    var safeNow = active.Count > 0 ? active.Min(v => v.End) : partitionEnds.Values.Max(v => v.End);
+                    var resolved = _engine.AdvanceTo(safeNow);
+                    if (resolved.Count > 0)
+                    {
+                        await PublishAsync(producer, resolved, cancellationToken);
+                    }
                 }
                 if (pending.Count > 0 && _time.GetElapsedTime(lastCommit) >= _options.CommitInterval)
                 {

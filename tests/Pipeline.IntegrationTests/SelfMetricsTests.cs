@@ -15,10 +15,8 @@ public sealed partial class SelfMetricsTests(ServersFixture servers)
         var topic = await servers.NewTopicAsync("calls", 2, ct);
         var scenario = AggregationScenario.Create(300, TimeProvider.System.GetUtcNow().AddMinutes(-3), minutes: 2, seed: 9);
         await AggregationScenario.ProduceAsync(servers, topic, scenario.Events, ct);
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
+        var port = FreePort();
+        var healthPort = FreePort();
         var home = Directory.CreateTempSubdirectory("pipeline-metrics-").FullName;
         using var worker = PipelineProcess.Start(
         [
@@ -26,7 +24,7 @@ public sealed partial class SelfMetricsTests(ServersFixture servers)
             "--set", $"ClickHouse:Url={servers.ClickHouse.Url}", "--set", $"ClickHouse:User={servers.ClickHouse.User}",
             "--set", $"ClickHouse:Password={servers.ClickHouse.Password}", "--set", $"ClickHouse:Database={clickHouse.Options.Database}",
             "--set", $"Kafka:bootstrap.servers={servers.Bootstrap}", "--set", $"Aggregator:Topic={topic}", "--set", $"Aggregator:GroupId=g-{topic}",
-            "--set", $"Aggregator:MetricsTopic={await servers.NewTopicAsync("metrics", 1, ct)}", "--set", $"Metrics:PrometheusPort={port}",
+            "--set", $"Aggregator:MetricsTopic={await servers.NewTopicAsync("metrics", 1, ct)}", "--set", $"Metrics:PrometheusPort={port}", "--set", $"Metrics:HealthPort={healthPort}",
         ], home);
         using var http = new HttpClient();
         double events = 0;
@@ -44,9 +42,24 @@ public sealed partial class SelfMetricsTests(ServersFixture servers)
                 // Not listening yet.
             }
         }
+        using var ready = await http.GetAsync(new Uri($"http://127.0.0.1:{healthPort}/readyz"), ct);
+        var readyBody = await ready.Content.ReadAsStringAsync(ct);
+        using var alive = await http.GetAsync(new Uri($"http://127.0.0.1:{healthPort}/healthz"), ct);
         PipelineProcess.Kill9(worker);
         Directory.Delete(home, recursive: true);
         Assert.Equal(scenario.Events.Count, events);
+        Assert.Equal(HttpStatusCode.OK, alive.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        Assert.Contains("\"clickhouse\":\"ok\"", readyBody, StringComparison.Ordinal);
+    }
+
+    private static int FreePort()
+    {
+        var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        return port;
     }
 
     [GeneratedRegex(@"^pipeline_aggregator_events\S*(?:\{[^}]*\})? ([0-9.e+]+)", RegexOptions.Multiline)]

@@ -294,7 +294,11 @@ public sealed class AlertEngineReleaseTests
         Assert.Equal(V2, firing.Series);
         Assert.InRange(firing.Baseline!.Value, 195, 225);
         // Rollback: v1.0 again, v2.0 silent; the incident resolves.
-        for (var m = 66; m < 80; m++) alerts.AddRange(engine.OnWindow(Window(V1, t.AddMinutes(m), 200)));
+        for (var m = 66; m < 80; m++)
+        {
+            alerts.AddRange(engine.OnWindow(Window(V1, t.AddMinutes(m), 200)));
+            alerts.AddRange(engine.AdvanceTo(t.AddMinutes(m + 1)));
+        }
         var resolved = Assert.Single(alerts.Skip(1));
         Assert.Equal(AlertState.Resolved, resolved.State);
         Assert.Equal(firing.AlertId, resolved.AlertId);

@@ -29,6 +29,7 @@ public sealed class RestoreReplayTests
         foreach (var a in aggregates.OrderBy(a => a.WindowStart)) engine.Remember(a);
         // Replayed per series, as two topic partitions would deliver them.
         var alerts = aggregates.OrderByDescending(a => a.Series.PromptVersion).ThenBy(a => a.WindowStart).SelectMany(engine.OnWindow).ToList();
+        alerts.AddRange(engine.AdvanceTo(aggregates.Max(a => a.WindowEnd)));
         Assert.True(alerts.All(a => a.RuleId == expected), string.Join("\n", alerts.Select(a => a.Summary)));
     }
 }

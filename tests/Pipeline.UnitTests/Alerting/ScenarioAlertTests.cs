@@ -29,7 +29,9 @@ public sealed class ScenarioAlertTests
             var due = windows.DueWindows();
             foreach (var w in due.OrderBy(w => w.Key.WindowStart))
             {
-                alerts.AddRange(engine.OnWindow(MetricsRows.ToAggregate(w, w.Revision + 1, PriceTable.Default.Version)));
+                var aggregate = MetricsRows.ToAggregate(w, w.Revision + 1, PriceTable.Default.Version);
+                alerts.AddRange(engine.OnWindow(aggregate));
+                alerts.AddRange(engine.AdvanceTo(aggregate.WindowEnd));
             }
             windows.MarkEmitted(due);
         }
