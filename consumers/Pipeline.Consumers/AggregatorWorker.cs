@@ -60,6 +60,13 @@ public sealed partial class AggregatorWorker : IDisposable
     private static readonly Counter<long> WindowsOut = Meter.CreateCounter<long>("pipeline.aggregator.windows", "{window}", "Window revisions written");
     private static readonly Counter<long> LateEvents = Meter.CreateCounter<long>("pipeline.aggregator.late_events", "{event}", "Events that reopened a closed window");
     private static readonly Histogram<double> FlushSeconds = Meter.CreateHistogram<double>("pipeline.aggregator.flush.duration", "s", "Time to write one batch");
+    private static readonly Histogram<long> BatchRows = Meter.CreateHistogram<long>("pipeline.aggregator.batch.size", "{event}", "Rows per insert into calls");
+
+    // Read by the observable gauges below; written by the consume thread once per flush.
+    private static long s_lag;
+    private static double s_watermarkDelaySeconds;
+    private static readonly ObservableGauge<long> LagGauge = Meter.CreateObservableGauge("pipeline.aggregator.consumer.lag", () => Interlocked.Read(ref s_lag), "{record}", "Records behind the end of the assigned partitions");
+    private static readonly ObservableGauge<double> WatermarkGauge = Meter.CreateObservableGauge("pipeline.aggregator.watermark.delay", () => Volatile.Read(ref s_watermarkDelaySeconds), "s", "How far the slowest partition's watermark trails the clock");
 
     private readonly KafkaSettings _kafka;
     private readonly ClickHouseHttp _clickHouse;
@@ -319,6 +326,7 @@ public sealed partial class AggregatorWorker : IDisposable
             var rows = _rows.ToArray();
             await _retry.ExecuteAsync(async ct => await _clickHouse.InsertAsync("calls", CallRows.Columns, rows, ct), cancellationToken);
             EventsWritten += rows.Length;
+            BatchRows.Record(rows.Length);
             _rows.Clear();
         }
 
@@ -394,6 +402,23 @@ public sealed partial class AggregatorWorker : IDisposable
         {
             FlushSeconds.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
+        RecordProgress(consumer, now);
+    }
+
+    /// <summary>Consumer lag (from the high watermarks librdkafka last fetched) and watermark delay, for the gauges.</summary>
+    private void RecordProgress(IConsumer<byte[]?, byte[]?> consumer, DateTimeOffset now)
+    {
+        long lag = 0;
+        foreach (var (partition, next) in _nextOffsets)
+        {
+            var high = consumer.GetWatermarkOffsets(new TopicPartition(_options.Topic, partition)).High;
+            if (!high.IsSpecial) lag += Math.Max(0, high.Value - next);
+        }
+        Interlocked.Exchange(ref s_lag, lag);
+        var slowest = _windows.Values.Select(w => w.Watermark).Where(w => w > DateTimeOffset.MinValue).DefaultIfEmpty(now).Min();
+        Volatile.Write(ref s_watermarkDelaySeconds, Math.Max(0, (now - slowest).TotalSeconds));
+        GC.KeepAlive(LagGauge);
+        GC.KeepAlive(WatermarkGauge);
     }
 
     /// <inheritdoc />

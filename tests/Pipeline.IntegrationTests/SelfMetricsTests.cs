@@ -28,12 +28,15 @@ public sealed partial class SelfMetricsTests(ServersFixture servers)
         ], home);
         using var http = new HttpClient();
         double events = 0;
-        for (var i = 0; i < 150 && events < scenario.Events.Count; i++)
+        var scraped = "";
+        string[] names = ["pipeline_aggregator_consumer_lag", "pipeline_aggregator_watermark_delay", "pipeline_aggregator_batch_size", "pipeline_aggregator_flush_duration"];
+        for (var i = 0; i < 150 && (events < scenario.Events.Count || !names.All(n => scraped.Contains(n, StringComparison.Ordinal))); i++)
         {
             await Task.Delay(200, ct);
             try
             {
                 var text = await http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/metrics"), ct);
+                scraped = text;
                 var match = EventsLine().Match(text);
                 if (match.Success) events = double.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
             }
@@ -48,6 +51,10 @@ public sealed partial class SelfMetricsTests(ServersFixture servers)
         PipelineProcess.Kill9(worker);
         Directory.Delete(home, recursive: true);
         Assert.Equal(scenario.Events.Count, events);
+        foreach (var name in names)
+        {
+            Assert.Contains(name, scraped, StringComparison.Ordinal);
+        }
         Assert.Equal(HttpStatusCode.OK, alive.StatusCode);
         Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
         Assert.Contains("\"clickhouse\":\"ok\"", readyBody, StringComparison.Ordinal);
