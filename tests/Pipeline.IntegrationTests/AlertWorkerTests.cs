@@ -43,8 +43,14 @@ public sealed class AlertWorkerTests(ServersFixture servers)
         var home = Directory.CreateTempSubdirectory("pipeline-alert-").FullName;
         using (var first = PipelineProcess.Start(args, home))
         {
-            await WaitAsync(async () => await clickHouse.ScalarAsync("SELECT count() FROM alerts FINAL WHERE state = 'FIRING'", ct) >= 1, ct);
-            PipelineProcess.Kill9(first);
+            try
+            {
+                await WaitAsync(async () => await clickHouse.ScalarAsync("SELECT count() FROM alerts FINAL WHERE state = 'FIRING'", ct) >= 1, ct);
+            }
+            finally
+            {
+                PipelineProcess.Kill9(first);
+            }
         }
 
         await AggregationScenario.ProduceAsync(servers, calls, events.Where(e => e.OccurredAt >= split), ct);
@@ -52,9 +58,15 @@ public sealed class AlertWorkerTests(ServersFixture servers)
             async () => await clickHouse.ScalarAsync("SELECT sum(calls) FROM metrics_1m FINAL", ct) >= events.Count, TimeSpan.FromSeconds(60), ct)) { }
         using (var second = PipelineProcess.Start(args, home))
         {
-            await WaitAsync(async () => await clickHouse.ScalarAsync("SELECT count() FROM alerts FINAL WHERE state = 'RESOLVED'", ct) >= 1, ct);
-            await Task.Delay(2000, ct); // room for a duplicate to show up, if there were one
-            PipelineProcess.Kill9(second);
+            try
+            {
+                await WaitAsync(async () => await clickHouse.ScalarAsync("SELECT count() FROM alerts FINAL WHERE state = 'RESOLVED'", ct) >= 1, ct);
+                await Task.Delay(2000, ct); // room for a duplicate to show up, if there were one
+            }
+            finally
+            {
+                PipelineProcess.Kill9(second);
+            }
         }
         Directory.Delete(home, recursive: true);
 

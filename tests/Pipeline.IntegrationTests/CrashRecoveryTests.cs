@@ -47,12 +47,18 @@ public sealed class CrashRecoveryTests(ServersFixture servers)
 
         using (var last = PipelineProcess.Start(args, home))
         {
-            var deadline = TimeProvider.System.GetUtcNow().AddSeconds(90);
-            while (await clickHouse.ScalarAsync("SELECT sum(calls) FROM metrics_1m FINAL", ct) < scenario.Events.Count && TimeProvider.System.GetUtcNow() < deadline)
+            try
             {
-                await Task.Delay(200, ct);
+                var deadline = TimeProvider.System.GetUtcNow().AddSeconds(90);
+                while (await clickHouse.ScalarAsync("SELECT sum(calls) FROM metrics_1m FINAL", ct) < scenario.Events.Count && TimeProvider.System.GetUtcNow() < deadline)
+                {
+                    await Task.Delay(200, ct);
+                }
             }
-            await KillAsync(last, ct);
+            finally
+            {
+                await KillAsync(last, ct);
+            }
         }
         Directory.Delete(home, recursive: true);
 
