@@ -114,6 +114,7 @@ public sealed partial class AlertWorker : IDisposable
         var pending = new Dictionary<TopicPartition, long>();
         // Event time each partition has delivered up to, and when it last delivered (its low watermark).
         var partitionEnds = new Dictionary<int, (DateTimeOffset End, long SeenTicks)>();
+        var swept = DateTimeOffset.MinValue;
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -149,10 +150,15 @@ public sealed partial class AlertWorker : IDisposable
                     // Event time is as far as every partition still delivering has come; idle partitions do not hold it back.
                     var active = partitionEnds.Values.Where(v => _time.GetElapsedTime(v.SeenTicks) < _options.PartitionIdleTimeout).ToList();
                     var safeNow = active.Count > 0 ? active.Min(v => v.End) : partitionEnds.Values.Max(v => v.End);
-                    var resolved = _engine.AdvanceTo(safeNow);
-                    if (resolved.Count > 0)
+                    // The sweep visits every incident: run it only when event time moved.
+                    if (safeNow > swept)
                     {
-                        await PublishAsync(producer, resolved, cancellationToken);
+                        swept = safeNow;
+                        var resolved = _engine.AdvanceTo(safeNow);
+                        if (resolved.Count > 0)
+                        {
+                            await PublishAsync(producer, resolved, cancellationToken);
+                        }
                     }
                 }
                 if (pending.Count > 0 && _time.GetElapsedTime(lastCommit) >= _options.CommitInterval)

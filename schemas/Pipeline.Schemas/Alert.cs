@@ -2,7 +2,6 @@
 #pragma warning disable CS1591
 using Avro;
 using Avro.Generic;
-using Avro.IO;
 
 namespace Pipeline.Schemas;
 
@@ -80,28 +79,12 @@ public sealed class AlertSerializer
         r.Add("summary", a.Summary);
         r.Add("runbook_url", a.RunbookUrl);
         r.Add("labels", a.Labels.ToDictionary(kv => kv.Key, kv => (object)kv.Value));
-        using var stream = new MemoryStream(256);
-        Span<byte> header = stackalloc byte[WireFormat.HeaderLength];
-        WireFormat.WriteHeader(header, SchemaCatalog.AlertV1);
-        stream.Write(header);
-        _writer.Write(r, new BinaryEncoder(stream));
-        return stream.ToArray();
+        return WireFormat.Frame(SchemaCatalog.AlertV1, _writer, r);
     }
 
     public Alert Deserialize(ReadOnlyMemory<byte> bytes)
     {
-        var id = WireFormat.ReadSchemaId(bytes.Span);
-        if (id != SchemaCatalog.AlertV1) throw new EventDecodeException(DecodeFailure.UnknownSchemaId, $"schema id {id} is not an alert");
-        GenericRecord r;
-        try
-        {
-            using var stream = new MemoryStream(bytes[WireFormat.HeaderLength..].ToArray());
-            r = _reader.Read(null!, new BinaryDecoder(stream));
-        }
-        catch (Exception ex) when (ex is AvroException or EndOfStreamException or InvalidCastException or OverflowException)
-        {
-            throw new EventDecodeException(DecodeFailure.MalformedAvro, "alert does not decode: " + ex.Message, ex);
-        }
+        var r = WireFormat.Unframe(bytes, SchemaCatalog.AlertV1, _reader, "an alert");
         static DateTimeOffset T(object o) => new(DateTime.SpecifyKind((DateTime)o, DateTimeKind.Utc));
         return new Alert
         {

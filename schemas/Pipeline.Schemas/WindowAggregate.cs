@@ -2,7 +2,6 @@
 #pragma warning disable CS1591
 using Avro;
 using Avro.Generic;
-using Avro.IO;
 
 namespace Pipeline.Schemas;
 
@@ -102,31 +101,12 @@ public sealed class WindowAggregateSerializer
         r.Add("stage_shares", a.StageShares.ToDictionary(kv => kv.Key, kv => (object)kv.Value));
         r.Add("bottleneck_stage", a.BottleneckStage);
         r.Add("custom_means", a.CustomMeans.ToDictionary(kv => kv.Key, kv => (object)kv.Value));
-        using var stream = new MemoryStream(512);
-        Span<byte> header = stackalloc byte[WireFormat.HeaderLength];
-        WireFormat.WriteHeader(header, SchemaCatalog.WindowAggregateV1);
-        stream.Write(header);
-        _writer.Write(r, new BinaryEncoder(stream));
-        return stream.ToArray();
+        return WireFormat.Frame(SchemaCatalog.WindowAggregateV1, _writer, r);
     }
 
     public WindowAggregate Deserialize(ReadOnlyMemory<byte> bytes)
     {
-        var id = WireFormat.ReadSchemaId(bytes.Span);
-        if (id != SchemaCatalog.WindowAggregateV1)
-        {
-            throw new EventDecodeException(DecodeFailure.UnknownSchemaId, $"schema id {id} is not a window aggregate");
-        }
-        GenericRecord r;
-        try
-        {
-            using var stream = new MemoryStream(bytes[WireFormat.HeaderLength..].ToArray());
-            r = _reader.Read(null!, new BinaryDecoder(stream));
-        }
-        catch (Exception ex) when (ex is AvroException or EndOfStreamException or InvalidCastException or OverflowException)
-        {
-            throw new EventDecodeException(DecodeFailure.MalformedAvro, "window aggregate does not decode: " + ex.Message, ex);
-        }
+        var r = WireFormat.Unframe(bytes, SchemaCatalog.WindowAggregateV1, _reader, "a window aggregate");
         static Dictionary<string, T> Map<T>(object o) => ((IDictionary<string, object>)o).ToDictionary(kv => kv.Key, kv => (T)kv.Value);
         return new WindowAggregate
         {

@@ -1,4 +1,7 @@
 using System.Buffers.Binary;
+using Avro;
+using Avro.Generic;
+using Avro.IO;
 
 namespace Pipeline.Schemas;
 
@@ -50,5 +53,40 @@ public static class WireFormat
             throw new EventDecodeException(DecodeFailure.BadMagicByte, $"magic byte is 0x{record[0]:x2}, expected 0x00");
         }
         return BinaryPrimitives.ReadInt32BigEndian(record[1..]);
+    }
+
+    /// <summary>Encodes <paramref name="record"/> with its Confluent header.</summary>
+    public static byte[] Frame(int schemaId, GenericDatumWriter<GenericRecord> writer, GenericRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        using var stream = new MemoryStream(256);
+        Span<byte> header = stackalloc byte[HeaderLength];
+        WriteHeader(header, schemaId);
+        stream.Write(header);
+        writer.Write(record, new BinaryEncoder(stream));
+        return stream.ToArray();
+    }
+
+    /// <summary>
+    /// Decodes a framed record that must carry <paramref name="expectedId"/>; any other id or a body that does
+    /// not decode throws <see cref="EventDecodeException"/> naming <paramref name="what"/>.
+    /// </summary>
+    public static GenericRecord Unframe(ReadOnlyMemory<byte> bytes, int expectedId, GenericDatumReader<GenericRecord> reader, string what)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        var id = ReadSchemaId(bytes.Span);
+        if (id != expectedId)
+        {
+            throw new EventDecodeException(DecodeFailure.UnknownSchemaId, $"schema id {id} is not {what}");
+        }
+        try
+        {
+            using var stream = new MemoryStream(bytes[HeaderLength..].ToArray());
+            return reader.Read(null!, new BinaryDecoder(stream));
+        }
+        catch (Exception ex) when (ex is AvroException or EndOfStreamException or InvalidCastException or OverflowException)
+        {
+            throw new EventDecodeException(DecodeFailure.MalformedAvro, $"{what} does not decode: {ex.Message}", ex);
+        }
     }
 }
