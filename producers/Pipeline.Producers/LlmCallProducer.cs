@@ -1,91 +1,607 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Threading.Channels;
 using Confluent.Kafka;
+using Confluent.SchemaRegistry;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Pipeline.Schemas;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Retry;
 
 namespace Pipeline.Producers;
 
-/// <summary>
-/// Publishes <see cref="LlmCall"/> events to <c>llm.calls.v1</c>, keyed by series so each series
-/// stays in one partition. <see cref="Track"/> never blocks on the network and never throws for
-/// delivery problems: librdkafka queues, batches and retries (acks=all, idempotence on).
-/// </summary>
-public sealed class LlmCallProducer : IDisposable
+/// <summary>Records LLM calls; what instrumentation (the chat-client middleware, <see cref="CallScope"/>) talks to.</summary>
+public interface ILlmCallTracker
 {
-    private readonly IProducer<byte[], byte[]> _producer;
-    private readonly LlmCallSerializer _serializer = new();
-    private readonly string _topic;
-    private long _delivered;
-    private long _failed;
-    private long _rejected;
+    /// <summary>Records one call; returns false only when the call was rejected or dropped (never throws).</summary>
+    bool Track(LlmCall llmCall);
+}
 
-    /// <summary>Creates a producer from librdkafka settings (at least <c>bootstrap.servers</c>).</summary>
-    public LlmCallProducer(IEnumerable<KeyValuePair<string, string>> kafkaSettings, string topic = SchemaCatalog.Topics.Calls)
+/// <summary>
+/// Publishes <see cref="LlmCall"/> events to Kafka, keyed by series so each series stays in one partition.
+/// <para>
+/// <see cref="Track"/> returns at once: it applies the <see cref="EdgeRules"/>, puts the call on a bounded
+/// memory queue and lets a background sender serialize, batch and hand it to librdkafka (acks=all,
+/// idempotence, lz4). When Kafka is unreachable, or a queue is full, events go to a disk spill
+/// (<see cref="ProducerOptions.SpillDirectory"/>) and are replayed oldest first, through a Polly retry and
+/// circuit breaker, once Kafka answers again, also after a restart. Only when the spill is full are events
+/// dropped, and then counted and logged. Delivery is at least once: the pipeline counts each event id once.
+/// </para>
+/// </summary>
+public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable, IDisposable
+{
+    private const int Live = 0;
+    private const int Spilling = 1;
+    private const int BatchMax = 10_000;
+
+    private readonly ProducerOptions _options;
+    private readonly ILogger _log;
+    private readonly TimeProvider _time;
+    private readonly ProducerMetrics _metrics;
+    private readonly LlmCallSerializer _serializer;
+    private readonly IProducer<byte[], byte[]> _producer;
+    private readonly IAdminClient _admin;
+    private readonly Channel<Pending> _queue;
+    private readonly SpillStore _spill;
+    private readonly bool _temporarySpill;
+    private readonly ResiliencePipeline _replayPipeline;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly SemaphoreSlim _wake = new(0);
+    private readonly Task _pump;
+    private readonly Task _replay;
+    private int _mode;
+    private readonly ConcurrentDictionary<long, SpilledRecord> _inFlight = new();
+    private long _sequence;
+    private long _unsettled; // produced, outcome not yet counted; falls only after the outcome is counted
+    private long _pumpHeld;
+    private int _disposed;
+
+    /// <summary>Creates a producer; throws <see cref="ArgumentException"/> naming the bad setting.</summary>
+    public LlmCallProducer(ProducerOptions options, ILogger? logger = null, TimeProvider? time = null, IMeterFactory? meterFactory = null)
     {
-        ArgumentNullException.ThrowIfNull(kafkaSettings);
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Validate() is { } problem) throw new ArgumentException($"{ProducerOptions.Section}:{problem}", nameof(options));
+        _options = options;
+        _log = logger ?? NullLogger.Instance;
+        _time = time ?? TimeProvider.System;
+        _temporarySpill = string.IsNullOrWhiteSpace(options.SpillDirectory);
+        var spillDirectory = _temporarySpill ? Path.Combine(Path.GetTempPath(), "pipeline-spill-" + Guid.NewGuid().ToString("N")) : options.SpillDirectory!;
+        _spill = new SpillStore(spillDirectory, options.SpillMaxBytes, options.SpillSegmentBytes);
+        _serializer = new LlmCallSerializer(ResolveSchemaId(options));
+        _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.QueueCapacity)
+        {
+            SingleReader = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        _metrics = new ProducerMetrics(meterFactory, options.Topic, () => _queue.Reader.Count, () => _spill.Bytes);
+
         var config = new ProducerConfig
         {
-            Acks = Acks.All,
-            EnableIdempotence = true,
             LingerMs = 20,
             CompressionType = CompressionType.Lz4,
-            // Hold events through broker outages rather than expiring them after the default 5 minutes.
-            MessageTimeoutMs = 0,
+            MessageTimeoutMs = (int)options.DeliveryTimeout.TotalMilliseconds,
         };
-        foreach (var (k, v) in kafkaSettings)
+        if (!string.IsNullOrWhiteSpace(options.BootstrapServers)) config.BootstrapServers = options.BootstrapServers;
+        foreach (var (k, v) in options.Kafka) config.Set(k, v);
+        // Set last: configuration may add settings but never weaken durability.
+        config.Acks = Acks.All;
+        config.EnableIdempotence = true;
+        _producer = new ProducerBuilder<byte[], byte[]>(config)
+            .SetErrorHandler((_, e) => OnKafkaError(e))
+            .SetLogHandler((_, m) => LogKafka(_log, m.Level <= SyslogLevel.Warning ? LogLevel.Warning : LogLevel.Debug, m.Facility, m.Message))
+            .Build();
+        _admin = new DependentAdminClientBuilder(_producer.Handle).Build();
+        _replayPipeline = new ResiliencePipelineBuilder { TimeProvider = _time, Name = "producer-replay" }
+            .AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<SpillReplayException>().Handle<BrokenCircuitException>()
+                    .Handle<TimeoutException>().Handle<KafkaException>(),
+                MaxRetryAttempts = int.MaxValue,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = TimeSpan.FromMilliseconds(200),
+                MaxDelay = TimeSpan.FromSeconds(5),
+            })
+            .AddCircuitBreaker(new CircuitBreakerStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<SpillReplayException>().Handle<TimeoutException>().Handle<KafkaException>(),
+                FailureRatio = 1.0,
+                MinimumThroughput = 2,
+                SamplingDuration = TimeSpan.FromSeconds(30),
+                BreakDuration = TimeSpan.FromSeconds(2),
+                OnOpened = args =>
+                {
+                    LogBreakerOpened(_log, args.BreakDuration.TotalSeconds, args.Outcome.Exception?.Message ?? "");
+                    return default;
+                },
+            })
+            .Build();
+
+        // Events a previous process left on disk go first.
+        if (!_spill.IsEmpty)
         {
-            config.Set(k, v);
+            _mode = Spilling;
+            LogResuming(_log, _spill.Records, _spill.Folder);
         }
-        _topic = topic;
-        _producer = new ProducerBuilder<byte[], byte[]>(config).Build();
+        _pump = Task.Factory.StartNew(PumpAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        _replay = Task.Run(() => ReplayLoopAsync(_stop.Token));
     }
 
-    /// <summary>Events the broker acknowledged.</summary>
-    public long Delivered => Interlocked.Read(ref _delivered);
-    /// <summary>Events the broker permanently refused.</summary>
-    public long Failed => Interlocked.Read(ref _failed);
-    /// <summary>Events that could not be queued (invalid or local queue full).</summary>
-    public long Rejected => Interlocked.Read(ref _rejected);
-
-    /// <summary>Queues one event for delivery; returns false when it could not be queued.</summary>
-    public bool Track(LlmCall call)
+    /// <summary>Creates a producer from librdkafka settings (at least <c>bootstrap.servers</c>) and a private spill.</summary>
+    public LlmCallProducer(IEnumerable<KeyValuePair<string, string>> kafkaSettings, string topic = SchemaCatalog.Topics.Calls)
+        : this(new ProducerOptions { Topic = topic, Kafka = kafkaSettings.ToDictionary(p => p.Key, p => p.Value, StringComparer.Ordinal) })
     {
-        ArgumentNullException.ThrowIfNull(call);
+    }
+
+    /// <summary>Calls accepted by <see cref="Track"/> (possibly clamped).</summary>
+    public long Accepted => Interlocked.Read(ref _metrics.Accepted);
+    /// <summary>Calls Kafka acknowledged, live or replayed from the spill.</summary>
+    public long Delivered => Interlocked.Read(ref _metrics.Sent);
+    /// <summary>Calls written to the disk spill.</summary>
+    public long Spilled => Interlocked.Read(ref _metrics.Spilled);
+    /// <summary>Spilled calls Kafka acknowledged.</summary>
+    public long Replayed => Interlocked.Read(ref _metrics.Replayed);
+    /// <summary>Calls lost because the spill was full.</summary>
+    public long Dropped => Interlocked.Read(ref _metrics.Dropped);
+    /// <summary>Calls refused at the edge (see <see cref="EdgeRules"/>).</summary>
+    public long Rejected => Interlocked.Read(ref _metrics.Rejected);
+    /// <summary>Calls sent with clamped fields.</summary>
+    public long Clamped => Interlocked.Read(ref _metrics.Clamped);
+    /// <summary>Calls Kafka refused permanently (too large, not authorized).</summary>
+    public long Failed => Interlocked.Read(ref _metrics.Failed);
+    /// <summary>True while events are routed to the disk spill (Kafka unreachable or replay in progress).</summary>
+    public bool IsSpilling => Volatile.Read(ref _mode) == Spilling;
+    /// <summary>The folder of the disk spill.</summary>
+    public string SpillDirectory => _spill.Folder;
+    /// <summary>Calls not yet acknowledged: in memory, in librdkafka or on disk.</summary>
+    public long Outstanding => _queue.Reader.Count + Interlocked.Read(ref _pumpHeld) + Interlocked.Read(ref _unsettled) + _spill.Records;
+
+    /// <summary>Records one call without blocking (see <see cref="ProducerOptions.MaxBlock"/>); never throws.</summary>
+    public bool Track(LlmCall llmCall)
+    {
+        var call = llmCall;
+        if (call is null || Volatile.Read(ref _disposed) != 0)
+        {
+            Reject(call is null ? "call: null" : "producer: disposed");
+            return false;
+        }
+        EdgeResult edge;
         try
         {
-            var message = new Message<byte[], byte[]>
+            edge = EdgeRules.Apply(call, _options);
+        }
+#pragma warning disable CA1031 // Track must never throw into the caller.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Reject($"call: {ex.Message}");
+            return false;
+        }
+        if (edge.Call is null)
+        {
+            Reject(edge.RejectReason!);
+            return false;
+        }
+        _metrics.OnAccepted(edge.Clamped > 0);
+        var pending = new Pending(edge.Call, _time.GetTimestamp());
+        if (_queue.Writer.TryWrite(pending)) return true;
+        if (_options.MaxBlock > TimeSpan.Zero && WaitForRoom(pending)) return true;
+        // The sender is behind: this caller writes its own event to disk rather than wait.
+        var ok = SpillCall(pending.Call);
+        _spill.Flush();
+        return ok;
+    }
+
+    /// <summary>Starts measuring a call; see <see cref="CallScope"/>.</summary>
+    public CallScope StartCall(string promptName, string promptVersion, string requestModel, string provider, string operation = "chat") =>
+        new(this, _time, promptName, promptVersion, requestModel, provider, operation);
+
+    /// <summary>Waits until every accepted call was acknowledged or <paramref name="timeout"/> passed; returns how many are left.</summary>
+    public async Task<long> FlushAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        var start = _time.GetTimestamp();
+        while (true)
+        {
+            var left = Outstanding;
+            if (left == 0 || _time.GetElapsedTime(start) >= timeout) return left;
+            _wake.Release();
+            await Task.Delay(TimeSpan.FromMilliseconds(20), _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Blocking <see cref="FlushAsync"/>; returns how many calls are left.</summary>
+    public int Flush(TimeSpan timeout) => (int)Math.Min(int.MaxValue, FlushAsync(timeout).GetAwaiter().GetResult());
+
+    /// <summary>Drains what it can within <see cref="ProducerOptions.DrainTimeout"/>; the rest stays in the spill.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _queue.Writer.TryComplete();
+        await _pump.ConfigureAwait(false);
+        await FlushAsync(_options.DrainTimeout).ConfigureAwait(false);
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _replay.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        // What Kafka has not acknowledged goes to disk; a late acknowledgement then finds nothing to own,
+        // and the copy on disk is a duplicate the pipeline counts once.
+        foreach (var sequence in _inFlight.Keys)
+        {
+            if (_inFlight.TryRemove(sequence, out var record))
             {
-                Key = SeriesKey.Of(call).ToKafkaKey(),
-                Value = _serializer.Serialize(call),
-                Timestamp = new Timestamp(call.OccurredAt),
-            };
-            _producer.Produce(_topic, message, OnDelivery);
+                SpillRecord(record.Key, record.Value, record.TimestampMs);
+                Interlocked.Decrement(ref _unsettled);
+            }
+        }
+        _spill.Flush();
+        _admin.Dispose();
+        _producer.Dispose();
+        var left = _spill.Records;
+        _spill.Dispose();
+        if (left > 0)
+        {
+            LogLeftInSpill(_log, left, _spill.Folder);
+        }
+        else if (_temporarySpill)
+        {
+            TryDelete(_spill.Folder);
+        }
+        _metrics.Dispose();
+        _stop.Dispose();
+        _wake.Dispose();
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    private static int ResolveSchemaId(ProducerOptions options)
+    {
+        if (string.IsNullOrWhiteSpace(options.SchemaRegistryUrl)) return SchemaCatalog.LlmCallV1;
+        try
+        {
+            using var registry = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = options.SchemaRegistryUrl, RequestTimeoutMs = 10_000 });
+            var schema = new Schema(SchemaCatalog.LlmCall.ToString(), SchemaType.Avro);
+            return registry.RegisterSchemaAsync($"{options.Topic}-value", schema).GetAwaiter().GetResult();
+        }
+        catch (Exception ex) when (ex is SchemaRegistryException or HttpRequestException or TaskCanceledException or AggregateException)
+        {
+            throw new InvalidOperationException($"{ProducerOptions.Section}:SchemaRegistryUrl: could not register the llm_call schema at {options.SchemaRegistryUrl}: {ex.Message}", ex);
+        }
+    }
+
+    private bool WaitForRoom(Pending pending)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(_options.MaxBlock, _time);
+            _queue.Writer.WriteAsync(pending, timeout.Token).AsTask().GetAwaiter().GetResult();
             return true;
         }
-        catch (Exception ex) when (ex is ProduceException<byte[], byte[]> or KafkaException or ArgumentException or InvalidOperationException)
+        catch (Exception ex) when (ex is OperationCanceledException or ChannelClosedException)
         {
-            Interlocked.Increment(ref _rejected);
             return false;
         }
     }
 
-    /// <summary>Waits until queued events are delivered; returns how many are still in flight.</summary>
-    public int Flush(TimeSpan timeout) => _producer.Flush(timeout);
-
-    /// <inheritdoc />
-    public void Dispose()
+    private async Task PumpAsync()
     {
-        _producer.Flush(TimeSpan.FromSeconds(10));
-        _producer.Dispose();
+        var reader = _queue.Reader;
+        var batch = new List<Pending>(BatchMax);
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            while (batch.Count < BatchMax)
+            {
+                // Counted before it leaves the queue, so Outstanding never misses it.
+                Interlocked.Increment(ref _pumpHeld);
+                if (!reader.TryRead(out var p))
+                {
+                    Interlocked.Decrement(ref _pumpHeld);
+                    break;
+                }
+                batch.Add(p);
+            }
+            _metrics.OnBatch(batch.Count);
+            var spilled = false;
+            foreach (var p in batch)
+            {
+                spilled |= Send(p);
+                Interlocked.Decrement(ref _pumpHeld);
+            }
+            if (spilled) _spill.Flush();
+            batch.Clear();
+        }
     }
 
-    private void OnDelivery(DeliveryReport<byte[], byte[]> report)
+    /// <summary>Hands one call to librdkafka, or to the spill; true when it went to the spill.</summary>
+    private bool Send(Pending pending)
     {
-        if (report.Error.IsError)
+        byte[] key;
+        byte[] value;
+        try
         {
-            Interlocked.Increment(ref _failed);
+            key = SeriesKey.Of(pending.Call).ToKafkaKey();
+            value = _serializer.Serialize(pending.Call);
+        }
+#pragma warning disable CA1031 // a call the schema cannot carry is rejected, never fatal to the sender
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Reject($"serialize: {ex.Message}");
+            return false;
+        }
+        var timestamp = pending.Call.OccurredAt.ToUnixTimeMilliseconds();
+        if (Volatile.Read(ref _mode) == Spilling)
+        {
+            SpillRecord(key, value, timestamp);
+            return true;
+        }
+        // librdkafka copies the bytes; holding them too lets Dispose spill what Kafka never acknowledged.
+        var sequence = Interlocked.Increment(ref _sequence);
+        _inFlight[sequence] = new SpilledRecord(key, value, timestamp);
+        Interlocked.Increment(ref _unsettled);
+        try
+        {
+            var enqueued = pending.EnqueuedAt;
+            _producer.Produce(_options.Topic, new Message<byte[], byte[]> { Key = key, Value = value, Timestamp = new Timestamp(timestamp, TimestampType.CreateTime) },
+                report => OnDelivery(report, sequence, enqueued));
+            return false;
+        }
+        catch (KafkaException ex)
+        {
+            EnterSpilling(ex.Error.Reason);
+            _inFlight.TryRemove(sequence, out _);
+            SpillRecord(key, value, timestamp);
+            Interlocked.Decrement(ref _unsettled);
+            return true;
+        }
+    }
+
+    private void OnDelivery(DeliveryReport<byte[], byte[]> report, long sequence, long enqueuedAt)
+    {
+        // Whoever removes the entry owns the event: here, or Dispose spilling what is left.
+        if (!_inFlight.TryRemove(sequence, out var record)) return;
+        if (!report.Error.IsError)
+        {
+            _metrics.OnSent(_time.GetElapsedTime(enqueuedAt).TotalMilliseconds);
+        }
+        else if (IsPermanent(report.Error))
+        {
+            _metrics.OnFailed();
+            LogRefused(_log, report.Error.Code, report.Error.Reason);
         }
         else
         {
-            Interlocked.Increment(ref _delivered);
+            if (Volatile.Read(ref _disposed) == 0) EnterSpilling(report.Error.Reason);
+            SpillRecord(record.Key, record.Value, record.TimestampMs);
+            _spill.Flush();
+        }
+        Interlocked.Decrement(ref _unsettled);
+    }
+
+    private static bool IsPermanent(Error error) => error.IsFatal || error.Code is ErrorCode.MsgSizeTooLarge
+        or ErrorCode.TopicAuthorizationFailed or ErrorCode.ClusterAuthorizationFailed or ErrorCode.InvalidRecord or ErrorCode.RecordListTooLarge
+        or ErrorCode.Local_InvalidArg or ErrorCode.Local_BadMsg;
+
+    private void OnKafkaError(Error error)
+    {
+        if (error.IsFatal)
+        {
+            LogFatal(_log, error.Code, error.Reason);
+            EnterSpilling(error.Reason);
+        }
+        else if (error.Code is ErrorCode.Local_AllBrokersDown or ErrorCode.Local_Authentication)
+        {
+            EnterSpilling(error.Reason);
         }
     }
+
+    private void EnterSpilling(string reason)
+    {
+        if (Interlocked.CompareExchange(ref _mode, Spilling, Live) == Live)
+        {
+            LogSpilling(_log, reason, _spill.Folder);
+            _wake.Release();
+        }
+    }
+
+    private bool SpillCall(LlmCall call)
+    {
+        try
+        {
+            return SpillRecord(SeriesKey.Of(call).ToKafkaKey(), _serializer.Serialize(call), call.OccurredAt.ToUnixTimeMilliseconds());
+        }
+#pragma warning disable CA1031 // see Send
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Reject($"serialize: {ex.Message}");
+            return false;
+        }
+    }
+
+    private bool SpillRecord(byte[] key, byte[] value, long timestampMs)
+    {
+        bool stored;
+        try
+        {
+            stored = _spill.Append(key, value, timestampMs);
+        }
+        catch (IOException ex)
+        {
+            LogSpillFailed(_log, ex.Message);
+            stored = false;
+        }
+        if (stored)
+        {
+            _metrics.OnSpilled();
+            return true;
+        }
+        _metrics.OnDropped();
+        var dropped = Interlocked.Read(ref _metrics.Dropped);
+        if (dropped <= 10 || dropped % 10_000 == 0) LogDropped(_log, dropped, _spill.Folder, _options.SpillMaxBytes);
+        return false;
+    }
+
+    private async Task ReplayLoopAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            var segment = _spill.Oldest();
+            if (segment is not null)
+            {
+                if (segment.Corrupt > 0) LogCorrupt(_log, segment.Sequence, _spill.Folder);
+                var state = new ReplayState(segment);
+                await _replayPipeline.ExecuteAsync(static (s, token) => s.Owner.ReplayAsync(s.State, token), (Owner: this, State: state), ct).ConfigureAwait(false);
+                // Counted before the segment leaves the spill, so a flush never sees neither.
+                _metrics.OnReplayed(state.Acked);
+                _spill.Complete(segment);
+                continue;
+            }
+            if (Volatile.Read(ref _mode) == Spilling && await BrokerAnswersAsync().ConfigureAwait(false))
+            {
+                // Spill drained and Kafka answers: new calls go straight to Kafka again. A call spilled in the
+                // meantime is picked up by the next turn of this loop.
+                Interlocked.Exchange(ref _mode, Live);
+                LogLive(_log);
+                continue;
+            }
+            try
+            {
+                await _wake.WaitAsync(TimeSpan.FromMilliseconds(500), ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    private Task<bool> BrokerAnswersAsync() => Task.Run(() =>
+    {
+        try
+        {
+            var metadata = _admin.GetMetadata(_options.Topic, TimeSpan.FromSeconds(2));
+            return metadata.Brokers.Count > 0 && metadata.Topics.Any(t => !t.Error.IsError && t.Partitions.Count > 0);
+        }
+        catch (KafkaException)
+        {
+            return false;
+        }
+    });
+
+    /// <summary>Sends the not yet acknowledged records of a segment; throws while any of them failed.</summary>
+    private async ValueTask ReplayAsync(ReplayState state, CancellationToken ct)
+    {
+        var records = state.Segment.Records;
+        var outstanding = 0;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Error? failure = null;
+        var sent = 0;
+        for (var i = 0; i < records.Count; i++)
+        {
+            if (state.IsAcked(i)) continue;
+            var index = i;
+            var r = records[i];
+            var message = new Message<byte[], byte[]> { Key = r.Key, Value = r.Value, Timestamp = new Timestamp(r.TimestampMs, TimestampType.CreateTime) };
+            Interlocked.Increment(ref outstanding);
+            while (true)
+            {
+                try
+                {
+                    _producer.Produce(_options.Topic, message, report =>
+                    {
+                        if (!report.Error.IsError) state.Ack(index);
+                        else if (IsPermanent(report.Error))
+                        {
+                            state.Ack(index, delivered: false);
+                            _metrics.OnFailed();
+                            LogRefused(_log, report.Error.Code, report.Error.Reason);
+                        }
+                        else failure = report.Error;
+                        if (Interlocked.Decrement(ref outstanding) == 0) done.TrySetResult();
+                    });
+                    sent++;
+                    break;
+                }
+                catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(10), _time, ct).ConfigureAwait(false);
+                }
+            }
+        }
+        if (sent == 0) return;
+        await done.Task.WaitAsync(_options.DeliveryTimeout + TimeSpan.FromSeconds(10), _time, ct).ConfigureAwait(false);
+        if (failure is { } f) throw new SpillReplayException(f.Reason);
+    }
+
+    private void Reject(string reason)
+    {
+        _metrics.OnRejected();
+        var rejected = Interlocked.Read(ref _metrics.Rejected);
+        if (rejected <= 10 || rejected % 10_000 == 0) LogRejected(_log, rejected, reason);
+    }
+
+    private static void TryDelete(string folder)
+    {
+        try
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private readonly record struct Pending(LlmCall Call, long EnqueuedAt);
+
+    private sealed class ReplayState(SpillSegment segment)
+    {
+        private readonly bool[] _acked = new bool[segment.Records.Count];
+        private int _delivered;
+
+        public SpillSegment Segment => segment;
+        public int Acked => Volatile.Read(ref _delivered);
+
+        public bool IsAcked(int i) => Volatile.Read(ref _acked[i]);
+
+        public void Ack(int i, bool delivered = true)
+        {
+            Volatile.Write(ref _acked[i], true);
+            if (delivered) Interlocked.Increment(ref _delivered);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Kafka unavailable ({Reason}): events go to the disk spill at {Folder} until it answers")]
+    private static partial void LogSpilling(ILogger log, string reason, string folder);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Kafka answers and the spill is drained: sending live again")]
+    private static partial void LogLive(ILogger log);
+    [LoggerMessage(Level = LogLevel.Information, Message = "resuming {Records} events left in the spill at {Folder}")]
+    private static partial void LogResuming(ILogger log, long records, string folder);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Records} events left in the spill at {Folder}; a producer started on that folder sends them")]
+    private static partial void LogLeftInSpill(ILogger log, long records, string folder);
+    [LoggerMessage(Level = LogLevel.Error, Message = "spill full: {Dropped} events dropped so far (folder {Folder}, cap {Cap} bytes)")]
+    private static partial void LogDropped(ILogger log, long dropped, string folder, long cap);
+    [LoggerMessage(Level = LogLevel.Error, Message = "spill write failed: {Reason}")]
+    private static partial void LogSpillFailed(ILogger log, string reason);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "spill segment {Sequence} in {Folder} has a torn or corrupt tail; the records before it are replayed")]
+    private static partial void LogCorrupt(ILogger log, long sequence, string folder);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "call rejected ({Rejected} so far): {Reason}")]
+    private static partial void LogRejected(ILogger log, long rejected, string reason);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Kafka refused an event permanently: {Code}: {Reason}")]
+    private static partial void LogRefused(ILogger log, ErrorCode code, string reason);
+    [LoggerMessage(Level = LogLevel.Critical, Message = "Kafka producer fatal error {Code}: {Reason}; events go to the spill")]
+    private static partial void LogFatal(ILogger log, ErrorCode code, string reason);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "replay circuit open for {Seconds:F0} s: {Reason}")]
+    private static partial void LogBreakerOpened(ILogger log, double seconds, string reason);
+    [LoggerMessage(Message = "librdkafka {Facility}: {Message}")]
+    private static partial void LogKafka(ILogger log, LogLevel level, string facility, string message);
 }
+
+/// <summary>A spilled segment could not be replayed yet (Kafka still unreachable).</summary>
+public sealed class SpillReplayException(string reason) : Exception($"spill replay failed: {reason}");

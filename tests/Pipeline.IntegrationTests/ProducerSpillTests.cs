@@ -1,0 +1,180 @@
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
+using Pipeline.DevServers;
+using Pipeline.Producers;
+using Pipeline.Schemas;
+using Pipeline.Tests;
+
+namespace Pipeline.IntegrationTests;
+
+/// <summary>
+/// The SDK across broker outages on a dev broker of its own: events spill to disk, replay when the broker
+/// returns, survive a restart, and the caller is never held up.
+/// </summary>
+public sealed class ProducerSpillTests : IDisposable
+{
+    private readonly string _spill = Path.Combine(Path.GetTempPath(), "pipeline-spill-test-" + Guid.NewGuid().ToString("N"));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_spill)) Directory.Delete(_spill, recursive: true);
+    }
+
+    [Fact]
+    public async Task BrokerDownDuringLoad_EventsSpillAndReplay_EveryEventDeliveredOnce()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var broker = DevBrokerHost.Start(1, null, [("calls", 3)]);
+        var calls = Calls(3000);
+        await using (var producer = new LlmCallProducer(Options(broker), new TestLogger()))
+        {
+            foreach (var c in calls.Take(1000)) Assert.True(producer.Track(c));
+            Assert.Equal(0, await producer.FlushAsync(TimeSpan.FromSeconds(30), ct));
+
+            Assert.Equal("ok", await DevBrokerControl.SendAsync(broker.ControlPort, "down all", ct));
+            foreach (var c in calls.Skip(1000).Take(1000)) Assert.True(producer.Track(c));
+            // Delivery times out after 3 s while the broker is down: those events go to disk.
+            await WaitUntilAsync(() => producer.Spilled >= 1000, ct);
+            Assert.True(producer.IsSpilling);
+            foreach (var c in calls.Skip(2000)) Assert.True(producer.Track(c));
+            await WaitUntilAsync(() => producer.Spilled >= 2000, ct);
+            Assert.NotEmpty(Directory.GetFiles(_spill, "*.spill"));
+
+            Assert.Equal("ok", await DevBrokerControl.SendAsync(broker.ControlPort, "up all", ct));
+            Assert.Equal(0, await producer.FlushAsync(TimeSpan.FromSeconds(90), ct));
+            Assert.Equal(3000, producer.Delivered);
+            Assert.Equal(2000, producer.Replayed);
+            Assert.Equal(0, producer.Dropped);
+            Assert.False(producer.IsSpilling);
+        }
+        Assert.Empty(Directory.GetFiles(_spill, "*.spill"));
+        AssertTopicHoldsEachOnce(broker.Bootstrap, "calls", calls);
+    }
+
+    [Fact]
+    public async Task Restart_WithNonEmptySpill_DeliversWhatThePreviousProcessLeft()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var broker = DevBrokerHost.Start(1, null, [("calls", 2)]);
+        var calls = Calls(500);
+        Assert.Equal("ok", await DevBrokerControl.SendAsync(broker.ControlPort, "down all", ct));
+        var first = new LlmCallProducer(Options(broker) with { DrainTimeout = TimeSpan.FromSeconds(1) });
+        foreach (var c in calls) Assert.True(first.Track(c));
+        await first.DisposeAsync(); // the broker is still down: everything stays on disk
+        Assert.Equal(0, first.Delivered);
+        Assert.Equal(500, first.Spilled);
+        Assert.NotEmpty(Directory.GetFiles(_spill, "*.spill"));
+
+        Assert.Equal("ok", await DevBrokerControl.SendAsync(broker.ControlPort, "up all", ct));
+        await using (var second = new LlmCallProducer(Options(broker)))
+        {
+            Assert.True(second.IsSpilling); // what is on disk goes first
+            Assert.Equal(0, await second.FlushAsync(TimeSpan.FromSeconds(60), ct));
+            Assert.Equal(500, second.Replayed);
+        }
+        Assert.Empty(Directory.GetFiles(_spill, "*.spill"));
+        AssertTopicHoldsEachOnce(broker.Bootstrap, "calls", calls);
+    }
+
+    [Fact]
+    public async Task BrokerDown_QueueFull_TrackNeverWaitsAndNothingIsLost()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var broker = DevBrokerHost.Start(1, null, [("calls", 1)]);
+        Assert.Equal("ok", await DevBrokerControl.SendAsync(broker.ControlPort, "down all", ct));
+        var calls = Calls(20_000);
+        // A tiny queue the sender cannot keep empty: callers overflow to disk themselves instead of waiting.
+        var options = Options(broker) with { QueueCapacity = 8 };
+        await using (var producer = new LlmCallProducer(options))
+        {
+            foreach (var c in calls) Assert.True(producer.Track(c));
+            Assert.Equal(20_000, producer.Accepted);
+            Assert.Equal(0, producer.Dropped);
+            Assert.Equal("ok", await DevBrokerControl.SendAsync(broker.ControlPort, "up all", ct));
+            Assert.Equal(0, await producer.FlushAsync(TimeSpan.FromSeconds(90), ct));
+            Assert.Equal(20_000, producer.Delivered);
+        }
+        AssertTopicHoldsEachOnce(broker.Bootstrap, "calls", calls);
+    }
+
+    [Fact]
+    public async Task SpillCapReached_ExtraEventsAreDroppedAndCounted()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var broker = DevBrokerHost.Start(1, null, [("calls", 1)]);
+        Assert.Equal("ok", await DevBrokerControl.SendAsync(broker.ControlPort, "down all", ct));
+        var calls = Calls(400);
+        var options = Options(broker) with { QueueCapacity = 1, SpillSegmentBytes = 8192, SpillMaxBytes = 16384, DrainTimeout = TimeSpan.Zero };
+        var producer = new LlmCallProducer(options);
+        foreach (var c in calls) producer.Track(c);
+        await WaitUntilAsync(() => producer.Spilled + producer.Dropped + producer.Delivered >= 400, ct);
+        Assert.True(producer.Dropped > 0, "nothing was dropped although the spill is far too small");
+        Assert.True(producer.Spilled > 0, "nothing was spilled");
+        Assert.Equal(400, producer.Spilled + producer.Dropped);
+        await producer.DisposeAsync();
+        Assert.True(Directory.GetFiles(_spill, "*.spill").Sum(f => new FileInfo(f).Length) <= 16384);
+    }
+
+    private ProducerOptions Options(DevBrokerHost broker) => new()
+    {
+        BootstrapServers = broker.Bootstrap,
+        Topic = "calls",
+        SpillDirectory = _spill,
+        DeliveryTimeout = TimeSpan.FromSeconds(3),
+        Kafka = new() { ["log_level"] = "0" },
+    };
+
+    private static List<LlmCall> Calls(int n)
+    {
+        var now = DateTimeOffset.FromUnixTimeMilliseconds(TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds());
+        return Enumerable.Range(0, n).Select(i => Samples.FullCall(now.AddMilliseconds(i)) with
+        {
+            EventId = Guid.NewGuid(),
+            PromptName = "p" + (i % 7),
+        }).ToList();
+    }
+
+    private static void AssertTopicHoldsEachOnce(string bootstrap, string topic, List<LlmCall> calls)
+    {
+        using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig
+        {
+            BootstrapServers = bootstrap, GroupId = "check-" + Guid.NewGuid().ToString("N"), AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false, EnablePartitionEof = true,
+        }).Build();
+        using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
+        var partitions = admin.GetMetadata(topic, TimeSpan.FromSeconds(10)).Topics[0].Partitions.Count;
+        consumer.Assign(Enumerable.Range(0, partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
+        var serializer = new LlmCallSerializer();
+        var seen = new Dictionary<Guid, int>();
+        var eof = new HashSet<int>();
+        var deadline = TimeProvider.System.GetTimestamp();
+        while (eof.Count < partitions && TimeProvider.System.GetElapsedTime(deadline) < TimeSpan.FromSeconds(60))
+        {
+            var r = consumer.Consume(TimeSpan.FromMilliseconds(500));
+            if (r is null) continue;
+            if (r.IsPartitionEOF)
+            {
+                eof.Add(r.Partition.Value);
+                continue;
+            }
+            var id = serializer.Deserialize(r.Message.Value).EventId;
+            seen[id] = seen.GetValueOrDefault(id) + 1;
+        }
+        Assert.Equal(calls.Count, seen.Count);
+        Assert.All(calls, c => Assert.Equal(1, seen.GetValueOrDefault(c.EventId)));
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, CancellationToken ct)
+    {
+        for (var i = 0; i < 600 && !condition(); i++) await Task.Delay(100, ct);
+        Assert.True(condition(), "condition not met within 60 s");
+    }
+
+    private sealed class TestLogger : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            TestContext.Current.TestOutputHelper?.WriteLine($"{logLevel}: {formatter(state, exception)}");
+    }
+}
