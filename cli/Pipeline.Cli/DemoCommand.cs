@@ -56,7 +56,7 @@ internal static class DemoCommand
             StartAtEnd(config, alerting.GroupId, alerting.MetricsTopic);
 
             var end = time.GetUtcNow().AddMinutes(-3);
-            var produced = LoadGenCommand.Produce(config, scenario, end, seed: 42);
+            var produced = await LoadGenCommand.ProduceAsync(config, scenario, end, seed: 42, ct);
             Step($"load generator: [bold]{produced}[/] calls of '{scenario.Name}': {Terminal.Safe(scenario.Description)}");
             foreach (var phase in scenario.Phases)
             {

@@ -50,7 +50,7 @@ public sealed class AlertEngine
         ArgumentNullException.ThrowIfNull(alert);
         _trackers[alert.Fingerprint] = new Tracker
         {
-            State = TrackerState.Firing, PendingSince = alert.StartedAt, AlertId = alert.AlertId, LastNotified = alert.WindowEnd, Last = alert,
+            State = TrackerState.Firing, PendingSince = alert.StartedAt, AlertId = alert.AlertId, LastNotified = alert.WindowEnd, Last = alert, FrozenBaseline = alert.Baseline,
             Rule = _rules.FirstOrDefault(r => r.Id == alert.RuleId)?.ForPrompt(alert.Series.PromptName), Series = alert.Series,
         };
         if (!_lastEvaluated.TryGetValue(alert.Series, out var last) || last < alert.WindowEnd) _lastEvaluated[alert.Series] = alert.WindowEnd;
@@ -88,7 +88,19 @@ public sealed class AlertEngine
             }
             tracker.Rule = rule;
             tracker.Series = series;
-            if (Step(rule, tracker, observation, now) is { } state)
+            // While an incident is pending or firing its baseline stays where it was when it began, so the
+            // incident's own windows do not teach the baseline that they are normal. After one baseline
+            // period the freeze ends: a level that lasts that long is the new normal and may resolve.
+            var usesBaseline = rule.Threshold is null && rule.BaselineFactor is not null && rule.Metric != AlertMetric.BurnRate;
+            if (usesBaseline && observation is { Baseline: not null } o && tracker.State != TrackerState.Inactive
+                && tracker.FrozenBaseline is { } frozen && now - tracker.PendingSince < rule.BaselineWindow)
+            {
+                var threshold = frozen * rule.BaselineFactor!.Value;
+                observation = o with { Baseline = frozen, Threshold = threshold, Breached = rule.Above ? o.Observed > threshold : o.Observed < threshold };
+            }
+            var step = Step(rule, tracker, observation, now);
+            tracker.FrozenBaseline = tracker.State == TrackerState.Inactive || !usesBaseline ? null : tracker.FrozenBaseline ?? observation?.Baseline;
+            if (step is { } state)
             {
                 alerts.Add(ToAlert(rule, series, fingerprint, tracker, observation!, now, state));
             }
@@ -338,6 +350,7 @@ public sealed class AlertEngine
         public DateTimeOffset LastNotified { get; set; }
         public string? AlertId { get; set; }
         public Alert? Last { get; set; }
+        public double? FrozenBaseline { get; set; }
         public AlertRule? Rule { get; set; }
         public SeriesKey? Series { get; set; }
     }

@@ -19,6 +19,14 @@ public sealed record TrafficProfile
     public double MeanInputTokens { get; init; } = 900;
     public double MeanOutputTokens { get; init; } = 250;
     public double MeanQuality { get; init; } = 0.93;
+    /// <summary>Share of calls in the slow tail (a retry, a cold cache): their latency is multiplied by <see cref="TailMultiplier"/>.</summary>
+    public double TailProbability { get; init; } = 0.01;
+    /// <summary>Latency factor of the slow tail.</summary>
+    public double TailMultiplier { get; init; } = 3;
+    /// <summary>Mean share of the latency spent in the retrieval stage (the rest is generation).</summary>
+    public double RetrievalShare { get; init; } = 0.2;
+    /// <summary>Extra retrieval time added to every call (a degraded index or vector store).</summary>
+    public double ExtraRetrievalMs { get; init; }
 }
 
 /// <summary>A phase of a scenario: from minute <c>From</c> (inclusive) to <c>To</c>, these profiles run.</summary>
@@ -30,6 +38,9 @@ public sealed record Phase(int From, int To, IReadOnlyList<TrafficProfile> Profi
 /// </summary>
 public sealed record Scenario(string Name, string Description, int Minutes, IReadOnlyList<Phase> Phases)
 {
+    /// <summary>When true, call rates follow a day curve by event time (peak mid-afternoon UTC, trough at night).</summary>
+    public bool Diurnal { get; init; }
+
     private static readonly TrafficProfile Support = new() { PromptName = "support_answer", PromptVersion = "1.0", CallsPerMinute = 120 };
     private static readonly TrafficProfile Summarize = new()
     {
@@ -64,7 +75,31 @@ public sealed record Scenario(string Name, string Description, int Minutes, IRea
             new(60, 70, [Support, Summarize with { MeanInputTokens = 6250 }], "prompt bloat: cost per call up"),
             new(70, 90, [Support, Summarize], "fixed"),
         ]),
+        ["slow-retrieval"] = new("slow-retrieval", "the retrieval stage of support_answer slows by 1.5 s from minute 60 to 70", 90,
+        [
+            new(0, 60, [Support, Summarize], "normal"),
+            new(60, 70, [Support with { ExtraRetrievalMs = 1500 }, Summarize], "retrieval index degraded"),
+            new(70, 90, [Support, Summarize], "index recovered"),
+        ]),
     };
+
+    /// <summary>A built-in scenario by name, or a scenario file (YAML or JSON) by path.</summary>
+    public static Scenario Resolve(string nameOrPath)
+    {
+        ArgumentNullException.ThrowIfNull(nameOrPath);
+        if (All.TryGetValue(nameOrPath, out var builtIn)) return builtIn;
+        if (File.Exists(nameOrPath)) return ScenarioFile.Load(nameOrPath);
+        throw new ScenarioFileException(nameOrPath, 0, $"no built-in scenario of that name (known: {string.Join(", ", All.Keys)}) and no such file");
+    }
+
+    /// <summary>The same scenario over <paramref name="minutes"/>: phases are cut, or the last one runs longer.</summary>
+    public Scenario WithMinutes(int minutes)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(minutes, 1);
+        var phases = Phases.Where(p => p.From < minutes).Select(p => p with { To = Math.Min(p.To, minutes) }).ToList();
+        phases[^1] = phases[^1] with { To = minutes };
+        return this with { Minutes = minutes, Phases = phases };
+    }
 
     /// <summary>The events of the scenario, the last minute ending at <paramref name="end"/>, in event-time order.</summary>
     public IEnumerable<LlmCall> Generate(DateTimeOffset end, int seed = 42)
@@ -78,7 +113,8 @@ public sealed record Scenario(string Name, string Description, int Minutes, IRea
             var calls = new List<LlmCall>();
             foreach (var profile in phase.Profiles)
             {
-                var n = Poisson(random, profile.CallsPerMinute);
+                var rate = profile.CallsPerMinute * (Diurnal ? DayCurve(start.AddMinutes(minute)) : 1);
+                var n = Poisson(random, rate);
                 for (var i = 0; i < n; i++)
                 {
                     calls.Add(Call(random, profile, start.AddMinutes(minute).AddMilliseconds(random.Next(60_000))));
@@ -91,13 +127,18 @@ public sealed record Scenario(string Name, string Description, int Minutes, IRea
         }
     }
 
+    /// <summary>Rate factor by hour of day: 1.5 at 15:00 UTC, 0.5 at 03:00 UTC.</summary>
+    public static double DayCurve(DateTimeOffset at) => 1 + 0.5 * Math.Sin(2 * Math.PI * ((at.UtcDateTime.TimeOfDay.TotalHours - 9) / 24));
+
     private static LlmCall Call(Random random, TrafficProfile p, DateTimeOffset at)
     {
-        var latency = p.MedianLatencyMs * Math.Exp(0.45 * Gaussian(random));
+        var tail = random.NextDouble() < p.TailProbability ? p.TailMultiplier : 1;
+        var baseLatency = p.MedianLatencyMs * Math.Exp(0.45 * Gaussian(random)) * tail;
         var error = random.NextDouble() < p.ErrorRate;
         var input = (long)Math.Max(1, p.MeanInputTokens * Math.Exp(0.3 * Gaussian(random)));
         var output = error ? 0 : (long)Math.Max(1, p.MeanOutputTokens * Math.Exp(0.3 * Gaussian(random)));
-        var retrieval = latency * (0.15 + 0.1 * random.NextDouble());
+        var retrieval = baseLatency * p.RetrievalShare * (0.75 + 0.5 * random.NextDouble()) + p.ExtraRetrievalMs;
+        var latency = baseLatency + p.ExtraRetrievalMs;
         return new LlmCall
         {
             EventId = Guid.NewGuid(),

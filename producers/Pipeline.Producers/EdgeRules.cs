@@ -38,35 +38,40 @@ public static class EdgeRules
         var clamp = new Clamp(options);
         var environment = string.IsNullOrWhiteSpace(call.Environment) ? clamp.Fill(options.DefaultEnvironment ?? "default") : clamp.Name(call.Environment);
         var service = string.IsNullOrWhiteSpace(call.Service) ? clamp.Fill(options.DefaultService ?? "unknown") : clamp.Name(call.Service);
+        var eventId = call.EventId == Guid.Empty ? clamp.Fill(Guid.NewGuid()) : call.EventId;
+        var operation = clamp.Name(call.Operation);
+        var provider = clamp.Name(call.Provider);
+        var requestModel = clamp.Name(call.RequestModel);
+        var responseModel = clamp.OptionalName(call.ResponseModel);
+        var promptName = clamp.Name(call.PromptName);
+        var promptVersion = clamp.Name(call.PromptVersion);
+        var requestId = clamp.OptionalName(call.RequestId);
+        var traceId = clamp.OptionalName(call.TraceId);
+        var tags = clamp.Map(call.Tags, options.MaxTags);
+        var ttft = clamp.NonNegative(call.TimeToFirstTokenMs);
+        var cost = clamp.NonNegative(call.CostUsd);
+        var cached = call.CachedInputTokens < 0 ? clamp.Fill<long?>(null) : call.CachedInputTokens;
+        var retries = call.RetryCount < 0 ? clamp.Fill(0) : call.RetryCount;
+        var errorMessage = call.ErrorMessage is { } m && m.Length > options.MaxErrorMessageLength ? clamp.Fill(m[..options.MaxErrorMessageLength]) : call.ErrorMessage;
+        var quality = call.QualityScore switch
+        {
+            null => null,
+            double q when double.IsNaN(q) => clamp.Fill<double?>(null),
+            double q when q is < 0 or > 1 => clamp.Fill<double?>(Math.Clamp(q, 0, 1)),
+            var q => q,
+        };
+        var sampleRate = call.SampleRate is > 0 and <= 1 ? call.SampleRate : clamp.Fill(1.0);
+        var stages = clamp.Stages(call.Stages, options.MaxTags);
+        var custom = clamp.Custom(call.Custom);
+        // The common case, a valid call, passes as it is: no copy.
+        if (clamp.Count == 0) return new EdgeResult(call, null, 0);
         var result = call with
         {
-            EventId = call.EventId == Guid.Empty ? clamp.Fill(Guid.NewGuid()) : call.EventId,
-            Environment = environment,
-            Service = service,
-            Operation = clamp.Name(call.Operation),
-            Provider = clamp.Name(call.Provider),
-            RequestModel = clamp.Name(call.RequestModel),
-            ResponseModel = clamp.OptionalName(call.ResponseModel),
-            PromptName = clamp.Name(call.PromptName),
-            PromptVersion = clamp.Name(call.PromptVersion),
-            RequestId = clamp.OptionalName(call.RequestId),
-            TraceId = clamp.OptionalName(call.TraceId),
-            Tags = clamp.Map(call.Tags, options.MaxTags),
-            TimeToFirstTokenMs = clamp.NonNegative(call.TimeToFirstTokenMs),
-            CostUsd = clamp.NonNegative(call.CostUsd),
-            CachedInputTokens = call.CachedInputTokens < 0 ? clamp.Fill<long?>(null) : call.CachedInputTokens,
-            RetryCount = call.RetryCount < 0 ? clamp.Fill(0) : call.RetryCount,
-            ErrorMessage = call.ErrorMessage is { } m && m.Length > options.MaxErrorMessageLength ? clamp.Fill(m[..options.MaxErrorMessageLength]) : call.ErrorMessage,
-            QualityScore = call.QualityScore switch
-            {
-                null => null,
-                double q when double.IsNaN(q) => clamp.Fill<double?>(null),
-                double q when q is < 0 or > 1 => clamp.Fill<double?>(Math.Clamp(q, 0, 1)),
-                var q => q,
-            },
-            SampleRate = call.SampleRate is > 0 and <= 1 ? call.SampleRate : clamp.Fill(1.0),
-            Stages = clamp.Stages(call.Stages, options.MaxTags),
-            Custom = clamp.Custom(call.Custom),
+            EventId = eventId, Environment = environment, Service = service, Operation = operation, Provider = provider,
+            RequestModel = requestModel, ResponseModel = responseModel, PromptName = promptName, PromptVersion = promptVersion,
+            RequestId = requestId, TraceId = traceId, Tags = tags, TimeToFirstTokenMs = ttft, CostUsd = cost,
+            CachedInputTokens = cached, RetryCount = retries, ErrorMessage = errorMessage, QualityScore = quality,
+            SampleRate = sampleRate, Stages = stages, Custom = custom,
         };
         return new EdgeResult(result, null, clamp.Count);
     }
@@ -96,7 +101,10 @@ public static class EdgeRules
 
         public IReadOnlyDictionary<string, string> Map(IReadOnlyDictionary<string, string> map, int max)
         {
-            if (map.Count == 0) return map;
+            if (map.Count == 0 || map.Count <= max && map.All(p => !string.IsNullOrWhiteSpace(p.Key) && IsClean(p.Key, options.MaxNameLength) && p.Value is not null && IsClean(p.Value, options.MaxNameLength)))
+            {
+                return map;
+            }
             var changed = map.Count > max;
             var result = new Dictionary<string, string>(Math.Min(map.Count, max), StringComparer.Ordinal);
             foreach (var (k, v) in map.OrderBy(p => p.Key, StringComparer.Ordinal))
@@ -120,6 +128,11 @@ public static class EdgeRules
         public IReadOnlyList<Stage> Stages(IReadOnlyList<Stage> stages, int maxAttributes)
         {
             if (stages.Count == 0) return stages;
+            if (stages.Count <= LlmCallValidator.MaxStages && stages.All(s => s is not null && !string.IsNullOrWhiteSpace(s.Name) && double.IsFinite(s.DurationMs) && s.DurationMs >= 0
+                && IsClean(s.Name, options.MaxNameLength) && ReferenceEquals(Map(s.Attributes, maxAttributes), s.Attributes)))
+            {
+                return stages;
+            }
             var result = new List<Stage>(Math.Min(stages.Count, LlmCallValidator.MaxStages));
             var changed = stages.Count > LlmCallValidator.MaxStages;
             foreach (var s in stages.Take(LlmCallValidator.MaxStages))
@@ -142,7 +155,10 @@ public static class EdgeRules
 
         public IReadOnlyDictionary<string, double> Custom(IReadOnlyDictionary<string, double> custom)
         {
-            if (custom.Count == 0) return custom;
+            if (custom.Count == 0 || custom.Count <= LlmCallValidator.MaxMapEntries && custom.All(p => !string.IsNullOrWhiteSpace(p.Key) && IsClean(p.Key, options.MaxNameLength) && double.IsFinite(p.Value)))
+            {
+                return custom;
+            }
             var result = new Dictionary<string, double>(StringComparer.Ordinal);
             var changed = custom.Count > LlmCallValidator.MaxMapEntries;
             foreach (var (k, v) in custom.OrderBy(p => p.Key, StringComparer.Ordinal))
@@ -162,22 +178,12 @@ public static class EdgeRules
             return result;
         }
 
+        private static bool IsClean(string value, int max) => value.Length <= max && !value.AsSpan().ContainsAnyInRange('\u0000', '\u001f') && !value.AsSpan().ContainsAnyInRange('\u007f', '\u009f');
+
         // Returns the same instance when nothing changes, so the common case allocates nothing.
         private static string Clean(string value, int max)
         {
-            var needs = value.Length > max;
-            if (!needs)
-            {
-                foreach (var ch in value)
-                {
-                    if (char.IsControl(ch))
-                    {
-                        needs = true;
-                        break;
-                    }
-                }
-            }
-            if (!needs) return value;
+            if (IsClean(value, max)) return value;
             var truncated = value.Length > max ? value[..max] : value;
             // Never cut a surrogate pair in half.
             if (truncated.Length > 0 && char.IsHighSurrogate(truncated[^1])) truncated = truncated[..^1];

@@ -69,7 +69,8 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
         _temporarySpill = string.IsNullOrWhiteSpace(options.SpillDirectory);
         var spillDirectory = _temporarySpill ? Path.Combine(Path.GetTempPath(), "pipeline-spill-" + Guid.NewGuid().ToString("N")) : options.SpillDirectory!;
         _spill = new SpillStore(spillDirectory, options.SpillMaxBytes, options.SpillSegmentBytes);
-        _serializer = new LlmCallSerializer(ResolveSchemaId(options));
+        SchemaId = ResolveSchemaId(options);
+        _serializer = new LlmCallSerializer(SchemaId);
         _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.QueueCapacity)
         {
             SingleReader = true,
@@ -135,6 +136,8 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
     {
     }
 
+    /// <summary>The schema id written in every event (from the registry when configured).</summary>
+    public int SchemaId { get; }
     /// <summary>Calls accepted by <see cref="Track"/> (possibly clamped).</summary>
     public long Accepted => Interlocked.Read(ref _metrics.Accepted);
     /// <summary>Calls Kafka acknowledged, live or replayed from the spill.</summary>

@@ -27,6 +27,7 @@ internal static class EndToEnd
         // Stay under the dev broker's ~5 MiB per partition.
         var partitions = Math.Max(12, events / 12_000);
         broker.Cluster.CreateTopic("bench.calls", partitions);
+        broker.Cluster.CreateTopic("bench.raw", partitions);
         var kafka = new KafkaSettings([new("bootstrap.servers", broker.Bootstrap), new("session.timeout.ms", "6000")]);
         var db = "bench_" + Guid.NewGuid().ToString("N")[..8];
         using var clickHouse = new ClickHouseHttp(new ClickHouseOptions { Url = settings.HttpUrl, User = settings.WriterUser, Password = settings.WriterPassword, Database = db });
@@ -49,6 +50,7 @@ internal static class EndToEnd
             producer.Flush(TimeSpan.FromMinutes(5));
         }
         var publishRate = events / sw.Elapsed.TotalSeconds;
+        var rawPublishRate = RawProduce(broker.Bootstrap, "bench.raw", calls);
 
         sw.Restart();
         var raw = RawConsume(kafka, "bench.calls", partitions, events);
@@ -90,13 +92,45 @@ internal static class EndToEnd
 
         Console.WriteLine($"| measure | value | reference (same run, same data) | ratio |");
         Console.WriteLine($"|---|---|---|---|");
-        Console.WriteLine($"| SDK publish, events/s ({events} events) | {publishRate:F0} | | |");
+        Console.WriteLine($"| SDK publish (Track + flush, serialization included), events/s ({events} events) | {publishRate:F0} | librdkafka producing the same pre-serialized bytes {rawPublishRate:F0}/s | {publishRate / rawPublishRate:F2} |");
         Console.WriteLine($"| aggregator, events/s (decode + raw insert + windows) | {aggregatorRate:F0} | raw Confluent consume {rawRate:F0}/s | {aggregatorRate / rawRate:F2} |");
         Console.WriteLine($"| aggregator vs kcat | {aggregatorRate:F0} | kcat consume {kcatRate:F0}/s | {(kcatRate > 0 ? (aggregatorRate / kcatRate).ToString("F2", System.Globalization.CultureInfo.InvariantCulture) : "n/a")} |");
         Console.WriteLine($"| all windows in metrics_1m after start, s | {allWindowsAt:F1} | | |");
         Console.WriteLine($"| rows in calls FINAL | {rows} | events produced {events} | {rows / events:F3} |");
         Console.WriteLine($"| peak working set with 100k live series | {rss / 1024 / 1024:F0} MiB | | {perSeries:F0} B/series |");
         return rows == events ? 0 : 1;
+    }
+
+    /// <summary>librdkafka alone (Confluent producer, same durability and batching settings) sending bytes serialized beforehand.</summary>
+    private static double RawProduce(string bootstrap, string topic, List<Pipeline.Schemas.LlmCall> calls)
+    {
+        var serializer = new Pipeline.Schemas.LlmCallSerializer();
+        var messages = calls.Select(c => new Message<byte[], byte[]>
+        {
+            Key = Pipeline.Schemas.SeriesKey.Of(c).ToKafkaKey(), Value = serializer.Serialize(c), Timestamp = new Timestamp(c.OccurredAt),
+        }).ToList();
+        using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig
+        {
+            BootstrapServers = bootstrap, Acks = Acks.All, EnableIdempotence = true, LingerMs = 20, CompressionType = CompressionType.Lz4,
+        }).Build();
+        var sw = Stopwatch.StartNew();
+        foreach (var m in messages)
+        {
+            while (true)
+            {
+                try
+                {
+                    producer.Produce(topic, m);
+                    break;
+                }
+                catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
+                {
+                    producer.Poll(TimeSpan.FromMilliseconds(10));
+                }
+            }
+        }
+        producer.Flush(TimeSpan.FromMinutes(5));
+        return messages.Count / sw.Elapsed.TotalSeconds;
     }
 
     private static long RawConsume(KafkaSettings kafka, string topic, int partitions, int expected)

@@ -107,6 +107,38 @@ public sealed class CliTests(ServersFixture servers) : IDisposable
     }
 
     [Fact]
+    public async Task LoadGen_ScenarioFileWithEventLimit_PublishesExactlyThatMany()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var topic = await servers.NewTopicAsync("loadgen", 2, ct);
+        var file = Path.Combine(AppContext.BaseDirectory, "scenarios", "busy-day.yaml");
+        var result = await RunAsync(["loadgen", "--scenario", file, "--duration", "00:30:00", "--events", "2500",
+            "--set", $"Kafka:bootstrap.servers={servers.Bootstrap}", "--set", $"Aggregator:Topic={topic}", "--set", $"Local:RunDir={_home}",
+            "--set", $"ClickHouse:Url={servers.ClickHouse.Url}", "--set", $"ClickHouse:User={servers.ClickHouse.User}", "--set", $"ClickHouse:Password={servers.ClickHouse.Password}"]);
+        Assert.True(result.ExitCode == 0, result.Stderr + result.Stdout);
+        Assert.Contains("2500 calls of scenario 'busy-day'", result.Stdout, StringComparison.Ordinal);
+        using var consumer = new Confluent.Kafka.ConsumerBuilder<byte[], byte[]>(new Confluent.Kafka.ConsumerConfig { BootstrapServers = servers.Bootstrap, GroupId = "count" }).Build();
+        long total = 0;
+        for (var p = 0; p < 2; p++)
+        {
+            var w = consumer.QueryWatermarkOffsets(new Confluent.Kafka.TopicPartition(topic, p), TimeSpan.FromSeconds(10));
+            total += w.High.Value - w.Low.Value;
+        }
+        Assert.Equal(2500, total);
+    }
+
+    [Fact]
+    public async Task LoadGen_BadScenarioFile_ExitsWithUsageErrorNamingTheLine()
+    {
+        var file = Path.Combine(_home, "bad.yaml");
+        await File.WriteAllTextAsync(file, "name: bad\nstreams:\n  - id: a\n    prompt_name: p\n    prompt_version: '1'\n    calls_per_minutes: 5\n", TestContext.Current.CancellationToken);
+        var result = await RunAsync(["loadgen", "--scenario", file, "--set", $"Local:RunDir={_home}"]);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("bad.yaml:6:", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("calls_per_minutes", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task UpStatusDown_OwnRunFolder_StartsReportsAndStopsBothServers_NoProcessLeft()
     {
         var ct = TestContext.Current.CancellationToken;

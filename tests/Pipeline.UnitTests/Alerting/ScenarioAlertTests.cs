@@ -51,9 +51,11 @@ public sealed class ScenarioAlertTests
     [InlineData("provider-outage", "success_rate_critical", "summarize_ticket", "3.1", "CRITICAL", "success_rate_warning,error_rate,error_budget_burn")]
     [InlineData("traffic-spike", "traffic_spike", "support_answer", "1.0", "WARNING", "")]
     [InlineData("cost-jump", "cost_per_call", "summarize_ticket", "3.1", "WARNING", "")]
+    [InlineData("slow-retrieval", "latency_p95_regression", "support_answer", "1.0", "ERROR", "")]
+    [InlineData("scenarios/slow-retrieval.yaml", "latency_p95_regression", "support_answer", "1.0", "ERROR", "")]
     public void Incident_RaisesTheRightAlertWithinTwoWindows_AndResolves(string scenario, string rule, string prompt, string version, string severity, string related)
     {
-        var alerts = Run(Scenario.All[scenario]);
+        var alerts = Run(Scenario.Resolve(scenario.EndsWith(".yaml", StringComparison.Ordinal) ? Path.Combine(AppContext.BaseDirectory, scenario) : scenario));
         // Only the incident's rule, and rules that measure the same failure, may fire.
         var allowed = related.Split(',', StringSplitOptions.RemoveEmptyEntries).Append(rule).ToHashSet();
         Assert.All(alerts, a => Assert.Contains(a.RuleId, allowed));
