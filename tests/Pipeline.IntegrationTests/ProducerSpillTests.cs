@@ -1,4 +1,7 @@
 using Confluent.Kafka;
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging;
 using Pipeline.DevServers;
 using Pipeline.Producers;
@@ -26,7 +29,12 @@ public sealed class ProducerSpillTests : IDisposable
         var ct = TestContext.Current.CancellationToken;
         await using var broker = DevBrokerHost.Start(1, null, [("calls", 3)]);
         var calls = Calls(3000);
-        await using (var producer = new LlmCallProducer(Options(broker), new TestLogger()))
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var meters = services.GetRequiredService<IMeterFactory>();
+        using var spilledMetric = new MetricCollector<long>(meters, "Pipeline.Producers", "pipeline.producer.events.spilled");
+        using var replayedMetric = new MetricCollector<long>(meters, "Pipeline.Producers", "pipeline.producer.events.replayed");
+        using var sentMetric = new MetricCollector<long>(meters, "Pipeline.Producers", "pipeline.producer.events.sent");
+        await using (var producer = new LlmCallProducer(Options(broker), new TestLogger(), meterFactory: meters))
         {
             foreach (var c in calls.Take(1000)) Assert.True(producer.Track(c));
             Assert.Equal(0, await producer.FlushAsync(TimeSpan.FromSeconds(30), ct));
@@ -46,6 +54,10 @@ public sealed class ProducerSpillTests : IDisposable
             Assert.Equal(2000, producer.Replayed);
             Assert.Equal(0, producer.Dropped);
             Assert.False(producer.IsSpilling);
+            // The same counts through System.Diagnostics.Metrics, as an exporter sees them.
+            Assert.Equal(producer.Spilled, spilledMetric.GetMeasurementSnapshot().Sum(m => m.Value));
+            Assert.Equal(2000, replayedMetric.GetMeasurementSnapshot().Sum(m => m.Value));
+            Assert.Equal(3000, sentMetric.GetMeasurementSnapshot().Sum(m => m.Value));
         }
         Assert.Empty(Directory.GetFiles(_spill, "*.spill"));
         AssertTopicHoldsEachOnce(broker.Bootstrap, "calls", calls);
