@@ -24,6 +24,7 @@ internal sealed class PipelineConfig
         ClickHouse = Bind<ClickHouseOptions>(ClickHouseOptions.Section);
         Aggregator = Bind<AggregatorOptions>("Aggregator");
         Alerting = Bind<AlertWorkerOptions>("Alerting");
+        Retention = Bind<RetentionOptions>("Retention");
         var kafka = new KafkaSettings(root.GetSection("Kafka").AsEnumerable(makePathsRelative: true)
             .Where(kv => !kv.Key.Contains(':', StringComparison.Ordinal)));
         KafkaFromDevBroker = kafka.BootstrapServers is null && LocalBroker.ReadBootstrap(BrokerRunDir) is not null;
@@ -38,6 +39,7 @@ internal sealed class PipelineConfig
     public ClickHouseOptions ClickHouse { get; }
     public AggregatorOptions Aggregator { get; }
     public AlertWorkerOptions Alerting { get; }
+    public RetentionOptions Retention { get; }
     public KafkaSettings Kafka { get; }
     public bool KafkaFromDevBroker { get; }
 
@@ -116,6 +118,9 @@ internal sealed class PipelineConfig
         yield return new("Alerting:MetricsTopic", Alerting.MetricsTopic);
         yield return new("Alerting:AlertsTopic", Alerting.AlertsTopic);
         yield return new("Alerting:GroupId", Alerting.GroupId);
+        yield return new("Retention:CallsDays", Retention.CallsDays.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        yield return new("Retention:MinuteDays", Retention.MinuteDays.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        yield return new("Retention:Interval", Retention.Interval.ToString());
         yield return new("Alerting:RulesFile", Alerting.RulesFile.Length == 0 ? "(built-in defaults)" : Alerting.RulesFile);
         foreach (var (k, v) in Kafka.Masked.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
@@ -148,6 +153,10 @@ internal sealed class PipelineConfig
         if (options is AggregatorOptions aggregator)
         {
             results.AddRange(AggregatorOptionsValidation.Validate(aggregator));
+        }
+        if (options is RetentionOptions retention && retention.Validate() is { } problem)
+        {
+            throw new ConfigException($"{section}:{problem}");
         }
         if (results.Count > 0 || !Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true))
         {

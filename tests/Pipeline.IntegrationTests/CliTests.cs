@@ -38,6 +38,9 @@ public sealed class CliTests(ServersFixture servers) : IDisposable
     [InlineData("demo")]
     [InlineData("report daily")]
     [InlineData("report range")]
+    [InlineData("rollup")]
+    [InlineData("retention")]
+    [InlineData("maintain")]
     public async Task Help_EveryCommand_PrintsUsageWithAnExample(string command)
     {
         var result = await RunAsync([.. command.Split(' '), "--help"]);

@@ -33,6 +33,16 @@ public sealed class PipelineConfigTests : IDisposable
         Assert.Contains("ClickHouse:RequestTimeout", ex.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Retention:CallsDays=1", "Retention:CallsDays")]
+    [InlineData("Retention:MinuteDays=7", "Retention:MinuteDays")]
+    [InlineData("Retention:Interval=00:00:01", "Retention:Interval")]
+    public void Load_BadRetention_NamesTheKey(string setting, string key)
+    {
+        var ex = Assert.Throws<ConfigException>(() => PipelineConfig.Load(null, [setting, $"Local:RunDir={_home}"]));
+        Assert.StartsWith(key, ex.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Load_MissingConfigFile_IsAConfigError()
     {
