@@ -88,6 +88,13 @@ internal static class EndToEnd
         var rows = await clickHouse.ScalarAsync("SELECT count() FROM calls FINAL", CancellationToken.None);
         await clickHouse.ExecuteAsync($"DROP DATABASE {db}", CancellationToken.None, useDatabase: false);
 
+        var twoWorkersRate = await Measures.WorkersRateAsync(kafka, settings, "bench.calls", events, workers: 2);
+        var oneWorkerRate = await Measures.WorkersRateAsync(kafka, settings, "bench.calls", events, workers: 1);
+        var (insertRate, clientInsertRate) = await Measures.InsertRatioAsync(settings, calls);
+        var (fresh50, fresh99, freshSamples) = await Measures.FreshnessAsync(broker, kafka, settings, rate: 2000, TimeSpan.FromSeconds(20));
+        var alertDelays = await Measures.AlertDelaysAsync(broker, kafka, settings);
+        alertDelays.Sort();
+
         var (rss, perSeries) = LiveSeriesMemory(100_000);
 
         Console.WriteLine($"| measure | value | reference (same run, same data) | ratio |");
@@ -95,6 +102,12 @@ internal static class EndToEnd
         Console.WriteLine($"| SDK publish (Track + flush, serialization included), events/s ({events} events) | {publishRate:F0} | librdkafka producing the same pre-serialized bytes {rawPublishRate:F0}/s | {publishRate / rawPublishRate:F2} |");
         Console.WriteLine($"| aggregator, events/s (decode + raw insert + windows) | {aggregatorRate:F0} | raw Confluent consume {rawRate:F0}/s | {aggregatorRate / rawRate:F2} |");
         Console.WriteLine($"| aggregator vs kcat | {aggregatorRate:F0} | kcat consume {kcatRate:F0}/s | {(kcatRate > 0 ? (aggregatorRate / kcatRate).ToString("F2", System.Globalization.CultureInfo.InvariantCulture) : "n/a")} |");
+        Console.WriteLine($"| aggregator, 2 workers in one group, events/s | {twoWorkersRate:F0} | 1 worker, same topic, same run {oneWorkerRate:F0}/s | {twoWorkersRate / oneWorkerRate:F2} |");
+        Console.WriteLine($"| raw-event insert into calls (CallRows + RowBinary), rows/s | {insertRate:F0} | clickhouse-client inserting the same rows (TSV, native protocol) {clientInsertRate:F0}/s | {insertRate / clientInsertRate:F2} |");
+        Console.WriteLine($"| event → ClickHouse freshness at 2,000 events/s, p50 / p99 ms ({freshSamples} samples) | {fresh50:F0} / {fresh99:F0} | | |");
+        Console.WriteLine(alertDelays.Count == 0
+            ? "| window close → alert, ms | no alert raised | | |"
+            : $"| window close → alert (Kafka timestamps of window record and alert record), ms, median / max of {alertDelays.Count} | {alertDelays[alertDelays.Count / 2]:F0} / {alertDelays[^1]:F0} | | |");
         Console.WriteLine($"| all windows in metrics_1m after start, s | {allWindowsAt:F1} | | |");
         Console.WriteLine($"| rows in calls FINAL | {rows} | events produced {events} | {rows / events:F3} |");
         Console.WriteLine($"| peak working set with 100k live series | {rss / 1024 / 1024:F0} MiB | | {perSeries:F0} B/series |");
