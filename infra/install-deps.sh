@@ -8,6 +8,8 @@ command -v kcat >/dev/null || need+=(kcat)
 # Node runs the check of our SQL on current ClickHouse (npm chdb) in tests/chdb.
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
+# Headless Chromium for the dashboard's browser tests (driven by Playwright with the system browser).
+command -v chromium >/dev/null || need+=(chromium)
 if (( ${#need[@]} > 0 )); then
   sudo=()
   if [[ $(id -u) -ne 0 ]]; then sudo=(sudo -n); fi
@@ -15,9 +17,15 @@ if (( ${#need[@]} > 0 )); then
   "${sudo[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+root="$(cd "$(dirname "$0")/.." && pwd)"
+# The dashboard's chart library, bundled into the assembly at build time (the page never uses a CDN).
+if [[ ! -d "$root/analytics/Pipeline.Dashboard/node_modules/chart.js" ]]; then
+  (cd "$root/analytics/Pipeline.Dashboard" && npm install --no-audit --no-fund --loglevel=error >/dev/null) \
+    || echo "npm install of chart.js failed: the dashboard will show tables without charts" >&2
+fi
 # chdb (ClickHouse 26.x in-process, ~550 MB) from npm, once; the test says it skipped when this failed.
-cd "$(dirname "$0")/../tests/chdb"
-if [[ ! -d node_modules/chdb ]]; then
+if [[ ! -d "$root/tests/chdb/node_modules/chdb" ]]; then
   echo "installing npm chdb (current ClickHouse in-process) for the SQL compatibility check..." >&2
-  npm install --no-audit --no-fund --loglevel=error >/dev/null || echo "npm install of chdb failed: the current-ClickHouse check will be skipped" >&2
+  (cd "$root/tests/chdb" && npm install --no-audit --no-fund --loglevel=error >/dev/null) \
+    || echo "npm install of chdb failed: the current-ClickHouse check will be skipped" >&2
 fi

@@ -86,7 +86,8 @@ public sealed class ReportBuilder(ClickHouseHttp clickHouse)
         return report with { Files = files };
     }
 
-    private async Task<VersionComparison> CompareAsync(PromptHealth control, PromptHealth candidate, long from, long to, CancellationToken ct)
+    /// <summary>A/B of a candidate version against its control over [from, to) (unix seconds): two-proportion test, bootstrap p95 interval, verdict.</summary>
+    public async Task<VersionComparison> CompareAsync(PromptHealth control, PromptHealth candidate, long from, long to, CancellationToken ct)
     {
         async Task<(long Calls, long Successes, double Cost, List<double> Sample)> Side(PromptHealth h)
         {

@@ -123,6 +123,15 @@ internal static class DemoCommand
             Console.WriteLine($"  live view:     ./pipeline top --minutes 120 --set ClickHouse:Database={chOptions.Database}");
             Console.WriteLine($"  alerts:        ./pipeline alerts list --set ClickHouse:Database={chOptions.Database}");
             Console.WriteLine($"  SQL:           clickhouse-client --port {config.LocalClickHouse.TcpPort} -q \"SELECT prompt_version, sum(calls), max(latency_p95_ms) FROM {chOptions.Database}.metrics_1m FINAL GROUP BY prompt_version\"");
+            try
+            {
+                var dashboard = await DashboardCommands.StartDetachedAsync(config, config.Dashboard, parse, [$"ClickHouse:Database={chOptions.Database}"], ct);
+                Console.WriteLine($"  dashboard:     {dashboard}  (the incident and its alert; './pipeline down' stops it)");
+            }
+            catch (InvalidOperationException ex)
+            {
+                Console.WriteLine($"  dashboard:     not started: {ex.Message}");
+            }
             Console.WriteLine("  real servers:  PIPELINE__Kafka__bootstrap_servers=host:9092 PIPELINE__ClickHouse__Url=https://host:8443/ ./pipeline ... (see README)");
             var fired = alerts.Any(a => a.GetProperty("state").GetString() == "FIRING");
             var resolved = alerts.Any(a => a.GetProperty("state").GetString() == "RESOLVED");

@@ -25,6 +25,7 @@ internal sealed class PipelineConfig
         Aggregator = Bind<AggregatorOptions>("Aggregator");
         Alerting = Bind<AlertWorkerOptions>("Alerting");
         Retention = Bind<RetentionOptions>("Retention");
+        Dashboard = Bind<Pipeline.Dashboard.DashboardOptions>("Dashboard");
         var kafka = new KafkaSettings(root.GetSection("Kafka").AsEnumerable(makePathsRelative: true)
             .Where(kv => !kv.Key.Contains(':', StringComparison.Ordinal)));
         KafkaFromDevBroker = kafka.BootstrapServers is null && LocalBroker.ReadBootstrap(BrokerRunDir) is not null;
@@ -40,6 +41,7 @@ internal sealed class PipelineConfig
     public AggregatorOptions Aggregator { get; }
     public AlertWorkerOptions Alerting { get; }
     public RetentionOptions Retention { get; }
+    public Pipeline.Dashboard.DashboardOptions Dashboard { get; }
     public KafkaSettings Kafka { get; }
     public bool KafkaFromDevBroker { get; }
 

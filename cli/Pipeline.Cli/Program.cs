@@ -32,6 +32,8 @@ root.Subcommands.Add(LoadGenCommand.Create());
 root.Subcommands.Add(TopCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(ReportCommand.Create());
+root.Subcommands.Add(DashboardCommands.Dashboard());
+root.Subcommands.Add(DashboardCommands.ExportCommand());
 root.Subcommands.Add(ConfigCommand.Create());
 
 // Tables keep their columns when output goes to a file or a pipe (make demo, CI logs).

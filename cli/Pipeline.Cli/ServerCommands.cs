@@ -43,6 +43,7 @@ internal static class ServerCommands
         CommandRunner.SetHandler(command, async (config, _, ct) =>
         {
             var time = TimeProvider.System;
+            if (await DashboardCommands.StopDetachedAsync(config, ct)) Console.WriteLine("dashboard   stopped");
             var brokerStopped = await new LocalBroker(config.BrokerRunDir, BrokerAssembly, time).StopAsync(ct);
             Console.WriteLine(brokerStopped ? "kafka       stopped" : "kafka       was not running");
             var chStopped = await new LocalClickHouse(config.LocalClickHouse, time).StopAsync(ct);

@@ -47,6 +47,9 @@ public sealed class AggregatorOptions
 /// </summary>
 public sealed partial class AggregatorWorker : IDisposable
 {
+    /// <summary>Header on window records: when the worker emitted the record (unix ms, wall clock).</summary>
+    public const string EmittedAtHeader = "pipeline.emitted_at_ms";
+
     /// <summary>DLQ header: the failure class (TooShort, BadMagicByte, UnknownSchemaId, MalformedAvro, InvalidField).</summary>
     public const string FailureHeader = "pipeline.dlq.failure";
     /// <summary>DLQ header: a one-line human-readable reason.</summary>
@@ -350,6 +353,8 @@ public sealed partial class AggregatorWorker : IDisposable
                     Key = state.Key.Series.ToKafkaKey(),
                     Value = _aggregateSerializer.Serialize(aggregate),
                     Timestamp = new Timestamp(state.WindowEnd),
+                    // Event time is the record's timestamp; the wall-clock emission goes in a header, for freshness and alert-delay measurements.
+                    Headers = new Headers { { EmittedAtHeader, Encoding.UTF8.GetBytes(now.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)) } },
                 });
             }
             await _retry.ExecuteAsync(async ct => await _clickHouse.InsertAsync("metrics_1m", MetricsRows.Columns, metricRows, ct), cancellationToken);

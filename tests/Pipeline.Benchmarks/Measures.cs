@@ -105,7 +105,11 @@ internal static class Measures
         var clickHouse = await NewDatabaseAsync(settings, "bench_alert_");
         await using (var producer = new LlmCallProducer(kafka.All, calls))
         {
-            foreach (var c in Scenario.All["release-regression"].Generate(TimeProvider.System.GetUtcNow().AddMinutes(-2))) producer.Track(c);
+            // Five independent incidents: the scenario in five environments (distinct series).
+            for (var i = 0; i < 5; i++)
+            {
+                foreach (var c in Scenario.All["release-regression"].Generate(TimeProvider.System.GetUtcNow().AddMinutes(-2), seed: i)) producer.Track(c with { Environment = $"env{i}" });
+            }
             await producer.FlushAsync(TimeSpan.FromMinutes(2));
         }
         using var aggregator = new AggregatorWorker(kafka, clickHouse, new AggregatorOptions
@@ -133,18 +137,18 @@ internal static class Measures
 
         var windowAt = new Dictionary<(string Series, DateTimeOffset End), long>();
         var windowSerializer = new WindowAggregateSerializer();
-        foreach (var (value, ts) in ReadAll(kafka, metrics))
+        foreach (var (value, _, emitted) in ReadAll(kafka, metrics))
         {
             var w = windowSerializer.Deserialize(value);
             // The first record of a window is the one an alert can react to (revisions come later).
-            windowAt.TryAdd((w.Series.ToString(), w.WindowEnd), ts);
+            if (emitted is { } at) windowAt.TryAdd((w.Series.ToString(), w.WindowEnd), at);
         }
         var delays = new List<double>();
         var alertSerializer = new AlertSerializer();
-        foreach (var (value, ts) in ReadAll(kafka, alerts))
+        foreach (var (value, ts, _) in ReadAll(kafka, alerts))
         {
             var a = alertSerializer.Deserialize(value);
-            if (windowAt.TryGetValue((a.Series.ToString(), a.WindowEnd), out var windowTs)) delays.Add(ts - windowTs);
+            if (a.State == AlertState.Firing && windowAt.TryGetValue((a.Series.ToString(), a.WindowEnd), out var windowTs)) delays.Add(ts - windowTs);
         }
         await clickHouse.ExecuteAsync($"DROP DATABASE {clickHouse.Options.Database}", ct, useDatabase: false);
         return delays;
@@ -176,17 +180,19 @@ internal static class Measures
         return rate;
     }
 
-    private static List<(byte[] Value, long TimestampMs)> ReadAll(KafkaSettings kafka, string topic)
+    private static List<(byte[] Value, long TimestampMs, long? EmittedAtMs)> ReadAll(KafkaSettings kafka, string topic)
     {
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(kafka.Consumer("read-" + Guid.NewGuid().ToString("N"))).Build();
         consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
-        var result = new List<(byte[], long)>();
+        var result = new List<(byte[], long, long?)>();
         var idle = Stopwatch.StartNew();
         while (idle.Elapsed < TimeSpan.FromSeconds(3))
         {
             if (consumer.Consume(TimeSpan.FromMilliseconds(100)) is { IsPartitionEOF: false, Message.Value: { } value } r)
             {
-                result.Add((value, r.Message.Timestamp.UnixTimestampMs));
+                long? emitted = r.Message.Headers?.TryGetLastBytes(AggregatorWorker.EmittedAtHeader, out var h) == true
+                    ? long.Parse(System.Text.Encoding.UTF8.GetString(h), CultureInfo.InvariantCulture) : null;
+                result.Add((value, r.Message.Timestamp.UnixTimestampMs, emitted));
                 idle.Restart();
             }
         }

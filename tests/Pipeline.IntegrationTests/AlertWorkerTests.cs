@@ -24,7 +24,10 @@ public sealed class AlertWorkerTests(ServersFixture servers)
         var scenario = Scenario.All["release-regression"];
         var end = TimeProvider.System.GetUtcNow().AddMinutes(-3);
         var events = scenario.Generate(end, seed: 3).ToList();
-        var split = events.First().OccurredAt.AddMinutes(66); // after the release, before the rollback resolves it
+        // After the release, before the rollback resolves it; on a minute boundary, so no window is cut in two
+        // (a half-filled minute closed by the idle timeout is a real traffic drop, not what this test is about).
+        var firstAt = events.First().OccurredAt;
+        var split = new DateTimeOffset(firstAt.UtcTicks - firstAt.UtcTicks % TimeSpan.TicksPerMinute, TimeSpan.Zero).AddMinutes(66);
 
         await AggregationScenario.ProduceAsync(servers, calls, events.Where(e => e.OccurredAt < split), ct);
         using (await WorkerHarness.RunUntilAsync(servers, clickHouse, aggregator,

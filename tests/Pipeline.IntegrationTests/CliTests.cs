@@ -41,6 +41,8 @@ public sealed class CliTests(ServersFixture servers) : IDisposable
     [InlineData("rollup")]
     [InlineData("retention")]
     [InlineData("maintain")]
+    [InlineData("dashboard")]
+    [InlineData("export")]
     public async Task Help_EveryCommand_PrintsUsageWithAnExample(string command)
     {
         var result = await RunAsync([.. command.Split(' '), "--help"]);

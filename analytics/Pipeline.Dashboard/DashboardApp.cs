@@ -1,0 +1,268 @@
+using System.Globalization;
+using System.Net;
+using System.Reflection;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Pipeline.ClickHouse;
+
+namespace Pipeline.Dashboard;
+
+/// <summary>Settings of <c>pipeline dashboard</c> (configuration section <c>Dashboard</c>).</summary>
+public sealed class DashboardOptions
+{
+    /// <summary>Address to listen on; 127.0.0.1 by default (put a reverse proxy with TLS and auth in front to share it).</summary>
+    public string Bind { get; set; } = "127.0.0.1";
+    /// <summary>Port; 0 picks a free one.</summary>
+    public int Port { get; set; } = 5080;
+    /// <summary>Monthly budget for the cost page and the budget-pace recommendation; 0 means none.</summary>
+    public double MonthlyBudgetUsd { get; set; }
+}
+
+/// <summary>
+/// The dashboard: a JSON API under <c>/api</c> (documented in analytics/README.md, stable, used by the page
+/// and by scripts) and one static page whose script and chart library are embedded in this assembly.
+/// Bad input gives 400, unknown prompts 404, ClickHouse away 503, always as <c>application/problem+json</c>
+/// with a one-line reason and never a stack trace.
+/// </summary>
+public static partial class DashboardApp
+{
+    [LoggerMessage(Level = LogLevel.Error, Message = "request {Path} failed")]
+    private static partial void LogFailed(ILogger log, Exception? error, string path);
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    /// <summary>Builds the app; <paramref name="analyst"/> should be the read-only analyst connection.</summary>
+    public static WebApplication Create(DashboardOptions options, ClickHouseOptions analyst, TimeProvider time, Action<ILoggingBuilder>? logging = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        logging?.Invoke(builder.Logging);
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Parse(options.Bind), options.Port));
+        builder.Services.AddSingleton(new ClickHouseHttp(analyst));
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(time);
+        builder.Services.AddSingleton<DashboardQueries>();
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.NumberHandling = Json.NumberHandling;
+            o.SerializerOptions.Converters.Add(new JsonStringEnumConverter());
+        });
+        var app = builder.Build();
+        app.UseExceptionHandler(e => e.Run(WriteProblemAsync));
+        app.Use(async (context, next) =>
+        {
+            // The page loads nothing from elsewhere: a strict policy makes injected markup inert even if it got in.
+            context.Response.Headers.ContentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'";
+            context.Response.Headers.XContentTypeOptions = "nosniff";
+            await next();
+        });
+        MapStatic(app);
+        MapApi(app, time);
+        return app;
+    }
+
+    /// <summary>The address the app listens on, once started.</summary>
+    public static string Address(WebApplication app) => app.Urls.First();
+
+    private static void MapApi(WebApplication app, TimeProvider time)
+    {
+        var api = app.MapGroup("/api");
+        api.MapGet("/health", () => Results.Ok(new { status = "ok" }));
+        api.MapGet("/prompts", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
+            await With(r, time, async range => Results.Json(await q.PromptsAsync(range, ct), Json)));
+        api.MapGet("/overview", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
+            await With(r, time, async range =>
+            {
+                var filter = Filter(r);
+                await q.CheckKnownAsync(filter, ct);
+                return Results.Json(await q.OverviewAsync(range, filter, ct), Json);
+            }));
+        api.MapGet("/timeseries", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
+            await With(r, time, async range =>
+            {
+                var filter = Filter(r);
+                await q.CheckKnownAsync(filter, ct);
+                return Results.Json(await q.TimeSeriesAsync(range, filter, ct), Json);
+            }));
+        api.MapGet("/compare", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
+            await With(r, time, async range =>
+            {
+                var series = r.Query["series"].Where(s => !string.IsNullOrEmpty(s)).Select(s => ParseSeries(s!)).ToList();
+                if (series.Count is < 2 or > 3) return Problem(400, "series: give two or three, as prompt@version (example: series=support_answer@1.0&series=support_answer@2.0)");
+                return Results.Json(await q.CompareAsync(range, series, ct), Json);
+            }));
+        api.MapGet("/alerts", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
+            await With(r, time, async range => Results.Json(await q.AlertsAsync(range, ct), Json)));
+        api.MapGet("/cost", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
+            await With(r, time, async range =>
+            {
+                var filter = Filter(r);
+                await q.CheckKnownAsync(filter, ct);
+                return Results.Json(await q.CostAsync(range, filter, ct), Json);
+            }));
+        api.MapGet("/recommendations", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
+            await With(r, time, async range => Results.Json(await q.RecommendationsAsync(range, ct), Json)));
+        api.MapGet("/export", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
+            await With(r, time, async range =>
+            {
+                var view = r.Query["view"].ToString();
+                var format = r.Query["format"].ToString() is { Length: > 0 } f ? f : "csv";
+                if (format is not ("csv" or "json")) return Problem(400, $"format: '{format}' is not csv or json");
+                var filter = Filter(r);
+                await q.CheckKnownAsync(filter, ct);
+                var rows = await Export.RowsAsync(q, view, range, filter, ct);
+                if (rows is null) return Problem(400, $"view: '{view}' is not one of {string.Join(", ", Export.Views)}");
+                var name = $"pipeline-{view}-{range.From:yyyyMMddHHmm}-{range.To:yyyyMMddHHmm}.{format}";
+                return format == "csv"
+                    ? Results.File(Encoding.UTF8.GetBytes(Export.Csv(rows)), "text/csv; charset=utf-8", name)
+                    : Results.File(JsonSerializer.SerializeToUtf8Bytes(rows, Json), "application/json", name);
+            }));
+    }
+
+    private static async Task<IResult> With(HttpRequest r, TimeProvider time, Func<TimeRange, Task<IResult>> body)
+    {
+        if (!TimeRange.TryParse(r.Query["range"], r.Query["from"], r.Query["to"], time.GetUtcNow(), out var range, out var error))
+        {
+            return Problem(400, error!);
+        }
+        try
+        {
+            return await body(range);
+        }
+        catch (UnknownSeriesException ex)
+        {
+            return Problem(404, ex.Message);
+        }
+        catch (ClickHouseException ex) when (ex.HttpStatus == 0 || ex.HttpStatus >= 502)
+        {
+            // Unreachable (0) or a proxy in front saying so; ClickHouse itself answers 500 for a failed query.
+            return Problem(503, $"ClickHouse is unavailable: {ex.Message}");
+        }
+        catch (HttpRequestException ex)
+        {
+            return Problem(503, $"ClickHouse is unavailable: {ex.Message}");
+        }
+    }
+
+    private static SeriesFilter Filter(HttpRequest r) =>
+        new(Empty(r.Query["prompt"]), Empty(r.Query["version"]), Empty(r.Query["model"]));
+
+    private static string? Empty(string? s) => string.IsNullOrEmpty(s) ? null : s;
+
+    private static SeriesFilter ParseSeries(string s)
+    {
+        var parts = s.Split('@');
+        return new SeriesFilter(parts[0], parts.Length > 1 ? parts[1] : null, parts.Length > 2 ? parts[2] : null);
+    }
+
+    private static IResult Problem(int status, string detail) =>
+        Results.Json(new { type = "about:blank", title = ReasonPhrases(status), status, detail }, Json, "application/problem+json", status);
+
+    private static string ReasonPhrases(int status) => status switch
+    {
+        400 => "Bad Request", 404 => "Not Found", 503 => "Service Unavailable", _ => "Internal Server Error",
+    };
+
+    private static async Task WriteProblemAsync(HttpContext context)
+    {
+        var error = context.Features.Get<IExceptionHandlerFeature>()?.Error;
+        var status = error is HttpRequestException ? 503 : 500;
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "application/problem+json";
+        var detail = status == 503 ? "ClickHouse is unavailable" : "the request failed; the dashboard log has the details";
+        if (context.RequestServices.GetService<ILoggerFactory>()?.CreateLogger("Pipeline.Dashboard") is { } log) LogFailed(log, error, context.Request.Path.Value ?? "");
+        await context.Response.WriteAsync(JsonSerializer.Serialize(new { type = "about:blank", title = ReasonPhrases(status), status, detail }, Json));
+    }
+
+    private static void MapStatic(WebApplication app)
+    {
+        var assembly = typeof(DashboardApp).Assembly;
+        var types = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            [".html"] = "text/html; charset=utf-8", [".js"] = "text/javascript; charset=utf-8", [".css"] = "text/css; charset=utf-8",
+        };
+        app.MapGet("/", () => Resource(assembly, "index.html", types));
+        app.MapGet("/static/{*file}", (string file) => Resource(assembly, file, types));
+    }
+
+    private static IResult Resource(Assembly assembly, string file, Dictionary<string, string> types)
+    {
+        if (file.Contains("..", StringComparison.Ordinal)) return Results.NotFound();
+        using var stream = assembly.GetManifestResourceStream("wwwroot/" + file);
+        if (stream is null) return Results.NotFound();
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        return Results.Bytes(copy.ToArray(), types.GetValueOrDefault(Path.GetExtension(file), "application/octet-stream"));
+    }
+}
+
+/// <summary>CSV and JSON export of the API's views.</summary>
+public static class Export
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    public static readonly string[] Views = ["prompts", "timeseries", "alerts", "cost", "calls", "recommendations"];
+
+    public static async Task<IReadOnlyList<object>?> RowsAsync(DashboardQueries q, string view, TimeRange range, SeriesFilter filter, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(q);
+        return view switch
+        {
+            "prompts" => (await q.PromptsAsync(range, ct)).Where(p => filter.Prompt is null || p.PromptName == filter.Prompt).Cast<object>().ToList(),
+            "timeseries" => (await q.TimeSeriesAsync(range, filter, ct)).Points.Cast<object>().ToList(),
+            "alerts" => (await q.AlertsAsync(range, ct)).Cast<object>().ToList(),
+            "cost" => (await q.CostAsync(range, filter, ct)).ByPrompt.Cast<object>().ToList(),
+            "calls" => (await q.CallsAsync(range, filter, 100_000, ct)).Cast<object>().ToList(),
+            "recommendations" => (await q.RecommendationsAsync(range, ct)).Cast<object>().ToList(),
+            _ => null,
+        };
+    }
+
+    /// <summary>RFC 4180 CSV with a header; cells that a spreadsheet would run as a formula are prefixed with '.</summary>
+    public static string Csv(IReadOnlyList<object> rows)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        var sb = new StringBuilder();
+        List<string>? header = null;
+        foreach (var row in rows)
+        {
+            var element = row is JsonElement e ? e : JsonSerializer.SerializeToElement(row, Json);
+            var fields = element.EnumerateObject().ToList();
+            if (header is null)
+            {
+                header = fields.Select(f => f.Name).ToList();
+                sb.AppendJoin(',', header.Select(Cell)).Append("\r\n");
+            }
+            sb.AppendJoin(',', fields.Select(f => Cell(f.Value.ValueKind switch
+            {
+                JsonValueKind.String => f.Value.GetString()!,
+                JsonValueKind.Null => "",
+                JsonValueKind.Number => f.Value.GetRawText(),
+                _ => f.Value.GetRawText(),
+            }))).Append("\r\n");
+        }
+        return sb.ToString();
+    }
+
+    private static string Cell(string value)
+    {
+        if (value.Length > 0 && value[0] is '=' or '+' or '-' or '@' or '\t' or '\r' && !double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out _))
+        {
+            value = "'" + value;
+        }
+        return value.IndexOfAny([',', '"', '\r', '\n']) >= 0 ? "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : value;
+    }
+}

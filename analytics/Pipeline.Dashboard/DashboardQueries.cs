@@ -1,0 +1,309 @@
+using System.Globalization;
+using System.Text.Json;
+using Pipeline.Aggregation;
+using Pipeline.ClickHouse;
+using Pipeline.Reports;
+
+namespace Pipeline.Dashboard;
+
+/// <summary>A time range of the API: a preset (<c>1h</c>, <c>24h</c>, <c>7d</c>, <c>30d</c>) or <c>from</c>/<c>to</c>.</summary>
+public readonly record struct TimeRange(DateTimeOffset From, DateTimeOffset To)
+{
+    /// <summary>Longest range the API serves.</summary>
+    public static readonly TimeSpan MaxSpan = TimeSpan.FromDays(92);
+
+    private static readonly Dictionary<string, TimeSpan> Presets = new(StringComparer.Ordinal)
+    {
+        ["1h"] = TimeSpan.FromHours(1), ["24h"] = TimeSpan.FromHours(24), ["7d"] = TimeSpan.FromDays(7), ["30d"] = TimeSpan.FromDays(30),
+    };
+
+    public TimeSpan Span => To - From;
+
+    /// <summary>Parses the query parameters; on failure <paramref name="error"/> names the parameter.</summary>
+    public static bool TryParse(string? range, string? from, string? to, DateTimeOffset now, out TimeRange result, out string? error)
+    {
+        result = default;
+        error = null;
+        if (!string.IsNullOrEmpty(from) || !string.IsNullOrEmpty(to))
+        {
+            if (!TryDate(from, out var f)) { error = "from: not an ISO 8601 date and time (example: 2026-11-23T09:00:00Z)"; return false; }
+            if (!TryDate(to, out var t)) { error = "to: not an ISO 8601 date and time (example: 2026-11-23T10:00:00Z)"; return false; }
+            if (t <= f) { error = "to: must be after from"; return false; }
+            if (t - f > MaxSpan) { error = $"from/to: at most {MaxSpan.TotalDays:0} days"; return false; }
+            result = new TimeRange(f, t);
+            return true;
+        }
+        var preset = string.IsNullOrEmpty(range) ? "24h" : range;
+        if (!Presets.TryGetValue(preset, out var span)) { error = $"range: '{preset}' is not one of {string.Join(", ", Presets.Keys)}"; return false; }
+        result = new TimeRange(now - span, now);
+        return true;
+    }
+
+    private static bool TryDate(string? s, out DateTimeOffset value) =>
+        DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out value);
+}
+
+/// <summary>Which series a request is about; empty fields match everything.</summary>
+public sealed record SeriesFilter(string? Prompt, string? Version, string? Model)
+{
+    public string Sql()
+    {
+        var parts = new List<string>();
+        if (!string.IsNullOrEmpty(Prompt)) parts.Add($"prompt_name = {ClickHouseHttp.Quote(Prompt)}");
+        if (!string.IsNullOrEmpty(Version)) parts.Add($"prompt_version = {ClickHouseHttp.Quote(Version)}");
+        if (!string.IsNullOrEmpty(Model)) parts.Add($"request_model = {ClickHouseHttp.Quote(Model)}");
+        return parts.Count == 0 ? "1" : string.Join(" AND ", parts);
+    }
+}
+
+/// <summary>An unknown prompt, version or model was asked for (HTTP 404).</summary>
+public sealed class UnknownSeriesException(string message) : Exception(message);
+
+/// <summary>
+/// The dashboard's reads, as the read-only analyst: counts and sums exact from <c>metrics_1m FINAL</c>,
+/// percentiles from merged DDSketches (1% relative error), everything else from the analyst tables.
+/// Every literal is quoted with <see cref="ClickHouseHttp.Quote"/>.
+/// </summary>
+public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions options, TimeProvider time)
+{
+    public HealthThresholds Thresholds { get; } = new();
+
+    public async Task CheckKnownAsync(SeriesFilter filter, CancellationToken ct)
+    {
+        if (string.IsNullOrEmpty(filter.Prompt) && string.IsNullOrEmpty(filter.Version) && string.IsNullOrEmpty(filter.Model)) return;
+        if (await clickHouse.ScalarAsync($"SELECT count() FROM metrics_1m WHERE {filter.Sql()}", ct) == 0)
+        {
+            throw new UnknownSeriesException($"unknown prompt '{filter.Prompt}'" + (filter.Version is { Length: > 0 } v ? $" version '{v}'" : "") + (filter.Model is { Length: > 0 } m ? $" model '{m}'" : ""));
+        }
+    }
+
+    public async Task<IReadOnlyList<PromptRow>> PromptsAsync(TimeRange range, CancellationToken ct)
+    {
+        var health = await PromptHealth.QueryAsync(clickHouse, range.From, range.To, Thresholds, ct);
+        var errors = await clickHouse.QueryAsync($"""
+            SELECT prompt_name, prompt_version, request_model, sum(errors) AS e, sum(input_tokens) AS i, sum(output_tokens) AS o
+            FROM metrics_1m FINAL WHERE {Range("window_start", range)} GROUP BY prompt_name, prompt_version, request_model
+            """, ct);
+        var extra = errors.ToDictionary(r => (S(r, "prompt_name"), S(r, "prompt_version"), S(r, "request_model")), r => (L(r, "e"), L(r, "i"), L(r, "o")));
+        return health.Select(h =>
+        {
+            var (e, i, o) = extra.GetValueOrDefault((h.PromptName, h.PromptVersion, h.Model));
+            return new PromptRow(h.Environment, h.Service, h.PromptName, h.PromptVersion, h.Model, h.Calls, h.SuccessRate,
+                h.Calls == 0 ? 0 : (double)e / h.Calls, h.MeanLatencyMs, h.P50Ms, h.P95Ms, h.P99Ms, i, o,
+                h.Calls == 0 ? 0 : (double)(i + o) / h.Calls, h.CostUsd, h.Calls == 0 ? 0 : h.CostUsd / h.Calls, h.QualityMean,
+                h.Status.ToString().ToLowerInvariant());
+        }).ToList();
+    }
+
+    public async Task<Overview> OverviewAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
+    {
+        var rows = await clickHouse.QueryAsync($"""
+            SELECT calls, successes, errors, latency_sum_ms, latency_sketch, input_tokens, output_tokens, cost_usd
+            FROM metrics_1m FINAL WHERE {Range("window_start", range)} AND {filter.Sql()}
+            """, ct);
+        var sketch = new QuantileSketch();
+        long calls = 0, successes = 0, errors = 0, input = 0, output = 0;
+        double latencySum = 0, cost = 0;
+        foreach (var r in rows)
+        {
+            calls += L(r, "calls");
+            successes += L(r, "successes");
+            errors += L(r, "errors");
+            input += L(r, "input_tokens");
+            output += L(r, "output_tokens");
+            latencySum += r.GetProperty("latency_sum_ms").GetDouble();
+            cost += r.GetProperty("cost_usd").GetDouble();
+            if (S(r, "latency_sketch") is { Length: > 0 } s) sketch.Merge(QuantileSketch.Deserialize(Convert.FromBase64String(s)));
+        }
+        var firing = await FiringCountAsync(ct);
+        var newest = await clickHouse.ScalarAsync("SELECT toUInt32(max(emitted_at)) FROM metrics_1m", ct);
+        double? freshness = newest > 0 ? (time.GetUtcNow() - DateTimeOffset.FromUnixTimeSeconds((long)newest)).TotalSeconds : null;
+        return new Overview(range.From, range.To, calls,
+            calls == 0 ? null : (double)successes / calls, calls == 0 ? null : (double)errors / calls,
+            calls == 0 ? null : latencySum / calls,
+            sketch.Count == 0 ? null : sketch.Quantile(0.5), sketch.Count == 0 ? null : sketch.Quantile(0.95), sketch.Count == 0 ? null : sketch.Quantile(0.99),
+            input, output, cost, firing, freshness, calls == 0 ? "no data in this range" : null);
+    }
+
+    public async Task<TimeSeries> TimeSeriesAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
+    {
+        var bucket = BucketSeconds(range.Span);
+        var rows = await clickHouse.QueryAsync($"""
+            SELECT intDiv(toUInt32(window_start), {bucket}) * {bucket} AS b, calls, successes, errors, latency_sketch, cost_usd
+            FROM metrics_1m FINAL WHERE {Range("window_start", range)} AND {filter.Sql()} ORDER BY b
+            """, ct);
+        var points = rows.GroupBy(r => L(r, "b")).Select(g =>
+        {
+            var sketch = new QuantileSketch();
+            foreach (var r in g)
+            {
+                if (S(r, "latency_sketch") is { Length: > 0 } s) sketch.Merge(QuantileSketch.Deserialize(Convert.FromBase64String(s)));
+            }
+            var calls = g.Sum(r => L(r, "calls"));
+            return new TimePoint(DateTimeOffset.FromUnixTimeSeconds(g.Key), calls,
+                calls == 0 ? null : (double)g.Sum(r => L(r, "successes")) / calls, calls == 0 ? null : (double)g.Sum(r => L(r, "errors")) / calls,
+                sketch.Count == 0 ? null : sketch.Quantile(0.5), sketch.Count == 0 ? null : sketch.Quantile(0.95), sketch.Count == 0 ? null : sketch.Quantile(0.99),
+                g.Sum(r => r.GetProperty("cost_usd").GetDouble()));
+        }).ToList();
+        var anomalies = (await clickHouse.QueryAsync($"""
+            SELECT toUInt32(window_start) AS ws, prompt_name, prompt_version, request_model, metric, value, baseline_median, score
+            FROM anomalies FINAL WHERE is_anomaly = 1 AND {Range("window_start", range)} AND {filter.Sql()} ORDER BY ws
+            """, ct)).Select(r => new AnomalyMark(DateTimeOffset.FromUnixTimeSeconds(L(r, "ws")), S(r, "prompt_name"), S(r, "prompt_version"), S(r, "request_model"),
+                S(r, "metric"), r.GetProperty("value").GetDouble(), r.GetProperty("baseline_median").GetDouble(), r.GetProperty("score").GetDouble())).ToList();
+        return new TimeSeries(bucket, points, anomalies);
+    }
+
+    public async Task<Comparison> CompareAsync(TimeRange range, IReadOnlyList<SeriesFilter> series, CancellationToken ct)
+    {
+        var prompts = await PromptHealth.QueryAsync(clickHouse, range.From, range.To, Thresholds, ct);
+        var picked = new List<PromptHealth>();
+        foreach (var s in series)
+        {
+            var match = prompts.Where(p => p.PromptName == s.Prompt && (string.IsNullOrEmpty(s.Version) || p.PromptVersion == s.Version)
+                && (string.IsNullOrEmpty(s.Model) || p.Model == s.Model)).MaxBy(p => p.Calls);
+            picked.Add(match ?? throw new UnknownSeriesException($"no data for '{s.Prompt}@{s.Version}' in this range"));
+        }
+        var builder = new ReportBuilder(clickHouse);
+        var verdicts = new List<VersionComparison>();
+        for (var i = 1; i < picked.Count; i++)
+        {
+            verdicts.Add(await builder.CompareAsync(picked[0], picked[i], range.From.ToUnixTimeSeconds(), range.To.ToUnixTimeSeconds(), ct));
+        }
+        return new Comparison(picked.Select(h => new PromptRow(h.Environment, h.Service, h.PromptName, h.PromptVersion, h.Model, h.Calls, h.SuccessRate, 1 - h.SuccessRate,
+            h.MeanLatencyMs, h.P50Ms, h.P95Ms, h.P99Ms, 0, 0, h.Calls == 0 ? 0 : (double)h.Tokens / h.Calls, h.CostUsd, h.Calls == 0 ? 0 : h.CostUsd / h.Calls,
+            h.QualityMean, h.Status.ToString().ToLowerInvariant())).ToList(), verdicts);
+    }
+
+    public async Task<IReadOnlyList<AlertRow>> AlertsAsync(TimeRange range, CancellationToken ct)
+    {
+        var rows = await clickHouse.QueryAsync($"""
+            SELECT alert_id, rule_id, toString(state) AS state, toString(severity) AS severity, environment, service, prompt_name, prompt_version, request_model,
+                   metric, observed, baseline, threshold, toUInt32(started_at) AS started, toUInt32(ifNull(resolved_at, toDateTime(0))) AS resolved, summary, runbook_url
+            FROM alerts FINAL
+            WHERE started_at < {range.To.ToUnixTimeSeconds()} AND (resolved_at IS NULL OR resolved_at >= {range.From.ToUnixTimeSeconds()})
+            ORDER BY started DESC, alert_id, state
+            """, ct);
+        return rows.GroupBy(r => S(r, "alert_id")).Select(g =>
+        {
+            var firing = g.Any(r => S(r, "state") == "FIRING") ? g.First(r => S(r, "state") == "FIRING") : g.First();
+            var isResolved = g.Any(r => S(r, "state") == "RESOLVED");
+            var last = isResolved ? g.First(r => S(r, "state") == "RESOLVED") : firing;
+            return new AlertRow(g.Key, S(firing, "rule_id"), S(firing, "severity"), isResolved ? "resolved" : "firing",
+                S(firing, "prompt_name"), S(firing, "prompt_version"), S(firing, "request_model"), S(firing, "metric"),
+                firing.GetProperty("observed").GetDouble(), firing.GetProperty("baseline").ValueKind == JsonValueKind.Number ? firing.GetProperty("baseline").GetDouble() : null,
+                firing.GetProperty("threshold").GetDouble(), DateTimeOffset.FromUnixTimeSeconds(L(firing, "started")),
+                isResolved ? DateTimeOffset.FromUnixTimeSeconds(L(last, "resolved")) : null, S(last, "summary"), S(firing, "runbook_url"));
+        }).OrderByDescending(a => a.State == "firing").ThenByDescending(a => a.StartedAt).ToList();
+    }
+
+    public async Task<CostView> CostAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
+    {
+        var days = (await clickHouse.QueryAsync($"""
+            SELECT toString(toDate(window_start)) AS day, sum(cost_usd) AS cost, sum(calls) AS calls
+            FROM metrics_1m FINAL WHERE {Range("window_start", range)} AND {filter.Sql()} GROUP BY day ORDER BY day
+            """, ct)).Select(r => new CostPoint(S(r, "day"), r.GetProperty("cost").GetDouble(), L(r, "calls"))).ToList();
+        var byPrompt = (await clickHouse.QueryAsync($"""
+            SELECT prompt_name, request_model, sum(calls) AS calls, sum(input_tokens) AS i, sum(output_tokens) AS o, sum(cost_usd) AS cost
+            FROM metrics_1m FINAL WHERE {Range("window_start", range)} AND {filter.Sql()} GROUP BY prompt_name, request_model ORDER BY cost DESC
+            """, ct)).Select(r => new CostByPrompt(S(r, "prompt_name"), S(r, "request_model"), L(r, "calls"), L(r, "i"), L(r, "o"), r.GetProperty("cost").GetDouble())).ToList();
+        var total = byPrompt.Sum(p => p.CostUsd);
+        var projected = total / Math.Max(1.0 / 24, range.Span.TotalDays) * 30;
+        double? budget = options.MonthlyBudgetUsd > 0 ? options.MonthlyBudgetUsd : null;
+        return new CostView(total, projected, budget, budget is { } b ? projected / b : null, days, byPrompt);
+    }
+
+    public async Task<IReadOnlyList<Recommendation>> RecommendationsAsync(TimeRange range, CancellationToken ct)
+    {
+        var prompts = await PromptsAsync(range, ct);
+        var list = new List<Recommendation>();
+        var active = prompts.Where(p => p.Requests >= 20).ToList();
+        if (active.Count >= 2)
+        {
+            foreach (var p in active)
+            {
+                var peers = active.Where(o => o.PromptName != p.PromptName).Select(o => o.TokensPerRequest).Order().ToList();
+                if (peers.Count == 0) continue;
+                var median = peers[peers.Count / 2];
+                if (median > 0 && p.TokensPerRequest > 2 * median)
+                {
+                    list.Add(new Recommendation("tokens", "warning", p.PromptName, p.PromptVersion,
+                        $"{p.PromptName}@{p.PromptVersion} uses {p.TokensPerRequest:0} tokens per request, {p.TokensPerRequest / median:0.0}x the median of the other prompts ({median:0}): trim the prompt or the retrieved context.",
+                        p.TokensPerRequest, median));
+                }
+            }
+        }
+        foreach (var p in active.Where(p => p.LatencyP95Ms > Thresholds.RedLatencyMs && p.ErrorRate < 0.01))
+        {
+            list.Add(new Recommendation("latency", "info", p.PromptName, p.PromptVersion,
+                $"{p.PromptName}@{p.PromptVersion} on {p.Model} has p95 {p.LatencyP95Ms:0} ms with only {p.ErrorRate:P1} errors: the model is reliable but slow; a faster model may serve this prompt.",
+                p.LatencyP95Ms, Thresholds.RedLatencyMs));
+        }
+        foreach (var g in active.GroupBy(p => (p.PromptName, p.Model)).Where(g => g.Count() > 1))
+        {
+            var comparison = await CompareAsync(range, [.. g.OrderByDescending(p => p.Requests).Select(p => new SeriesFilter(p.PromptName, p.PromptVersion, p.Model))], ct);
+            foreach (var v in comparison.Verdicts.Where(v => v.P95DiffLowMs > 0 || (v.SuccessP < 0.05 && v.CandidateSuccess < v.ControlSuccess)))
+            {
+                list.Add(new Recommendation("version", "error", v.Prompt, v.Candidate,
+                    $"{v.Prompt}@{v.Candidate} is worse than {v.Control}: {v.Verdict}. Roll back or fix before widening the rollout.",
+                    v.CandidateP95Ms, v.ControlP95Ms));
+            }
+        }
+        var cost = await CostAsync(range, new SeriesFilter(null, null, null), ct);
+        if (cost.BudgetUsd is { } budget && cost.ProjectedMonthUsd > budget)
+        {
+            list.Add(new Recommendation("cost", "warning", "", "",
+                $"Spend is on pace for ${cost.ProjectedMonthUsd:0.00} this month, above the ${budget:0.00} budget ({cost.ProjectedMonthUsd / budget:P0}); the largest is {(cost.ByPrompt.Count > 0 ? cost.ByPrompt[0].PromptName : "-")}.",
+                cost.ProjectedMonthUsd, budget));
+        }
+        return list;
+    }
+
+    /// <summary>Raw calls of a range (export), newest first, at most <paramref name="limit"/>.</summary>
+    public async Task<IReadOnlyList<JsonElement>> CallsAsync(TimeRange range, SeriesFilter filter, int limit, CancellationToken ct) =>
+        await clickHouse.QueryAsync($"""
+            SELECT toString(event_id) AS event_id, toString(occurred_at) AS occurred_at, environment, service, prompt_name, prompt_version, request_model,
+                   provider, latency_ms, input_tokens, output_tokens, cost_usd, toString(outcome) AS outcome, error_type, quality_score
+            FROM (SELECT * FROM calls FINAL WHERE {Range("occurred_at", range)} AND {filter.Sql()} ORDER BY occurred_at DESC LIMIT {limit})
+            """, ct);
+
+    private async Task<int> FiringCountAsync(CancellationToken ct) => (int)await clickHouse.ScalarAsync(
+        "SELECT count() FROM (SELECT alert_id, groupArray(toString(state)) AS s FROM alerts FINAL GROUP BY alert_id) WHERE has(s, 'FIRING') AND NOT has(s, 'RESOLVED')", ct);
+
+    internal static int BucketSeconds(TimeSpan span) =>
+        span <= TimeSpan.FromHours(6) ? 60 : span <= TimeSpan.FromDays(2) ? 900 : span <= TimeSpan.FromDays(8) ? 3600 : 21600;
+
+    private static string Range(string column, TimeRange range) =>
+        $"{column} >= {range.From.ToUnixTimeSeconds()} AND {column} < {range.To.ToUnixTimeSeconds()}";
+
+    private static string S(JsonElement r, string name) => r.GetProperty(name).ValueKind == JsonValueKind.String ? r.GetProperty(name).GetString()! : r.GetProperty(name).ToString();
+
+    private static long L(JsonElement r, string name) => r.GetProperty(name).ValueKind == JsonValueKind.String
+        ? long.Parse(r.GetProperty(name).GetString()!, CultureInfo.InvariantCulture) : r.GetProperty(name).GetInt64();
+}
+
+public sealed record PromptRow(string Environment, string Service, string PromptName, string PromptVersion, string Model, long Requests,
+    double SuccessRate, double ErrorRate, double LatencyMeanMs, double LatencyP50Ms, double LatencyP95Ms, double LatencyP99Ms,
+    long InputTokens, long OutputTokens, double TokensPerRequest, double CostUsd, double CostPerRequestUsd, double? QualityMean, string Health);
+
+public sealed record Overview(DateTimeOffset From, DateTimeOffset To, long Requests, double? SuccessRate, double? ErrorRate, double? LatencyMeanMs,
+    double? LatencyP50Ms, double? LatencyP95Ms, double? LatencyP99Ms, long InputTokens, long OutputTokens, double CostUsd, int ActiveAlerts,
+    double? FreshnessSeconds, string? Message);
+
+public sealed record TimePoint(DateTimeOffset At, long Requests, double? SuccessRate, double? ErrorRate, double? LatencyP50Ms, double? LatencyP95Ms, double? LatencyP99Ms, double CostUsd);
+
+public sealed record AnomalyMark(DateTimeOffset At, string PromptName, string PromptVersion, string Model, string Metric, double Value, double BaselineMedian, double Score);
+
+public sealed record TimeSeries(int BucketSeconds, IReadOnlyList<TimePoint> Points, IReadOnlyList<AnomalyMark> Anomalies);
+
+public sealed record Comparison(IReadOnlyList<PromptRow> Series, IReadOnlyList<VersionComparison> Verdicts);
+
+public sealed record AlertRow(string AlertId, string RuleId, string Severity, string State, string PromptName, string PromptVersion, string Model,
+    string Metric, double Observed, double? Baseline, double Threshold, DateTimeOffset StartedAt, DateTimeOffset? ResolvedAt, string Summary, string RunbookUrl);
+
+public sealed record CostPoint(string Day, double CostUsd, long Requests);
+
+public sealed record CostByPrompt(string PromptName, string Model, long Requests, long InputTokens, long OutputTokens, double CostUsd);
+
+public sealed record CostView(double TotalUsd, double ProjectedMonthUsd, double? BudgetUsd, double? BudgetPace, IReadOnlyList<CostPoint> Days, IReadOnlyList<CostByPrompt> ByPrompt);
+
+public sealed record Recommendation(string Kind, string Severity, string PromptName, string PromptVersion, string Message, double Value, double Reference);

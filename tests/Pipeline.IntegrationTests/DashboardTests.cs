@@ -1,0 +1,313 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Playwright;
+using Pipeline.ClickHouse;
+using Pipeline.Consumers;
+using Pipeline.Dashboard;
+
+namespace Pipeline.IntegrationTests;
+
+/// <summary>
+/// Data for the dashboard tests: a scenario with known answers through the real aggregator into a database
+/// of its own, including a prompt named to break HTML and spreadsheets. Built once for the class.
+/// </summary>
+public sealed class DashboardData(ServersFixture servers) : IAsyncLifetime
+{
+    public const string HostilePrompt = "<script>alert('x')</script>";
+    public const string FormulaPrompt = "=HYPERLINK(\"http://evil\")";
+
+    internal AggregationScenario Scenario { get; private set; } = null!;
+    public ClickHouseHttp Writer { get; private set; } = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        Writer = await servers.NewDatabaseAsync(ct);
+        var topic = await servers.NewTopicAsync("calls", 2, ct);
+        Scenario = AggregationScenario.Create(1500, TimeProvider.System.GetUtcNow().AddMinutes(-3), minutes: 5, seed: 61);
+        for (var i = 0; i < 40; i++) Scenario.Events[i] = Scenario.Events[i] with { PromptName = HostilePrompt };
+        for (var i = 40; i < 60; i++) Scenario.Events[i] = Scenario.Events[i] with { PromptName = FormulaPrompt };
+        await AggregationScenario.ProduceAsync(servers, topic, Scenario.Events, ct);
+        var options = new AggregatorOptions
+        {
+            Topic = topic, GroupId = "g-" + topic, MetricsTopic = await servers.NewTopicAsync("metrics", 1, ct),
+            DeadLetterTopic = await servers.NewTopicAsync("dlq", 1, ct), FlushInterval = TimeSpan.FromMilliseconds(200),
+            Windowing = new() { IdleTimeout = TimeSpan.FromSeconds(1) },
+        };
+        using (await WorkerHarness.RunUntilAsync(servers, Writer, options,
+            async () => await Writer.ScalarAsync("SELECT sum(calls) FROM metrics_1m FINAL", ct) >= Scenario.Events.Count, TimeSpan.FromSeconds(60), ct)) { }
+        // One firing alert, as the alert worker would record it.
+        await Writer.ExecuteAsync($"""
+            INSERT INTO alerts (alert_id, rule_id, fingerprint, state, severity, prompt_name, prompt_version, request_model, metric, observed, baseline, threshold,
+                window_start, window_end, started_at, summary, recorded_at)
+            VALUES ('a1', 'latency_p95_regression', 'f1', 'FIRING', 'ERROR', 'answer', 'v2', 'gpt-4o', 'latency_p95', 2400, 1000, 2000,
+                now() - 300, now() - 240, now() - 300, 'p95 2400 ms above 2x baseline 1000 ms', now())
+            """, ct);
+    }
+
+    public async Task<WebApplication> StartAsync(ClickHouseOptions? clickHouse = null)
+    {
+        var app = DashboardApp.Create(new DashboardOptions { Port = 0, MonthlyBudgetUsd = 0.0001 }, clickHouse ?? Writer.Options.AsAnalyst(), TimeProvider.System);
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        return app;
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Writer.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>The dashboard's JSON API against the real local ClickHouse with known data.</summary>
+public sealed class DashboardApiTests(DashboardData data) : IClassFixture<DashboardData>
+{
+    [Fact]
+    public async Task Overview_ExactCountsAndPercentilesWithinBound()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var app = await data.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(DashboardApp.Address(app)) };
+        using var doc = JsonDocument.Parse(await http.GetStringAsync(new Uri("/api/overview?range=1h", UriKind.Relative), ct));
+        var o = doc.RootElement;
+        var events = data.Scenario.Events;
+        Assert.Equal(events.Count, o.GetProperty("requests").GetInt64());
+        Assert.Equal(events.Count(e => e.Outcome == Pipeline.Schemas.Outcome.Success) / (double)events.Count, o.GetProperty("successRate").GetDouble(), 9);
+        Assert.Equal(events.Sum(e => e.InputTokens), o.GetProperty("inputTokens").GetInt64());
+        Assert.Equal(1, o.GetProperty("activeAlerts").GetInt32());
+        var exact = await data.Writer.ScalarAsync("SELECT quantileExact(0.95)(latency_ms) FROM calls FINAL", ct);
+        Assert.InRange(o.GetProperty("latencyP95Ms").GetDouble(), exact * 0.98, exact * 1.02);
+        Assert.True(o.GetProperty("freshnessSeconds").GetDouble() >= 0);
+
+        // One prompt: its own numbers.
+        using var one = JsonDocument.Parse(await http.GetStringAsync(new Uri($"/api/overview?range=1h&prompt={Uri.EscapeDataString(DashboardData.HostilePrompt)}", UriKind.Relative), ct));
+        Assert.Equal(40, one.RootElement.GetProperty("requests").GetInt64());
+    }
+
+    [Fact]
+    public async Task Prompts_TimeSeries_Cost_Compare_Alerts_AddUp()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var app = await data.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(DashboardApp.Address(app)) };
+        var count = data.Scenario.Events.Count;
+
+        using var prompts = await Get(http, "/api/prompts?range=1h", ct);
+        Assert.Equal(count, prompts.RootElement.EnumerateArray().Sum(p => p.GetProperty("requests").GetInt64()));
+        Assert.All(prompts.RootElement.EnumerateArray(), p => Assert.Contains(p.GetProperty("health").GetString(), new[] { "green", "yellow", "red" }));
+        Assert.Contains(prompts.RootElement.EnumerateArray(), p => p.GetProperty("promptName").GetString() == DashboardData.HostilePrompt);
+
+        using var series = await Get(http, "/api/timeseries?range=1h", ct);
+        Assert.Equal(60, series.RootElement.GetProperty("bucketSeconds").GetInt32());
+        Assert.Equal(count, series.RootElement.GetProperty("points").EnumerateArray().Sum(p => p.GetProperty("requests").GetInt64()));
+
+        using var cost = await Get(http, "/api/cost?range=1h", ct);
+        var expectedCost = await data.Writer.ScalarAsync("SELECT sum(cost_usd) FROM metrics_1m FINAL", ct);
+        Assert.Equal(expectedCost, cost.RootElement.GetProperty("totalUsd").GetDouble(), 6);
+        Assert.True(cost.RootElement.GetProperty("budgetPace").GetDouble() > 1); // a tiny budget: over pace
+
+        var versions = prompts.RootElement.EnumerateArray().Where(p => p.GetProperty("promptName").GetString() == "answer")
+            .Select(p => $"answer@{p.GetProperty("promptVersion").GetString()}@{p.GetProperty("model").GetString()}").Take(2).ToList();
+        using var compare = await Get(http, $"/api/compare?range=1h&series={Uri.EscapeDataString(versions[0])}&series={Uri.EscapeDataString(versions[1])}", ct);
+        Assert.Equal(2, compare.RootElement.GetProperty("series").GetArrayLength());
+        Assert.False(string.IsNullOrEmpty(compare.RootElement.GetProperty("verdicts")[0].GetProperty("verdict").GetString()));
+
+        using var alerts = await Get(http, "/api/alerts?range=24h", ct);
+        var alert = Assert.Single(alerts.RootElement.EnumerateArray());
+        Assert.Equal("firing", alert.GetProperty("state").GetString());
+        Assert.Equal(2400, alert.GetProperty("observed").GetDouble());
+        Assert.Equal(1000, alert.GetProperty("baseline").GetDouble());
+        Assert.Equal(2000, alert.GetProperty("threshold").GetDouble());
+
+        using var recommendations = await Get(http, "/api/recommendations?range=1h", ct);
+        Assert.Contains(recommendations.RootElement.EnumerateArray(), r => r.GetProperty("kind").GetString() == "cost");
+    }
+
+    [Theory]
+    [InlineData("/api/overview?range=5y", HttpStatusCode.BadRequest, "range")]
+    [InlineData("/api/overview?from=yesterday&to=today", HttpStatusCode.BadRequest, "from")]
+    [InlineData("/api/overview?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", HttpStatusCode.BadRequest, "to: must be after from")]
+    [InlineData("/api/overview?range=1h&prompt=no_such_prompt", HttpStatusCode.NotFound, "unknown prompt 'no_such_prompt'")]
+    [InlineData("/api/compare?range=1h&series=answer", HttpStatusCode.BadRequest, "series")]
+    [InlineData("/api/export?range=1h&view=secrets", HttpStatusCode.BadRequest, "view")]
+    public async Task BadInput_ClearProblemWithStatus_NoStackTrace(string path, HttpStatusCode status, string expected)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var app = await data.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(DashboardApp.Address(app)) };
+        using var response = await http.GetAsync(new Uri(path, UriKind.Relative), ct);
+        Assert.Equal(status, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var body = await response.Content.ReadAsStringAsync(ct);
+        Assert.Contains(expected, JsonDocument.Parse(body).RootElement.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task EmptyRange_IsNotAnError_ItSaysSo()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var app = await data.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(DashboardApp.Address(app)) };
+        using var doc = await Get(http, "/api/overview?from=2020-01-01T00:00:00Z&to=2020-01-02T00:00:00Z", ct);
+        Assert.Equal(0, doc.RootElement.GetProperty("requests").GetInt64());
+        Assert.Equal("no data in this range", doc.RootElement.GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public async Task ClickHouseDown_Is503WithAClearMessage()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var closed = data.Writer.Options.AsAnalyst();
+        closed.Url = new Uri("http://127.0.0.1:9/");
+        await using var app = await data.StartAsync(closed);
+        using var http = new HttpClient { BaseAddress = new Uri(DashboardApp.Address(app)) };
+        using var response = await http.GetAsync(new Uri("/api/overview?range=1h", UriKind.Relative), ct);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Contains("ClickHouse is unavailable", await response.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Export_CsvAndJson_HostileNamesInert()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var app = await data.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(DashboardApp.Address(app)) };
+        var csv = await http.GetStringAsync(new Uri("/api/export?range=1h&view=prompts&format=csv", UriKind.Relative), ct);
+        var lines = csv.Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("environment,service,promptName,promptVersion,model,requests", lines[0], StringComparison.Ordinal);
+        Assert.Equal(data.Scenario.Events.Select(e => (e.PromptName, e.PromptVersion, e.RequestModel)).Distinct().Count(), lines.Length - 1);
+        // A formula-looking name is neutralised for spreadsheets and quoted as CSV requires.
+        Assert.Contains("\"'=HYPERLINK(\"\"http://evil\"\")\"", csv, StringComparison.Ordinal);
+        using var json = JsonDocument.Parse(await http.GetStringAsync(new Uri("/api/export?range=1h&view=timeseries&format=json", UriKind.Relative), ct));
+        Assert.Equal(data.Scenario.Events.Count, json.RootElement.EnumerateArray().Sum(p => p.GetProperty("requests").GetInt64()));
+        using var calls = JsonDocument.Parse(await http.GetStringAsync(new Uri("/api/export?range=1h&view=calls&format=json", UriKind.Relative), ct));
+        Assert.Equal(data.Scenario.Events.Count, calls.RootElement.GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Page_IsServedWithAStrictContentSecurityPolicy_AndTheChartLibraryIsLocal()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var app = await data.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(DashboardApp.Address(app)) };
+        using var page = await http.GetAsync(new Uri("/", UriKind.Relative), ct);
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Contains("default-src 'self'", page.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+        var html = await page.Content.ReadAsStringAsync(ct);
+        Assert.DoesNotContain("https://", html, StringComparison.Ordinal);
+        using var chart = await http.GetAsync(new Uri("/static/lib/chart.umd.min.js", UriKind.Relative), ct);
+        Assert.Equal(HttpStatusCode.OK, chart.StatusCode);
+        using var escape = await http.GetAsync(new Uri("/static/..%2F..%2Fappsettings.json", UriKind.Relative), ct);
+        Assert.Equal(HttpStatusCode.NotFound, escape.StatusCode);
+    }
+
+    private static async Task<JsonDocument> Get(HttpClient http, string path, CancellationToken ct)
+    {
+        using var response = await http.GetAsync(new Uri(path, UriKind.Relative), ct);
+        var body = await response.Content.ReadAsStringAsync(ct);
+        Assert.True(response.IsSuccessStatusCode, $"{path}: {(int)response.StatusCode} {body}");
+        return JsonDocument.Parse(body);
+    }
+}
+
+/// <summary>
+/// The pages in headless Chromium (Debian's, driven by Playwright): each page loads, the numbers shown match
+/// the API, the time range and prompt selection change them, a hostile prompt name renders as text.
+/// Screenshots go to .run/test-results/screenshots. Skips, saying why, where Chromium is missing.
+/// </summary>
+public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<DashboardData>
+{
+    private static readonly string Chromium = new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser" }.FirstOrDefault(File.Exists) ?? "";
+
+    [Fact]
+    public async Task EveryPage_ShowsTheApiNumbers_RangeAndPromptChangeThem_HostileNameIsText()
+    {
+        if (Chromium.Length == 0) Assert.Skip("no system Chromium (/usr/bin/chromium; `make deps` installs it): browser tests not run");
+        var ct = TestContext.Current.CancellationToken;
+        await using var app = await data.StartAsync();
+        var url = DashboardApp.Address(app);
+        var shots = Path.Combine(FindRoot(), ".run", "test-results", "screenshots");
+        Directory.CreateDirectory(shots);
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox", "--disable-gpu"] });
+        // The page's own defence is textContent; bypassing its CSP here (which also lets Playwright evaluate
+        // its waits) checks that defence without the second one.
+        await using var context = await browser.NewContextAsync(new() { BypassCSP = true });
+        var page = await context.NewPageAsync();
+        var dialogs = 0;
+        page.Dialog += (_, d) => { dialogs++; _ = d.DismissAsync(); };
+        await page.GotoAsync(url);
+        await WaitLoadedAsync(page);
+
+        // Overview: the numbers are the API's.
+        await page.SelectOptionAsync("#range", "1h");
+        await WaitLoadedAsync(page);
+        using var http = new HttpClient { BaseAddress = new Uri(url) };
+        using var overview = JsonDocument.Parse(await http.GetStringAsync(new Uri("/api/overview?range=1h", UriKind.Relative), ct));
+        // The page groups thousands with commas (en-US).
+        Assert.Equal(overview.RootElement.GetProperty("requests").GetInt64().ToString("N0", System.Globalization.CultureInfo.InvariantCulture),
+            await page.TextContentAsync("#kpi-requests"));
+        Assert.Equal("1", await page.TextContentAsync("#kpi-alerts"));
+        await page.ScreenshotAsync(new() { Path = Path.Combine(shots, "overview.png"), FullPage = true });
+
+        // Prompt selection narrows the numbers.
+        await page.SelectOptionAsync("#prompt", DashboardData.HostilePrompt);
+        await WaitLoadedAsync(page);
+        Assert.Equal("40", await page.TextContentAsync("#kpi-requests"));
+        await page.SelectOptionAsync("#prompt", "");
+        await WaitLoadedAsync(page);
+
+        // Prompts table: the hostile name is a text cell, not markup.
+        await page.ClickAsync("#tabs button[data-page=prompts]");
+        await WaitLoadedAsync(page);
+        var names = await page.Locator("#prompts-table td[data-key=promptName]").AllTextContentsAsync();
+        Assert.Contains(DashboardData.HostilePrompt, names);
+        Assert.Equal(0, await page.Locator("#prompts-table script").CountAsync());
+        Assert.Equal(overview.RootElement.GetProperty("requests").GetInt64(),
+            (await page.Locator("#prompts-table td[data-key=requests]").AllTextContentsAsync()).Sum(t => long.Parse(t.Replace(",", "", StringComparison.Ordinal), System.Globalization.CultureInfo.InvariantCulture)));
+        await page.ScreenshotAsync(new() { Path = Path.Combine(shots, "prompts.png"), FullPage = true });
+
+        // Every other page loads without an error message.
+        foreach (var name in new[] { "performance", "compare", "alerts", "cost" })
+        {
+            await page.ClickAsync($"#tabs button[data-page={name}]");
+            await WaitLoadedAsync(page);
+            Assert.True(await page.Locator("#message").IsHiddenAsync() || (await page.TextContentAsync("#message"))?.Length == 0,
+                $"{name}: {await page.TextContentAsync("#message")}");
+            await page.ScreenshotAsync(new() { Path = Path.Combine(shots, $"{name}.png"), FullPage = true });
+        }
+        await page.ClickAsync("#tabs button[data-page=alerts]");
+        await WaitLoadedAsync(page);
+        Assert.Equal("firing", await page.TextContentAsync("#alerts-table td[data-key=state]"));
+
+        // A range with no data says so instead of failing.
+        await page.ClickAsync("#tabs button[data-page=overview]");
+        await page.SelectOptionAsync("#range", "custom");
+        await page.FillAsync("#from", "2020-01-01T00:00");
+        await page.FillAsync("#to", "2020-01-02T00:00");
+        await page.ClickAsync("#apply");
+        await WaitLoadedAsync(page);
+        Assert.Equal("0", await page.TextContentAsync("#kpi-requests"));
+        Assert.Equal("no data in this range", await page.TextContentAsync("#message"));
+        Assert.Equal(0, dialogs); // no script from the data ever ran
+    }
+
+    private static async Task WaitLoadedAsync(IPage page)
+    {
+        await page.WaitForFunctionAsync("document.body.dataset.loading === 'false'");
+        await Task.Delay(100);
+        await page.WaitForFunctionAsync("document.body.dataset.loading === 'false'");
+    }
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Pipeline.sln"))) return dir.FullName;
+        }
+        throw new InvalidOperationException("Pipeline.sln not found");
+    }
+}
