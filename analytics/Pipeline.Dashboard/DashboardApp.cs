@@ -83,20 +83,10 @@ public static partial class DashboardApp
         api.MapGet("/health", () => Results.Ok(new { status = "ok" }));
         api.MapGet("/prompts", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
             await With(r, time, async range => Results.Json(await q.PromptsAsync(range, ct), Json)));
-        api.MapGet("/overview", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
-            await With(r, time, async range =>
-            {
-                var filter = Filter(r);
-                await q.CheckKnownAsync(filter, ct);
-                return Results.Json(await q.OverviewAsync(range, filter, ct), Json);
-            }));
-        api.MapGet("/timeseries", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
-            await With(r, time, async range =>
-            {
-                var filter = Filter(r);
-                await q.CheckKnownAsync(filter, ct);
-                return Results.Json(await q.TimeSeriesAsync(range, filter, ct), Json);
-            }));
+        api.MapGet("/overview", (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
+            WithSeries(r, q, time, async (range, filter) => await q.OverviewAsync(range, filter, ct), ct));
+        api.MapGet("/timeseries", (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
+            WithSeries(r, q, time, async (range, filter) => await q.TimeSeriesAsync(range, filter, ct), ct));
         api.MapGet("/compare", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
             await With(r, time, async range =>
             {
@@ -106,13 +96,8 @@ public static partial class DashboardApp
             }));
         api.MapGet("/alerts", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
             await With(r, time, async range => Results.Json(await q.AlertsAsync(range, ct), Json)));
-        api.MapGet("/cost", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
-            await With(r, time, async range =>
-            {
-                var filter = Filter(r);
-                await q.CheckKnownAsync(filter, ct);
-                return Results.Json(await q.CostAsync(range, filter, ct), Json);
-            }));
+        api.MapGet("/cost", (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
+            WithSeries(r, q, time, async (range, filter) => await q.CostAsync(range, filter, ct), ct));
         api.MapGet("/recommendations", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
             await With(r, time, async range => Results.Json(await q.RecommendationsAsync(range, ct), Json)));
         api.MapGet("/export", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
@@ -156,6 +141,15 @@ public static partial class DashboardApp
             return Problem(503, $"ClickHouse is unavailable: {ex.Message}");
         }
     }
+
+    /// <summary>A range and a series filter (404 when it names an unknown prompt), then a JSON body.</summary>
+    private static Task<IResult> WithSeries(HttpRequest r, DashboardQueries q, TimeProvider time, Func<TimeRange, SeriesFilter, Task<object>> body, CancellationToken ct) =>
+        With(r, time, async range =>
+        {
+            var filter = Filter(r);
+            await q.CheckKnownAsync(filter, ct);
+            return Results.Json(await body(range, filter), Json);
+        });
 
     private static SeriesFilter Filter(HttpRequest r) =>
         new(Empty(r.Query["prompt"]), Empty(r.Query["version"]), Empty(r.Query["model"]));

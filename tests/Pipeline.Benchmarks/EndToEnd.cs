@@ -18,6 +18,37 @@ namespace Pipeline.Benchmarks;
 /// </summary>
 internal static class EndToEnd
 {
+    /// <summary>One figure, with the reference measured in the same run on the same data.</summary>
+    internal sealed record Measure(string Name, double Value, string? Reference, double? ReferenceValue);
+
+    /// <summary>Every run's figures, for the medians.</summary>
+    public static List<List<Measure>> Results { get; } = [];
+
+    /// <summary>Prints a Markdown table; with several runs, the median of each value and reference, and their ratio.</summary>
+    public static void Print(IReadOnlyList<Measure> measures, int runs)
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        Console.WriteLine(runs == 1 ? "| measure | value | reference (same run, same data) | ratio |" : $"| measure (median of {runs} runs) | value | reference (same runs, same data) | ratio |");
+        Console.WriteLine("|---|---|---|---|");
+        foreach (var m in measures)
+        {
+            var reference = m.Reference is null ? "" : $"{m.Reference}: {m.ReferenceValue!.Value.ToString("N0", inv)}";
+            var ratio = m.ReferenceValue is { } r && r > 0 ? (m.Value / r).ToString("F2", inv) : "";
+            Console.WriteLine($"| {m.Name} | {m.Value.ToString(m.Value >= 100 ? "N0" : "N1", inv)} | {reference} | {ratio} |");
+        }
+    }
+
+    /// <summary>The median of each measure over <see cref="Results"/>.</summary>
+    public static List<Measure> Medians() => Results[0].Select((m, i) =>
+    {
+        static double Median(IEnumerable<double> xs) { var s = xs.Where(x => !double.IsNaN(x)).Order().ToList(); return s.Count == 0 ? double.NaN : s[s.Count / 2]; }
+        return m with
+        {
+            Value = Median(Results.Select(r => r[i].Value)),
+            ReferenceValue = m.ReferenceValue is null ? null : Median(Results.Select(r => r[i].ReferenceValue!.Value)),
+        };
+    }).ToList();
+
     public static async Task<int> RunAsync(int events, int series)
     {
         // Memory first, in a fresh process heap, so the rest of the run does not inflate it.
@@ -98,20 +129,23 @@ internal static class EndToEnd
         alertDelays.Sort();
 
 
-        Console.WriteLine($"| measure | value | reference (same run, same data) | ratio |");
-        Console.WriteLine($"|---|---|---|---|");
-        Console.WriteLine($"| SDK publish (Track + flush, serialization included), events/s ({events} events) | {publishRate:F0} | librdkafka producing the same pre-serialized bytes {rawPublishRate:F0}/s | {publishRate / rawPublishRate:F2} |");
-        Console.WriteLine($"| aggregator, events/s (decode + raw insert + windows) | {aggregatorRate:F0} | raw Confluent consume {rawRate:F0}/s | {aggregatorRate / rawRate:F2} |");
-        Console.WriteLine($"| aggregator vs kcat | {aggregatorRate:F0} | kcat consume {kcatRate:F0}/s | {(kcatRate > 0 ? (aggregatorRate / kcatRate).ToString("F2", System.Globalization.CultureInfo.InvariantCulture) : "n/a")} |");
-        Console.WriteLine($"| aggregator, 2 workers in one group, events/s | {twoWorkersRate:F0} | 1 worker, same topic, same run {oneWorkerRate:F0}/s | {twoWorkersRate / oneWorkerRate:F2} |");
-        Console.WriteLine($"| raw-event insert into calls (CallRows + RowBinary), rows/s | {insertRate:F0} | clickhouse-client inserting the same rows (TSV, native protocol) {clientInsertRate:F0}/s | {insertRate / clientInsertRate:F2} |");
-        Console.WriteLine($"| event → ClickHouse freshness at 2,000 events/s, p50 / p99 ms ({freshSamples} samples) | {fresh50:F0} / {fresh99:F0} | | |");
-        Console.WriteLine(alertDelays.Count == 0
-            ? "| window close → alert, ms | no alert raised | | |"
-            : $"| window emitted → FIRING alert published (release-regression), ms, median / max of {alertDelays.Count} | {alertDelays[alertDelays.Count / 2]:F0} / {alertDelays[^1]:F0} | | |");
-        Console.WriteLine($"| all windows in metrics_1m after start, s | {allWindowsAt:F1} | | |");
-        Console.WriteLine($"| rows in calls FINAL | {rows} | events produced {events} | {rows / events:F3} |");
-        Console.WriteLine($"| 100k live series (5 events each): peak working set / managed heap per series | {rss / 1024 / 1024:F0} MiB | | {perSeries:F0} B/series |");
+        var result = new List<Measure>
+        {
+            new($"SDK publish (Track + flush, serialization included), events/s ({events} events)", publishRate, "librdkafka producing the same pre-serialized bytes, /s", rawPublishRate),
+            new("aggregator, events/s (decode + raw insert + windows)", aggregatorRate, "raw Confluent consume, /s", rawRate),
+            new("aggregator vs kcat, events/s", aggregatorRate, "kcat consume, /s", kcatRate),
+            new("aggregator, 2 workers in one group, events/s", twoWorkersRate, "1 worker, same topic, /s", oneWorkerRate),
+            new("raw-event insert into calls (CallRows + RowBinary), rows/s", insertRate, "clickhouse-client inserting the same rows (TSV, native protocol), /s", clientInsertRate),
+            new("event → ClickHouse freshness at 2,000 events/s, p50 ms", fresh50, null, null),
+            new("event → ClickHouse freshness at 2,000 events/s, p99 ms", fresh99, null, null),
+            new("window emitted → FIRING alert published (release-regression, 5 incidents), median ms", alertDelays.Count == 0 ? double.NaN : alertDelays[alertDelays.Count / 2], null, null),
+            new("all windows in metrics_1m after the worker started, s", allWindowsAt, null, null),
+            new("rows in calls FINAL", rows, "events produced", events),
+            new("100k live series (5 events each): peak working set, MiB", rss / 1024 / 1024, null, null),
+            new("100k live series: managed heap per series, bytes", perSeries, null, null),
+        };
+        Print(result, runs: 1);
+        Results.Add(result);
         return rows == events ? 0 : 1;
     }
 
