@@ -129,6 +129,22 @@ internal static class DashboardCommands
         WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
+    private static bool PortIsFree(string bind, int port)
+    {
+        if (port == 0) return true;
+        try
+        {
+            var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Parse(bind), port);
+            listener.Start();
+            listener.Stop();
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Stops a dashboard started with --detach; false when none was running.</summary>
     public static async Task<bool> StopDetachedAsync(PipelineConfig config, CancellationToken ct)
     {
@@ -152,7 +168,9 @@ internal static class DashboardCommands
         var command = new List<string>();
         if (Path.GetFileNameWithoutExtension(self) == "dotnet") command.AddRange([self, typeof(DashboardCommands).Assembly.Location]);
         else command.Add(self);
-        command.AddRange(["dashboard", "--port", options.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", options.Bind]);
+        // Something else on the configured port (another checkout's dashboard): take a free one rather than fail.
+        var port = PortIsFree(options.Bind, options.Port) ? options.Port : 0;
+        command.AddRange(["dashboard", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", options.Bind]);
         if (parse.GetValue(GlobalOptions.Config) is { } file) command.AddRange(["--config", Path.GetFullPath(file)]);
         foreach (var s in parse.GetValue(GlobalOptions.Set) ?? []) command.AddRange(["--set", s]);
         command.AddRange(["--set", $"Local:RunDir={config.RunDir}"]);

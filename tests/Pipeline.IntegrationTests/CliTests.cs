@@ -222,38 +222,56 @@ public sealed class DemoTests(ServersFixture servers)
             psi.ArgumentList.Add(a);
         }
         psi.Environment["PIPELINE_HOME"] = home;
-        using var process = System.Diagnostics.Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync(ct);
-        var stderr = process.StandardError.ReadToEndAsync(ct);
-        await process.WaitForExitAsync(ct);
-        var output = await stdout;
-        Assert.True(process.ExitCode == 0, output + await stderr);
-        var reportDir = Assert.Single(Directory.GetDirectories(Path.Combine(home, ".run", "reports"), "demo-*"));
-        var report = Path.Combine(reportDir, "report.md");
-        Assert.True(File.Exists(Path.Combine(reportDir, "report.html")) && File.Exists(Path.Combine(reportDir, "report.json")) && File.Exists(Path.Combine(reportDir, "health.csv")));
-        foreach (var png in new[] { "latency_p95.png", "calls.png" })
+        try
         {
-            var bytes = await File.ReadAllBytesAsync(Path.Combine(reportDir, png), ct);
-            Assert.True(bytes.Length > 1000 && bytes[0] == 0x89 && bytes[1] == (byte)'P' && bytes[2] == (byte)'N' && bytes[3] == (byte)'G', $"{png} is not a PNG");
+            using var process = System.Diagnostics.Process.Start(psi)!;
+            var stdout = process.StandardOutput.ReadToEndAsync(ct);
+            var stderr = process.StandardError.ReadToEndAsync(ct);
+            await process.WaitForExitAsync(ct);
+            var output = await stdout;
+            Assert.True(process.ExitCode == 0, output + await stderr);
+            var reportDir = Assert.Single(Directory.GetDirectories(Path.Combine(home, ".run", "reports"), "demo-*"));
+            var report = Path.Combine(reportDir, "report.md");
+            Assert.True(File.Exists(Path.Combine(reportDir, "report.html")) && File.Exists(Path.Combine(reportDir, "report.json")) && File.Exists(Path.Combine(reportDir, "health.csv")));
+            foreach (var png in new[] { "latency_p95.png", "calls.png" })
+            {
+                var bytes = await File.ReadAllBytesAsync(Path.Combine(reportDir, png), ct);
+                Assert.True(bytes.Length > 1000 && bytes[0] == 0x89 && bytes[1] == (byte)'P' && bytes[2] == (byte)'N' && bytes[3] == (byte)'G', $"{png} is not a PNG");
+            }
+            Assert.Contains("<svg", await File.ReadAllTextAsync(Path.Combine(reportDir, "latency_p95.svg"), ct), StringComparison.Ordinal);
+            if (scenario == "release-regression")
+            {
+                // The A/B verdict of the report: the new version is significantly slower.
+                Assert.Matches(@"2\.0 vs 1\.0: p95 is slower by \d+-\d+ ms \(95% CI\)", await File.ReadAllTextAsync(report, ct));
+            }
+            using var clickHouse = new Pipeline.ClickHouse.ClickHouseHttp(servers.ClickHouse.WithDatabase(database + "_demo"));
+            if (rule.Length == 0)
+            {
+                Assert.Equal(0, await clickHouse.ScalarAsync("SELECT count() FROM alerts FINAL", ct));
+            }
+            else
+            {
+                Assert.Matches($@"FIRING\s+\w+\s+{rule}: .*{System.Text.RegularExpressions.Regex.Escape(series)}", output);
+                Assert.Matches($@"RESOLVED\s+\w+\s+{rule}", output);
+                Assert.Contains(rule, await File.ReadAllTextAsync(report, ct), StringComparison.Ordinal);
+                Assert.Equal(1, await clickHouse.ScalarAsync($"SELECT count() FROM alerts FINAL WHERE rule_id = '{rule}' AND state = 'FIRING'", ct));
+                Assert.Equal(1, await clickHouse.ScalarAsync($"SELECT count() FROM alerts FINAL WHERE rule_id = '{rule}' AND state = 'RESOLVED'", ct));
+            }
+
+            // The demo leaves the dashboard running on its data: it shows the incident and its alert.
+            var address = System.Text.RegularExpressions.Regex.Match(output, @"dashboard:\s+(http://\S+)").Groups[1].Value;
+            Assert.True(address.Length > 0, output);
+            using var http = new HttpClient { BaseAddress = new Uri(address) };
+            var alerts = await http.GetStringAsync(new Uri("/api/alerts?range=24h", UriKind.Relative), ct);
+            if (rule.Length > 0) Assert.Contains($"\"ruleId\":\"{rule}\"", alerts, StringComparison.Ordinal);
         }
-        Assert.Contains("<svg", await File.ReadAllTextAsync(Path.Combine(reportDir, "latency_p95.svg"), ct), StringComparison.Ordinal);
-        if (scenario == "release-regression")
+        finally
         {
-            // The A/B verdict of the report: the new version is significantly slower.
-            Assert.Matches(@"2\.0 vs 1\.0: p95 is slower by \d+-\d+ ms \(95% CI\)", await File.ReadAllTextAsync(report, ct));
-        }
-        using var clickHouse = new Pipeline.ClickHouse.ClickHouseHttp(servers.ClickHouse.WithDatabase(database + "_demo"));
-        if (rule.Length == 0)
-        {
-            Assert.Equal(0, await clickHouse.ScalarAsync("SELECT count() FROM alerts FINAL", ct));
-        }
-        else
-        {
-            Assert.Matches($@"FIRING\s+\w+\s+{rule}: .*{System.Text.RegularExpressions.Regex.Escape(series)}", output);
-            Assert.Matches($@"RESOLVED\s+\w+\s+{rule}", output);
-            Assert.Contains(rule, await File.ReadAllTextAsync(report, ct), StringComparison.Ordinal);
-            Assert.Equal(1, await clickHouse.ScalarAsync($"SELECT count() FROM alerts FINAL WHERE rule_id = '{rule}' AND state = 'FIRING'", ct));
-            Assert.Equal(1, await clickHouse.ScalarAsync($"SELECT count() FROM alerts FINAL WHERE rule_id = '{rule}' AND state = 'RESOLVED'", ct));
+            var pid = Path.Combine(home, ".run", "dashboard", "pid");
+            if (File.Exists(pid) && int.TryParse(await File.ReadAllTextAsync(pid, CancellationToken.None), out var id))
+            {
+                Pipeline.DevServers.DetachedProcess.Kill(id, 9);
+            }
         }
         Directory.Delete(home, recursive: true);
     }
