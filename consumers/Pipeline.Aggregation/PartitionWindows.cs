@@ -125,9 +125,13 @@ public sealed class PartitionWindows
     /// Advances the idle-partition clock and returns the windows to emit now: every closed window holding
     /// events no revision contains. The caller writes them, then calls <see cref="MarkEmitted"/>.
     /// </summary>
-    public IReadOnlyList<WindowState> DueWindows()
+    /// <param name="caughtUp">
+    /// False while the partition still has records to read: a backlog is not idleness, and letting the
+    /// watermark follow the clock then would make the whole backlog late.
+    /// </param>
+    public IReadOnlyList<WindowState> DueWindows(bool caughtUp = true)
     {
-        if (_time.GetElapsedTime(_lastEventTicks) >= _options.IdleTimeout)
+        if (caughtUp && _time.GetElapsedTime(_lastEventTicks) >= _options.IdleTimeout)
         {
             var byClock = _time.GetUtcNow() - _options.AllowedLateness;
             if (byClock > _clockWatermark) _clockWatermark = byClock;

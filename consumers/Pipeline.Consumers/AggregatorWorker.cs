@@ -84,6 +84,7 @@ public sealed partial class AggregatorWorker : IDisposable
     private readonly List<object?[]> _rows = [];
     private readonly Dictionary<int, PartitionWindows> _windows = [];
     private readonly Dictionary<int, long> _nextOffsets = [];
+    private readonly Dictionary<int, long> _assignedFrom = [];
     private readonly Dictionary<int, long> _committed = [];
     private IProducer<byte[]?, byte[]?>? _producer;
     private long _batchStartedTicks;
@@ -220,6 +221,18 @@ public sealed partial class AggregatorWorker : IDisposable
         }
     }
 
+    /// <summary>
+    /// Whether this worker has read everything the broker last reported for the partition (librdkafka's cached
+    /// high watermark, no request). Unknown counts as caught up only for an empty partition.
+    /// </summary>
+    private bool CaughtUp(IConsumer<byte[]?, byte[]?> consumer, int partition)
+    {
+        var marks = consumer.GetWatermarkOffsets(new TopicPartition(_options.Topic, partition));
+        if (marks.High.IsSpecial) return false;
+        var next = _nextOffsets.TryGetValue(partition, out var n) ? n : _assignedFrom.GetValueOrDefault(partition, marks.Low.IsSpecial ? 0 : marks.Low.Value);
+        return next >= marks.High.Value;
+    }
+
     private PartitionWindows WindowsOf(int partition)
     {
         if (!_windows.TryGetValue(partition, out var w))
@@ -248,6 +261,7 @@ public sealed partial class AggregatorWorker : IDisposable
         var windows = WindowsOf(partition);
         var committed = consumer.Committed([tp], TimeSpan.FromSeconds(10)).FirstOrDefault()?.Offset ?? Offset.Unset;
         var from = committed.IsSpecial ? 0 : committed.Value;
+        _assignedFrom[partition] = from;
         var oldest = (_time.GetUtcNow() - _options.MaxEventAge).ToUnixTimeSeconds();
         var stored = await LoadStoredAsync(partition, $"max_offset >= {from} AND window_start >= {oldest}", cancellationToken);
         foreach (var w in stored)
@@ -334,7 +348,7 @@ public sealed partial class AggregatorWorker : IDisposable
         }
 
         // 2. Closed windows, their anomaly scores, and the topic records.
-        var due = _windows.Values.SelectMany(w => w.DueWindows().Select(d => (Windows: w, State: d))).ToList();
+        var due = _windows.Values.SelectMany(w => w.DueWindows(CaughtUp(consumer, w.Partition)).Select(d => (Windows: w, State: d))).ToList();
         if (due.Count > 0)
         {
             var metricRows = new List<object?[]>(due.Count);

@@ -21,6 +21,8 @@ internal static class EndToEnd
     /// <summary>One figure, with the reference measured in the same run on the same data.</summary>
     internal sealed record Measure(string Name, double Value, string? Reference, double? ReferenceValue);
 
+    private static void Phase(string name) => Console.Error.WriteLine($"{TimeProvider.System.GetUtcNow():HH:mm:ss} e2e: {name}");
+
     /// <summary>Every run's figures, for the medians.</summary>
     public static List<List<Measure>> Results { get; } = [];
 
@@ -76,6 +78,7 @@ internal static class EndToEnd
             SampleRate = 1,
         }).ToList();
 
+        Phase("SDK publish");
         var sw = Stopwatch.StartNew();
         using (var producer = new LlmCallProducer(kafka.All, "bench.calls"))
         {
@@ -83,7 +86,9 @@ internal static class EndToEnd
             producer.Flush(TimeSpan.FromMinutes(5));
         }
         var publishRate = events / sw.Elapsed.TotalSeconds;
+        Phase("librdkafka publish");
         var rawPublishRate = RawProduce(broker.Bootstrap, "bench.raw", calls);
+        Phase("raw consume and kcat");
 
         sw.Restart();
         var raw = RawConsume(kafka, "bench.calls", partitions, events);
@@ -121,6 +126,7 @@ internal static class EndToEnd
         var rows = await clickHouse.ScalarAsync("SELECT count() FROM calls FINAL", CancellationToken.None);
         await clickHouse.ExecuteAsync($"DROP DATABASE {db}", CancellationToken.None, useDatabase: false);
 
+        Phase("workers, inserts, freshness, alerts");
         var twoWorkersRate = await Measures.WorkersRateAsync(kafka, settings, "bench.calls", events, workers: 2);
         var oneWorkerRate = await Measures.WorkersRateAsync(kafka, settings, "bench.calls", events, workers: 1);
         var (insertRate, clientInsertRate) = await Measures.InsertRatioAsync(settings, calls);
@@ -171,7 +177,7 @@ internal static class EndToEnd
                     producer.Produce(topic, m);
                     break;
                 }
-                catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
+                catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull && sw.Elapsed < TimeSpan.FromMinutes(5))
                 {
                     producer.Poll(TimeSpan.FromMilliseconds(10));
                 }
@@ -209,9 +215,19 @@ internal static class EndToEnd
         {
             var sw = Stopwatch.StartNew();
             using var p = Process.Start(psi)!;
+            using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
             long lines = 0;
-            while (await p.StandardOutput.ReadLineAsync() is not null) lines++;
-            await p.WaitForExitAsync();
+            try
+            {
+                while (await p.StandardOutput.ReadLineAsync(deadline.Token) is not null) lines++;
+                await p.WaitForExitAsync(deadline.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                p.Kill();
+                Console.Error.WriteLine($"kcat did not finish within 60 s ({lines} records read): reported as n/a");
+                return 0;
+            }
             return lines / sw.Elapsed.TotalSeconds;
         }
         catch (System.ComponentModel.Win32Exception)

@@ -63,6 +63,16 @@ public sealed class PartitionWindowsTests
     }
 
     [Fact]
+    public void PartitionWithBacklog_IsNotIdle_WatermarkStaysWithEventTime()
+    {
+        var w = NewWindows();
+        w.Add(At(T0.AddSeconds(5)), 0);
+        _time.Advance(TimeSpan.FromSeconds(125)); // long without events, but records are still waiting to be read
+        Assert.Empty(w.DueWindows(caughtUp: false));
+        Assert.Single(w.DueWindows(caughtUp: true)); // once caught up, the quiet partition follows the clock
+    }
+
+    [Fact]
     public void LateEvent_ProducesNextRevisionWithFullContents()
     {
         var w = NewWindows();
