@@ -32,7 +32,9 @@ public sealed class AnomalyOptions
 /// </summary>
 public sealed class AnomalyScorer(AnomalyOptions options)
 {
-    private readonly Dictionary<(Pipeline.Schemas.SeriesKey, AnomalyMetric), Queue<double>> _history = [];
+    // Keyed by window start: a window remembered twice (partition reassigned, history reloaded) counts once,
+    // and a window is scored only against the windows before it.
+    private readonly Dictionary<(Pipeline.Schemas.SeriesKey, AnomalyMetric), SortedList<DateTimeOffset, double>> _history = [];
 
     /// <summary>Adds a stored window to its series' history without scoring it (rebuilding baselines after a restart).</summary>
     public void Remember(WindowState window) => ScoreCore(window, score: false);
@@ -49,18 +51,20 @@ public sealed class AnomalyScorer(AnomalyOptions options)
             var key = (window.Key.Series, metric);
             if (!_history.TryGetValue(key, out var history))
             {
-                history = new Queue<double>();
+                history = new SortedList<DateTimeOffset, double>();
                 _history[key] = history;
             }
-            if (score && history.Count >= options.MinSamples)
+            var start = window.Key.WindowStart;
+            var before = history.Where(kv => kv.Key < start).Select(kv => kv.Value).TakeLast(options.BaselineWindows).ToList();
+            if (score && before.Count >= options.MinSamples)
             {
-                var (median, mad) = MedianAndMad(history);
+                var (median, mad) = MedianAndMad(before);
                 var scale = 1.4826 * Math.Max(mad, Math.Max(Math.Abs(median) * 0.01, 1e-9));
                 var z = (value - median) / scale;
-                scores.Add(new AnomalyScore(window.Key, metric, value, median, mad, history.Count, z, Math.Abs(z) >= options.Threshold));
+                scores.Add(new AnomalyScore(window.Key, metric, value, median, mad, before.Count, z, Math.Abs(z) >= options.Threshold));
             }
-            history.Enqueue(value);
-            while (history.Count > options.BaselineWindows) history.Dequeue();
+            history[start] = value;
+            while (history.Count > options.BaselineWindows) history.RemoveAt(0);
         }
         return scores;
     }

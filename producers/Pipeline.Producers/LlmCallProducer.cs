@@ -313,7 +313,22 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
             var spilled = false;
             foreach (var p in batch)
             {
-                spilled |= Send(p);
+                // librdkafka's own queue is full while the broker is healthy (a burst): wait here, on the
+                // sender, rather than spill; spilling would reorder a burst for nothing. Callers never wait:
+                // the memory queue, then their own overflow to disk, absorb it. Spill only if it lasts.
+                var waited = _time.GetTimestamp();
+                bool? outcome;
+                while ((outcome = Send(p)) is null)
+                {
+                    if (_time.GetElapsedTime(waited) >= _options.DeliveryTimeout)
+                    {
+                        EnterSpilling("librdkafka queue full for longer than DeliveryTimeout");
+                        outcome = SpillCall(p.Call);
+                        break;
+                    }
+                    await Task.Delay(TimeSpan.FromMilliseconds(5), _time).ConfigureAwait(false);
+                }
+                spilled |= outcome.Value;
                 Interlocked.Decrement(ref _pumpHeld);
             }
             if (spilled) _spill.Flush();
@@ -321,8 +336,8 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
         }
     }
 
-    /// <summary>Hands one call to librdkafka, or to the spill; true when it went to the spill.</summary>
-    private bool Send(Pending pending)
+    /// <summary>Hands one call to librdkafka, or to the spill: true when it went to the spill, null when librdkafka's queue is full.</summary>
+    private bool? Send(Pending pending)
     {
         byte[] key;
         byte[] value;
@@ -354,6 +369,12 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
             _producer.Produce(_options.Topic, new Message<byte[], byte[]> { Key = key, Value = value, Timestamp = new Timestamp(timestamp, TimestampType.CreateTime) },
                 report => OnDelivery(report, sequence, enqueued));
             return false;
+        }
+        catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
+        {
+            _inFlight.TryRemove(sequence, out _);
+            Interlocked.Decrement(ref _unsettled);
+            return null;
         }
         catch (KafkaException ex)
         {

@@ -141,6 +141,21 @@ public sealed class AnomalyScorerTests
     }
 
     [Fact]
+    public void Remember_SameWindowsTwice_CountsEachOnce_AndScoresOnlyAgainstEarlierWindows()
+    {
+        var scorer = new AnomalyScorer(new AnomalyOptions { MinSamples = 5 });
+        // History reloaded twice (a partition reassigned), plus a window after the one to score.
+        for (var pass = 0; pass < 2; pass++)
+        {
+            for (var m = 0; m < 12; m++) scorer.Remember(Window(m, 100 + m % 3));
+        }
+        scorer.Remember(Window(13, 5000));
+        var spike = scorer.Score(Window(12, 400)).Single(s => s.Metric == AnomalyMetric.LatencyP95);
+        Assert.Equal(12, spike.BaselineSamples);
+        Assert.True(spike.IsAnomaly);
+    }
+
+    [Fact]
     public void MedianAndMad_OfKnownSeries()
     {
         var (median, mad) = AnomalyScorer.MedianAndMad([1, 1, 2, 2, 4, 6, 9]);
