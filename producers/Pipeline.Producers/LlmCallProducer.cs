@@ -66,11 +66,12 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
         _options = options;
         _log = logger ?? NullLogger.Instance;
         _time = time ?? TimeProvider.System;
+        // The registry first: a start-up failure there must not leave a locked spill folder behind.
+        SchemaId = ResolveSchemaId(options);
+        _serializer = new LlmCallSerializer(SchemaId);
         _temporarySpill = string.IsNullOrWhiteSpace(options.SpillDirectory);
         var spillDirectory = _temporarySpill ? Path.Combine(Path.GetTempPath(), "pipeline-spill-" + Guid.NewGuid().ToString("N")) : options.SpillDirectory!;
         _spill = new SpillStore(spillDirectory, options.SpillMaxBytes, options.SpillSegmentBytes);
-        SchemaId = ResolveSchemaId(options);
-        _serializer = new LlmCallSerializer(SchemaId);
         _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.QueueCapacity)
         {
             SingleReader = true,
