@@ -477,7 +477,18 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
     {
         while (!ct.IsCancellationRequested)
         {
-            var segment = _spill.Oldest();
+            SpillSegment? segment;
+            try
+            {
+                segment = _spill.Oldest();
+            }
+            catch (IOException ex)
+            {
+                // A segment that cannot be read now (disk trouble) is retried; the loop must not die.
+                LogSpillFailed(_log, ex.Message);
+                await Task.Delay(TimeSpan.FromSeconds(1), _time, ct).ConfigureAwait(false);
+                continue;
+            }
             if (segment is not null)
             {
                 if (segment.Corrupt > 0) LogCorrupt(_log, segment.Sequence, _spill.Folder);
