@@ -1,5 +1,4 @@
 using Pipeline.ClickHouse;
-using Pipeline.Consumers;
 using Pipeline.Schemas;
 
 namespace Pipeline.IntegrationTests;
@@ -20,14 +19,7 @@ public sealed class AnalyticsTests(ServersFixture servers)
         // Hostile names are stored and returned inertly (control characters never get this far: the validator sends them to the DLQ).
         scenario.Events[0] = scenario.Events[0] with { PromptName = "x'); DROP TABLE calls; --\\", Tags = new Dictionary<string, string> { ["cohort"] = "\"q\"; DROP TABLE x; --'" } };
         await AggregationScenario.ProduceAsync(servers, topic, scenario.Events, ct);
-        var options = new AggregatorOptions
-        {
-            Topic = topic, GroupId = "g-" + topic, MetricsTopic = await servers.NewTopicAsync("metrics", 1, ct),
-            DeadLetterTopic = await servers.NewTopicAsync("dlq", 1, ct), FlushInterval = TimeSpan.FromMilliseconds(200),
-            Windowing = new() { IdleTimeout = TimeSpan.FromSeconds(1) },
-        };
-        using (await WorkerHarness.RunUntilAsync(servers, writer, options,
-            async () => await writer.ScalarAsync("SELECT sum(calls) FROM metrics_1m FINAL", ct) >= scenario.Events.Count, TimeSpan.FromSeconds(60), ct)) { }
+        await WorkerHarness.AggregateAllAsync(servers, writer, topic, scenario.Events.Count, ct);
 
         using var analyst = new ClickHouseHttp(writer.Options.AsAnalyst());
         foreach (var view in Views)

@@ -14,7 +14,7 @@ public sealed class CurrentClickHouseTests
     public async Task EveryMigrationViewAndQuery_RunsOnCurrentClickHouse()
     {
         var ct = TestContext.Current.CancellationToken;
-        var root = FindRoot();
+        var root = ServersFixture.RepoRoot;
         var chdb = Path.Combine(root, "tests", "chdb");
         if (!Directory.Exists(Path.Combine(chdb, "node_modules", "chdb")))
         {
@@ -56,14 +56,5 @@ public sealed class CurrentClickHouseTests
             Assert.True(views.Count >= 11, $"only {views.Count} views ran");
             Assert.All(views, v => Assert.True(v.GetProperty("rows").GetInt32() > 0, $"{v.GetProperty("file")} returned no rows on the seeded data"));
         }
-    }
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Pipeline.sln"))) return dir.FullName;
-        }
-        throw new InvalidOperationException("Pipeline.sln not found");
     }
 }

@@ -3,7 +3,6 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Playwright;
 using Pipeline.ClickHouse;
-using Pipeline.Consumers;
 using Pipeline.Dashboard;
 
 namespace Pipeline.IntegrationTests;
@@ -29,14 +28,7 @@ public sealed class DashboardData(ServersFixture servers) : IAsyncLifetime
         for (var i = 0; i < 40; i++) Scenario.Events[i] = Scenario.Events[i] with { PromptName = HostilePrompt };
         for (var i = 40; i < 60; i++) Scenario.Events[i] = Scenario.Events[i] with { PromptName = FormulaPrompt };
         await AggregationScenario.ProduceAsync(servers, topic, Scenario.Events, ct);
-        var options = new AggregatorOptions
-        {
-            Topic = topic, GroupId = "g-" + topic, MetricsTopic = await servers.NewTopicAsync("metrics", 1, ct),
-            DeadLetterTopic = await servers.NewTopicAsync("dlq", 1, ct), FlushInterval = TimeSpan.FromMilliseconds(200),
-            Windowing = new() { IdleTimeout = TimeSpan.FromSeconds(1) },
-        };
-        using (await WorkerHarness.RunUntilAsync(servers, Writer, options,
-            async () => await Writer.ScalarAsync("SELECT sum(calls) FROM metrics_1m FINAL", ct) >= Scenario.Events.Count, TimeSpan.FromSeconds(60), ct)) { }
+        await WorkerHarness.AggregateAllAsync(servers, Writer, topic, Scenario.Events.Count, ct);
         // One firing alert, as the alert worker would record it.
         await Writer.ExecuteAsync($"""
             INSERT INTO alerts (alert_id, rule_id, fingerprint, state, severity, prompt_name, prompt_version, request_model, metric, observed, baseline, threshold,
@@ -228,7 +220,7 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
         var ct = TestContext.Current.CancellationToken;
         await using var app = await data.StartAsync();
         var url = DashboardApp.Address(app);
-        var shots = Path.Combine(FindRoot(), ".run", "test-results", "screenshots");
+        var shots = Path.Combine(ServersFixture.RepoRoot, ".run", "test-results", "screenshots");
         Directory.CreateDirectory(shots);
 
         using var playwright = await Playwright.CreateAsync();
@@ -300,14 +292,5 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
         await page.WaitForFunctionAsync("document.body.dataset.loading === 'false'");
         await Task.Delay(100);
         await page.WaitForFunctionAsync("document.body.dataset.loading === 'false'");
-    }
-
-    private static string FindRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Pipeline.sln"))) return dir.FullName;
-        }
-        throw new InvalidOperationException("Pipeline.sln not found");
     }
 }

@@ -28,4 +28,17 @@ internal static class WorkerHarness
         }
         return worker;
     }
+
+    /// <summary>Runs a worker over <paramref name="topic"/> (fresh metrics and DLQ topics) until every one of <paramref name="calls"/> is in a closed window.</summary>
+    public static async Task AggregateAllAsync(ServersFixture servers, ClickHouseHttp clickHouse, string topic, int calls, CancellationToken ct)
+    {
+        var options = new AggregatorOptions
+        {
+            Topic = topic, GroupId = "g-" + topic, MetricsTopic = await servers.NewTopicAsync("metrics", 1, ct),
+            DeadLetterTopic = await servers.NewTopicAsync("dlq", 1, ct), FlushInterval = TimeSpan.FromMilliseconds(200),
+            Windowing = new() { IdleTimeout = TimeSpan.FromSeconds(1) },
+        };
+        using (await RunUntilAsync(servers, clickHouse, options,
+            async () => await clickHouse.ScalarAsync("SELECT sum(calls) FROM metrics_1m FINAL", ct) >= calls, TimeSpan.FromSeconds(60), ct)) { }
+    }
 }
