@@ -11,31 +11,6 @@ using Polly;
 
 namespace Pipeline.Consumers;
 
-/// <summary>Settings of the aggregator worker (<c>pipeline aggregate</c>).</summary>
-public sealed class AggregatorOptions
-{
-    /// <summary>Topic to read. Default <c>llm.calls.v1</c>.</summary>
-    public string Topic { get; set; } = SchemaCatalog.Topics.Calls;
-    /// <summary>Dead-letter topic. Default <c>llm.calls.dlq.v1</c>.</summary>
-    public string DeadLetterTopic { get; set; } = SchemaCatalog.Topics.CallsDeadLetter;
-    /// <summary>Where closed windows are published. Default <c>llm.metrics.1m.v1</c>.</summary>
-    public string MetricsTopic { get; set; } = SchemaCatalog.Topics.Metrics1m;
-    /// <summary>Consumer group. Default <c>aggregator</c>.</summary>
-    public string GroupId { get; set; } = "aggregator";
-    /// <summary>Rows per ClickHouse insert at most. Default 100,000 (18.16 inserts fastest at this size).</summary>
-    public int MaxBatchRows { get; set; } = 100_000;
-    /// <summary>Longest a row waits before its batch is written. Default 1 s.</summary>
-    public TimeSpan FlushInterval { get; set; } = TimeSpan.FromSeconds(1);
-    /// <summary>Events older than this (by event time) go to the DLQ. Default 30 days.</summary>
-    public TimeSpan MaxEventAge { get; set; } = TimeSpan.FromDays(30);
-    /// <summary>Events further in the future than this go to the DLQ. Default 1 hour.</summary>
-    public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromHours(1);
-    /// <summary>Window length, lateness, idle handling.</summary>
-    public WindowingOptions Windowing { get; set; } = new();
-    /// <summary>Anomaly baselines.</summary>
-    public AnomalyOptions Anomalies { get; set; } = new();
-}
-
 /// <summary>
 /// The aggregator: reads <c>llm.calls.v1</c>; writes every event to ClickHouse <c>calls</c>; folds it into
 /// its series' event-time window; writes closed windows to <c>metrics_1m</c> and <c>llm.metrics.1m.v1</c>
