@@ -6,10 +6,14 @@ using ClickHouse.Driver;
 namespace Pipeline.ClickHouse;
 
 /// <summary>A ClickHouse error response, with the server's code when it sent one.</summary>
-public sealed class ClickHouseException(int httpStatus, string message) : Exception(message)
+public sealed class ClickHouseException(int httpStatus, string message, Exception? inner = null) : Exception(message, inner)
 {
     /// <summary>HTTP status of the failed request (0 when the server was unreachable).</summary>
     public int HttpStatus { get; } = httpStatus;
+    /// <summary>The server's error code (ClickHouse's ErrorCodes.cpp), when the response carried one.</summary>
+    public int? Code { get; } = ClickHouseErrors.CodeOf(message);
+    /// <summary>How a worker should react: retry, wait for a repair, or find the rejected rows.</summary>
+    public ClickHouseErrorClass Class => ClickHouseErrors.Classify(this)!.Value;
 }
 
 /// <summary>
@@ -72,7 +76,22 @@ public sealed class ClickHouseHttp : IDisposable
     }
 
     /// <summary>Inserts rows in RowBinary; <paramref name="columnTypes"/> names every column's ClickHouse type.</summary>
-    public Task<long> InsertAsync(string table, IReadOnlyList<KeyValuePair<string, string>> columnTypes, IEnumerable<object?[]> rows,
+    public async Task<long> InsertAsync(string table, IReadOnlyList<KeyValuePair<string, string>> columnTypes, IEnumerable<object?[]> rows,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await InsertCoreAsync(table, columnTypes, rows, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not ClickHouseException and not OperationCanceledException && ex.GetType().Name.StartsWith("ClickHouse", StringComparison.Ordinal))
+        {
+            // ClickHouse.Driver's server exceptions carry the server's text ("Code: 252. DB::Exception: Too many parts");
+            // one exception type lets every caller classify them.
+            throw new ClickHouseException(500, $"ClickHouse insert into {table} failed: {ex.Message}", ex);
+        }
+    }
+
+    private Task<long> InsertCoreAsync(string table, IReadOnlyList<KeyValuePair<string, string>> columnTypes, IEnumerable<object?[]> rows,
         CancellationToken cancellationToken)
     {
         var options = new InsertOptions

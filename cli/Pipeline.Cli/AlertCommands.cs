@@ -50,7 +50,7 @@ internal static class AlertCommands
             using (worker)
             {
                 var run = Task.Factory.StartNew(() => worker.RunAsync(ct), TaskCreationOptions.LongRunning).Unwrap();
-                using (HealthEndpoint.Start(config, clickHouse, () => !run.IsCompleted))
+                using (HealthEndpoint.Start(config, clickHouse, () => run.IsCompleted ? "stopped" : null))
                 {
                     await run;
                 }

@@ -66,6 +66,12 @@ internal static class CommandRunner
                 await Console.Error.WriteLineAsync($"error: {ex.Message}");
                 return ExitCodes.Failed;
             }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // A bug: still one line and a non-zero exit, never a stack trace on a user's terminal.
+                await Console.Error.WriteLineAsync($"error: unexpected {ex.GetType().Name}: {ex.Message}");
+                return ExitCodes.Failed;
+            }
         });
     }
 }

@@ -15,18 +15,19 @@ internal sealed class HealthEndpoint : IDisposable
 {
     private readonly HttpListener _listener = new();
     private readonly ClickHouseHttp _clickHouse;
-    private readonly Func<bool> _workerRunning;
+    private readonly Func<string?> _workerProblem;
 
-    private HealthEndpoint(int port, ClickHouseHttp clickHouse, Func<bool> workerRunning)
+    private HealthEndpoint(int port, ClickHouseHttp clickHouse, Func<string?> workerProblem)
     {
         _clickHouse = clickHouse;
-        _workerRunning = workerRunning;
+        _workerProblem = workerProblem;
         _listener.Prefixes.Add($"http://127.0.0.1:{port}/");
         _listener.Start();
         _ = Task.Run(ServeAsync);
     }
 
-    public static HealthEndpoint? Start(PipelineConfig config, ClickHouseHttp clickHouse, Func<bool> workerRunning)
+    /// <param name="workerProblem">Null while the worker makes progress, else why not (stopped, paused on a server, data skipped).</param>
+    public static HealthEndpoint? Start(PipelineConfig config, ClickHouseHttp clickHouse, Func<string?> workerProblem)
     {
         var value = config.Root["Metrics:HealthPort"];
         if (value is null or "0") return null;
@@ -35,7 +36,7 @@ internal sealed class HealthEndpoint : IDisposable
             throw new ConfigException($"Metrics:HealthPort: '{value}' is not a port number");
         }
         Console.Error.WriteLine($"health: http://127.0.0.1:{port}/healthz and /readyz");
-        return new HealthEndpoint(port, clickHouse, workerRunning);
+        return new HealthEndpoint(port, clickHouse, workerProblem);
     }
 
     private async Task ServeAsync()
@@ -78,7 +79,7 @@ internal sealed class HealthEndpoint : IDisposable
         {
             checks["clickhouse"] = "unreachable: " + ex.Message;
         }
-        checks["worker"] = _workerRunning() ? "ok" : "stopped";
+        checks["worker"] = _workerProblem() ?? "ok";
         var ready = checks.Values.All(v => v == "ok");
         checks["status"] = ready ? "ready" : "not ready";
         return (ready ? 200 : 503, checks);

@@ -146,7 +146,7 @@ internal static class AggregateCommand
             }
             using var worker = new AggregatorWorker(config.Kafka, clickHouse, options, TimeProvider.System, loggerFactory.CreateLogger("aggregate"));
             var run = Task.Factory.StartNew(() => worker.RunAsync(ct), TaskCreationOptions.LongRunning).Unwrap();
-            using (HealthEndpoint.Start(config, clickHouse, () => !run.IsCompleted))
+            using (HealthEndpoint.Start(config, clickHouse, () => run.IsCompleted ? "stopped" : worker.NotReadyReason))
             {
                 await run;
             }

@@ -59,6 +59,11 @@ public sealed class WindowState
     /// <summary>Sum and count per custom metric.</summary>
     public Dictionary<string, (double Sum, long Count)> Custom { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>True when a count or sum reached <see cref="FieldBounds.MaxWindowSum"/> and stopped there.</summary>
+    public bool Saturated { get; private set; }
+    /// <summary>Stage or custom metric names not kept because the window already holds <see cref="FieldBounds.MaxWindowNames"/>.</summary>
+    public long DroppedNames { get; private set; }
+
     /// <summary>Lowest and highest Kafka offset folded in (-1 when none).</summary>
     public long MinOffset { get; private set; } = -1;
     public long MaxOffset { get; private set; } = -1;
@@ -85,47 +90,55 @@ public sealed class WindowState
         ArgumentNullException.ThrowIfNull(call);
         ArgumentNullException.ThrowIfNull(prices);
         if (!_eventIds.Add(call.EventId)) return false;
-        var w = Math.Max(1L, (long)Math.Round(1 / call.SampleRate));
-        Events++;
-        Calls += w;
+        // Validated events are bounded (FieldBounds), so each term below is finite and small; sums still
+        // saturate at FieldBounds.MaxWindowSum instead of wrapping, and the window says so.
+        var w = Math.Clamp((long)Math.Round(1 / call.SampleRate), 1L, FieldBounds.MaxWeight);
+        var sat = Saturated;
+        Events = FieldBounds.AddSaturating(Events, 1, ref sat);
+        Calls = FieldBounds.AddSaturating(Calls, w, ref sat);
         if (call.Outcome == Outcome.Success)
         {
-            Successes += w;
+            Successes = FieldBounds.AddSaturating(Successes, w, ref sat);
         }
         else
         {
-            Errors += w;
-            ErrorsByType[(int)(call.ErrorType ?? ErrorType.Other)] += w;
+            Errors = FieldBounds.AddSaturating(Errors, w, ref sat);
+            var t = call.ErrorType is { } et && (int)et is >= 0 and < ErrorTypeCount ? (int)et : (int)ErrorType.Other;
+            ErrorsByType[t] = FieldBounds.AddSaturating(ErrorsByType[t], w, ref sat);
         }
         Latency.Add(call.LatencyMs, w);
         if (call.TimeToFirstTokenMs is { } ttft) TimeToFirstToken.Add(ttft, w);
-        InputTokens += call.InputTokens * w;
-        OutputTokens += call.OutputTokens * w;
-        CachedInputTokens += (call.CachedInputTokens ?? 0) * w;
+        InputTokens = FieldBounds.AddSaturating(InputTokens, FieldBounds.MultiplySaturating(Math.Max(0, call.InputTokens), w, ref sat), ref sat);
+        OutputTokens = FieldBounds.AddSaturating(OutputTokens, FieldBounds.MultiplySaturating(Math.Max(0, call.OutputTokens), w, ref sat), ref sat);
+        CachedInputTokens = FieldBounds.AddSaturating(CachedInputTokens, FieldBounds.MultiplySaturating(Math.Max(0, call.CachedInputTokens ?? 0), w, ref sat), ref sat);
         if (prices.CostOf(call) is { } cost)
         {
             CostUsd += cost * w;
-            if (call.CostUsd is null) PricedCalls += w;
+            if (call.CostUsd is null) PricedCalls = FieldBounds.AddSaturating(PricedCalls, w, ref sat);
         }
         else
         {
-            UnpricedCalls += w;
+            UnpricedCalls = FieldBounds.AddSaturating(UnpricedCalls, w, ref sat);
         }
         if (call.QualityScore is { } q)
         {
             QualitySum += q * w;
-            QualityCount += w;
+            QualityCount = FieldBounds.AddSaturating(QualityCount, w, ref sat);
         }
-        if (call.CacheHit) CacheHits += w;
+        if (call.CacheHit) CacheHits = FieldBounds.AddSaturating(CacheHits, w, ref sat);
         foreach (var s in call.Stages)
         {
-            StageDurations[s.Name] = StageDurations.GetValueOrDefault(s.Name) + s.DurationMs * w;
+            if (StageDurations.TryGetValue(s.Name, out var d)) StageDurations[s.Name] = d + s.DurationMs * w;
+            else if (StageDurations.Count < FieldBounds.MaxWindowNames) StageDurations[s.Name] = s.DurationMs * w;
+            else DroppedNames++;
         }
         foreach (var (name, value) in call.Custom)
         {
-            var (sum, count) = Custom.GetValueOrDefault(name);
-            Custom[name] = (sum + value * w, count + w);
+            if (Custom.TryGetValue(name, out var c)) Custom[name] = (c.Sum + value * w, FieldBounds.AddSaturating(c.Count, w, ref sat));
+            else if (Custom.Count < FieldBounds.MaxWindowNames) Custom[name] = (value * w, w);
+            else DroppedNames++;
         }
+        Saturated = sat;
         if (offset >= 0)
         {
             if (MinOffset < 0 || offset < MinOffset) MinOffset = offset;
@@ -140,28 +153,37 @@ public sealed class WindowState
     {
         ArgumentNullException.ThrowIfNull(other);
         if (other.Key != Key) throw new ArgumentException($"cannot merge window {other.Key} into {Key}", nameof(other));
-        Calls += other.Calls;
-        Events += other.Events;
-        Successes += other.Successes;
-        Errors += other.Errors;
-        for (var i = 0; i < ErrorTypeCount; i++) ErrorsByType[i] += other.ErrorsByType[i];
+        var sat = Saturated || other.Saturated;
+        Calls = FieldBounds.AddSaturating(Calls, other.Calls, ref sat);
+        Events = FieldBounds.AddSaturating(Events, other.Events, ref sat);
+        Successes = FieldBounds.AddSaturating(Successes, other.Successes, ref sat);
+        Errors = FieldBounds.AddSaturating(Errors, other.Errors, ref sat);
+        for (var i = 0; i < ErrorTypeCount; i++) ErrorsByType[i] = FieldBounds.AddSaturating(ErrorsByType[i], other.ErrorsByType[i], ref sat);
         Latency.Merge(other.Latency);
         TimeToFirstToken.Merge(other.TimeToFirstToken);
-        InputTokens += other.InputTokens;
-        OutputTokens += other.OutputTokens;
-        CachedInputTokens += other.CachedInputTokens;
+        InputTokens = FieldBounds.AddSaturating(InputTokens, other.InputTokens, ref sat);
+        OutputTokens = FieldBounds.AddSaturating(OutputTokens, other.OutputTokens, ref sat);
+        CachedInputTokens = FieldBounds.AddSaturating(CachedInputTokens, other.CachedInputTokens, ref sat);
         CostUsd += other.CostUsd;
-        PricedCalls += other.PricedCalls;
-        UnpricedCalls += other.UnpricedCalls;
+        PricedCalls = FieldBounds.AddSaturating(PricedCalls, other.PricedCalls, ref sat);
+        UnpricedCalls = FieldBounds.AddSaturating(UnpricedCalls, other.UnpricedCalls, ref sat);
         QualitySum += other.QualitySum;
-        QualityCount += other.QualityCount;
-        CacheHits += other.CacheHits;
-        foreach (var (k, v) in other.StageDurations) StageDurations[k] = StageDurations.GetValueOrDefault(k) + v;
+        QualityCount = FieldBounds.AddSaturating(QualityCount, other.QualityCount, ref sat);
+        CacheHits = FieldBounds.AddSaturating(CacheHits, other.CacheHits, ref sat);
+        foreach (var (k, v) in other.StageDurations)
+        {
+            if (StageDurations.TryGetValue(k, out var d)) StageDurations[k] = d + v;
+            else if (StageDurations.Count < FieldBounds.MaxWindowNames) StageDurations[k] = v;
+            else DroppedNames++;
+        }
         foreach (var (k, (s, c)) in other.Custom)
         {
-            var (sum, count) = Custom.GetValueOrDefault(k);
-            Custom[k] = (sum + s, count + c);
+            if (Custom.TryGetValue(k, out var mine)) Custom[k] = (mine.Sum + s, FieldBounds.AddSaturating(mine.Count, c, ref sat));
+            else if (Custom.Count < FieldBounds.MaxWindowNames) Custom[k] = (s, c);
+            else DroppedNames++;
         }
+        DroppedNames += other.DroppedNames;
+        Saturated = sat;
         if (other.MinOffset >= 0 && (MinOffset < 0 || other.MinOffset < MinOffset)) MinOffset = other.MinOffset;
         MaxOffset = Math.Max(MaxOffset, other.MaxOffset);
         Revision = Math.Max(Revision, other.Revision);
@@ -197,6 +219,12 @@ public sealed class WindowState
         long cacheHits, IEnumerable<KeyValuePair<string, double>> stages, IEnumerable<KeyValuePair<string, (double, long)>> custom,
         long minOffset, long maxOffset, int revision)
     {
+        // Rows written by older versions may exceed today's bounds: clamp them so sums stay bounded.
+        static long B(long v) => Math.Clamp(v, 0, FieldBounds.MaxWindowSum);
+        calls = B(calls); events = B(events); successes = B(successes); errors = B(errors);
+        inputTokens = B(inputTokens); outputTokens = B(outputTokens); cachedInputTokens = B(cachedInputTokens);
+        priced = B(priced); unpriced = B(unpriced); qualityCount = B(qualityCount); cacheHits = B(cacheHits);
+        errorsByType = errorsByType.Select(B).ToArray();
         Calls = calls; Events = events; Successes = successes; Errors = errors;
         Array.Copy(errorsByType, ErrorsByType, Math.Min(errorsByType.Length, ErrorTypeCount));
         Latency.Merge(latency); TimeToFirstToken.Merge(ttft);

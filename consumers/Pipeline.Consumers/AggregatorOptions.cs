@@ -23,6 +23,17 @@ public sealed class AggregatorOptions
     public TimeSpan MaxEventAge { get; set; } = TimeSpan.FromDays(30);
     /// <summary>Events further in the future than this go to the DLQ. Default 1 hour.</summary>
     public TimeSpan MaxClockSkew { get; set; } = TimeSpan.FromHours(1);
+    /// <summary>
+    /// What to do when <see cref="Topic"/> does not exist: <c>Wait</c> (the default: report unready and keep
+    /// waiting for it to be created) or <c>Fail</c> (one error line, exit code 69).
+    /// </summary>
+    public MissingTopicPolicy MissingTopic { get; set; } = MissingTopicPolicy.Wait;
+    /// <summary>
+    /// How often a write ClickHouse refuses for a deterministic reason (a dropped column, a missing table,
+    /// access denied) is tried again while the partitions stay paused, so repairing the table resumes the
+    /// worker without a restart. Default 10 s.
+    /// </summary>
+    public TimeSpan BlockedRetryInterval { get; set; } = TimeSpan.FromSeconds(10);
     /// <summary>Window length, lateness, idle handling.</summary>
     public WindowingOptions Windowing { get; set; } = new();
     /// <summary>Anomaly baselines.</summary>
@@ -47,4 +58,13 @@ public static class AggregatorOptionsValidation
         if (o.Anomalies.MinSamples < 2) yield return new("must be at least 2", ["Anomalies:MinSamples"]);
         if (o.Anomalies.BaselineWindows < o.Anomalies.MinSamples) yield return new("must be at least Anomalies:MinSamples", ["Anomalies:BaselineWindows"]);
     }
+}
+
+/// <summary>What a worker does when its input topic does not exist.</summary>
+public enum MissingTopicPolicy
+{
+    /// <summary>Report unready and wait for the topic to be created.</summary>
+    Wait,
+    /// <summary>Stop with one error line naming the topic.</summary>
+    Fail,
 }

@@ -1,7 +1,10 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Text;
+using System.Text.RegularExpressions;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 using Pipeline.Aggregation;
@@ -11,6 +14,9 @@ using Polly;
 
 namespace Pipeline.Consumers;
 
+/// <summary>The input topic does not exist and <see cref="AggregatorOptions.MissingTopic"/> is <c>Fail</c>.</summary>
+public sealed class MissingTopicException(string message) : InvalidOperationException(message);
+
 /// <summary>
 /// The aggregator: reads <c>llm.calls.v1</c>; writes every event to ClickHouse <c>calls</c>; folds it into
 /// its series' event-time window; writes closed windows to <c>metrics_1m</c> and <c>llm.metrics.1m.v1</c>
@@ -19,24 +25,37 @@ namespace Pipeline.Consumers;
 /// and never past the oldest event an unwritten window still holds; after a restart or rebalance the
 /// stored windows (with their offset ranges and event ids) are reloaded, so a replay neither loses nor
 /// double counts an event.
+/// Nothing a record contains stops it: every per-record step sits in one boundary that dead-letters with
+/// the reason, and rows ClickHouse rejects are isolated by bisection and dead-lettered. While ClickHouse or
+/// Kafka cannot take a write, the partitions are paused and the poll loop stays alive (no rebalance);
+/// <see cref="NotReadyReason"/> says why.
 /// </summary>
 public sealed partial class AggregatorWorker : IDisposable
 {
     /// <summary>Header on window records: when the worker emitted the record (unix ms, wall clock).</summary>
     public const string EmittedAtHeader = "pipeline.emitted_at_ms";
 
-    /// <summary>DLQ header: the failure class (TooShort, BadMagicByte, UnknownSchemaId, MalformedAvro, InvalidField).</summary>
+    /// <summary>
+    /// DLQ header: the failure class: a <see cref="DecodeFailure"/> name, <c>ProcessingError</c> (a bug met
+    /// this record), <c>ClickHouseRejected</c> (the server refused its row) or <c>WindowRejected</c>.
+    /// </summary>
     public const string FailureHeader = "pipeline.dlq.failure";
     /// <summary>DLQ header: a one-line human-readable reason.</summary>
     public const string ReasonHeader = "pipeline.dlq.reason";
     /// <summary>DLQ header: <c>topic/partition/offset</c> of the original record.</summary>
     public const string SourceHeader = "pipeline.dlq.source";
+    /// <summary>DLQ header on a stub that stands for a record the DLQ refused: <c>size=N sha256=HEX error=...</c>.</summary>
+    public const string StubHeader = "pipeline.dlq.stub";
 
     private static readonly Meter Meter = new("Pipeline.Aggregator");
     private static readonly Counter<long> EventsIn = Meter.CreateCounter<long>("pipeline.aggregator.events", "{event}", "Events decoded and written");
     private static readonly Counter<long> DeadLetters = Meter.CreateCounter<long>("pipeline.aggregator.dead_letters", "{event}", "Records sent to the DLQ");
     private static readonly Counter<long> WindowsOut = Meter.CreateCounter<long>("pipeline.aggregator.windows", "{window}", "Window revisions written");
     private static readonly Counter<long> LateEvents = Meter.CreateCounter<long>("pipeline.aggregator.late_events", "{event}", "Events that reopened a closed window");
+    private static readonly Counter<long> ProcessingErrors = Meter.CreateCounter<long>("pipeline.aggregator.processing_errors", "{event}", "Records a bug met, dead-lettered (alert on any)");
+    private static readonly Counter<long> RejectedRows = Meter.CreateCounter<long>("pipeline.aggregator.rejected_rows", "{row}", "Rows ClickHouse refused, isolated and dead-lettered");
+    private static readonly Counter<long> SkippedRecords = Meter.CreateCounter<long>("pipeline.aggregator.records_skipped", "{record}", "Records jumped over by an offset reset: data loss");
+    private static readonly Counter<long> SaturatedWindows = Meter.CreateCounter<long>("pipeline.aggregator.saturated_windows", "{window}", "Windows whose sums reached their bound");
     private static readonly Histogram<double> FlushSeconds = Meter.CreateHistogram<double>("pipeline.aggregator.flush.duration", "s", "Time to write one batch");
     private static readonly Histogram<long> BatchRows = Meter.CreateHistogram<long>("pipeline.aggregator.batch.size", "{event}", "Rows per insert into calls");
 
@@ -57,13 +76,34 @@ public sealed partial class AggregatorWorker : IDisposable
     private readonly AnomalyScorer _scorer;
     private readonly ResiliencePipeline _retry;
     private readonly List<object?[]> _rows = [];
+    private readonly List<SourceRecord> _sources = [];
     private readonly Dictionary<int, PartitionWindows> _windows = [];
     private readonly Dictionary<int, long> _nextOffsets = [];
     private readonly Dictionary<int, long> _assignedFrom = [];
     private readonly Dictionary<int, long> _committed = [];
+    private readonly HashSet<int> _owned = [];
+    // Records returned by a poll while the partitions were paused for a write; processed, in order, before the next poll.
+    private readonly Queue<ConsumeResult<byte[]?, byte[]?>> _held = new();
+    // Written windows that late events touched, to rebuild from calls at the next flush (with their partition).
+    private readonly Dictionary<WindowKey, int> _recompute = [];
+    private readonly ConcurrentQueue<Undelivered> _undelivered = new();
+    private readonly ConcurrentQueue<(int Partition, long At, string To)> _resets = new();
+    private readonly Dictionary<int, long> _resetAt = [];
     private IProducer<byte[]?, byte[]?>? _producer;
+    private Batch? _inFlight;
     private long _batchStartedTicks;
     private bool _batchOpen;
+    // Set once a batch could not be written (stopping mid-write): nothing more is committed this run.
+    private bool _commitsStopped;
+    private volatile string? _blocked;
+    private volatile string? _topicProblem;
+    private volatile string? _skipped;
+    private long _lastTopicWarningTicks;
+    // Cancelled 30 s after a stop: bounds every wait for a server, in callbacks too.
+    private CancellationToken _writes;
+    private long _recordsConsumed;
+    private long _eventsWritten;
+    private long _deadLettered;
 
     /// <summary>Creates a worker; <see cref="RunAsync"/> starts it.</summary>
     public AggregatorWorker(KafkaSettings kafka, ClickHouseHttp clickHouse, AggregatorOptions options, TimeProvider time, ILogger log, PriceTable? prices = null)
@@ -75,20 +115,26 @@ public sealed partial class AggregatorWorker : IDisposable
         _log = log;
         _prices = prices ?? PriceTable.Default;
         _scorer = new AnomalyScorer(options.Anomalies);
-        _retry = ClickHouseResilience.Create(time, log);
+        _retry = ClickHouseResilience.Create(time, log, reason => _blocked = reason, options.BlockedRetryInterval);
     }
 
     /// <summary>Records taken from Kafka so far (read by benchmarks from another thread).</summary>
     public long RecordsConsumed => Interlocked.Read(ref _recordsConsumed);
-
-    private long _recordsConsumed;
-
     /// <summary>Events written to <c>calls</c> so far (duplicates included).</summary>
-    public long EventsWritten { get; private set; }
+    public long EventsWritten => Interlocked.Read(ref _eventsWritten);
     /// <summary>Records sent to the DLQ so far.</summary>
-    public long DeadLettered { get; private set; }
+    public long DeadLettered => Interlocked.Read(ref _deadLettered);
     /// <summary>Window revisions written so far.</summary>
     public long WindowsWritten { get; private set; }
+    /// <summary>Times partitions were assigned to this worker (one while its group membership holds).</summary>
+    public int Assignments { get; private set; }
+
+    /// <summary>
+    /// Null while the worker makes progress; otherwise why it does not: ClickHouse or Kafka refusing writes
+    /// (partitions paused), the input topic missing, or records skipped by an offset reset (data loss,
+    /// reported until the worker restarts).
+    /// </summary>
+    public string? NotReadyReason => _blocked ?? _topicProblem ?? _skipped;
 
     /// <summary>Consumes until cancelled, then writes what it holds and commits.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
@@ -97,15 +143,18 @@ public sealed partial class AggregatorWorker : IDisposable
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(_kafka.Consumer(_options.GroupId))
             .SetPartitionsAssignedHandler((c, assigned) =>
             {
+                _topicProblem = null;
+                if (assigned.Count > 0) Assignments++;
                 foreach (var tp in assigned)
                 {
-                    LoadPartitionAsync(c, tp, CancellationToken.None).GetAwaiter().GetResult();
+                    _owned.Add(tp.Partition.Value);
+                    LoadPartitionAsync(c, tp, _writes).GetAwaiter().GetResult();
                 }
             })
             .SetPartitionsRevokedHandler((c, revoked) =>
             {
                 // Write what is closed and commit what is safe; the next owner replays the rest.
-                FlushAsync(c, CancellationToken.None).GetAwaiter().GetResult();
+                HandOver(c);
                 foreach (var tp in revoked)
                 {
                     Forget(tp.Partition.Value);
@@ -119,31 +168,50 @@ public sealed partial class AggregatorWorker : IDisposable
                 }
             })
             .SetErrorHandler((_, e) => LogKafkaError(_log, e.Code.ToString(), e.Reason))
+            .SetLogHandler((_, m) => OnKafkaLog(m))
             .Build();
         consumer.Subscribe(_options.Topic);
         LogStarted(_log, _options.Topic, _options.GroupId);
+        // A stop lets the write in flight finish (so its offsets are committed): writes are cancelled only
+        // if they still wait for a server 30 s after the stop; then nothing more is committed and a restart replays.
+        using var writes = new CancellationTokenSource();
+        _writes = writes.Token;
+        using var stopping = cancellationToken.Register(() => writes.CancelAfter(TimeSpan.FromSeconds(30)));
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                var result = consumer.Consume(TimeSpan.FromMilliseconds(100));
+                var result = _held.Count > 0 ? _held.Dequeue() : Poll(consumer, TimeSpan.FromMilliseconds(100));
+                NoteResets();
                 if (result is { IsPartitionEOF: false, Message: not null })
                 {
-                    await HandleAsync(result, cancellationToken);
+                    Handle(result);
                 }
                 if (_rows.Count >= _options.MaxBatchRows || _time.GetElapsedTime(_batchStartedTicks) >= _options.FlushInterval)
                 {
-                    await FlushAsync(consumer, cancellationToken);
+                    await FlushAsync(consumer, poll: true, writes.Token);
                 }
             }
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (writes.IsCancellationRequested)
         {
-            // Stopping mid-write: what was not written is retried once more below, then replayed on restart.
+            // Stopped while a server was still away: what was not written is replayed on restart (nothing past it is committed).
         }
         finally
         {
-            await FlushAsync(consumer, CancellationToken.None);
+            if (_inFlight is not null)
+            {
+                _commitsStopped = true;
+                _inFlight = null;
+            }
+            try
+            {
+                await FlushAsync(consumer, poll: false, writes.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                // ClickHouse is still away: the last records are replayed on restart.
+            }
             consumer.Close();
             _producer.Flush(TimeSpan.FromSeconds(10));
             _producer.Dispose();
@@ -151,48 +219,95 @@ public sealed partial class AggregatorWorker : IDisposable
         }
     }
 
-    private async Task HandleAsync(ConsumeResult<byte[]?, byte[]?> result, CancellationToken cancellationToken)
+    /// <summary>One poll. Consume errors never escape: a missing topic waits (or fails, by configuration); others are logged.</summary>
+    private ConsumeResult<byte[]?, byte[]?>? Poll(IConsumer<byte[]?, byte[]?> consumer, TimeSpan timeout)
     {
+        try
+        {
+            var result = consumer.Consume(timeout);
+            if (result is not null) _topicProblem = null;
+            return result;
+        }
+        catch (ConsumeException ex) when (ex.Error.Code is ErrorCode.UnknownTopicOrPart or ErrorCode.Local_UnknownTopic or ErrorCode.Local_UnknownPartition)
+        {
+            var problem = $"topic {_options.Topic} does not exist ({ex.Error.Reason})";
+            if (_options.MissingTopic == MissingTopicPolicy.Fail)
+            {
+                throw new MissingTopicException($"{problem}; create it, or set Aggregator:MissingTopic=Wait to wait for it");
+            }
+            _topicProblem = problem + "; waiting for it to be created";
+            if (_lastTopicWarningTicks == 0 || _time.GetElapsedTime(_lastTopicWarningTicks) > TimeSpan.FromSeconds(30))
+            {
+                _lastTopicWarningTicks = _time.GetTimestamp();
+                LogTopicMissing(_log, _options.Topic);
+            }
+            return null;
+        }
+        catch (ConsumeException ex) when (!ex.Error.IsFatal)
+        {
+            LogKafkaError(_log, ex.Error.Code.ToString(), ex.Error.Reason);
+            return null;
+        }
+    }
+
+    private void Handle(ConsumeResult<byte[]?, byte[]?> result)
+    {
+        var partition = result.Partition.Value;
+        if (!_owned.Contains(partition)) return; // held across a revocation: the new owner reads it
         if (!_batchOpen)
         {
             _batchStartedTicks = _time.GetTimestamp();
             _batchOpen = true;
         }
-        var partition = result.Partition.Value;
         var offset = result.Offset.Value;
-        _nextOffsets[partition] = offset + 1;
+        NoteProgressAfterReset(partition, offset);
         Interlocked.Increment(ref _recordsConsumed);
-        LlmCall call;
+        // One boundary around every per-record step: nothing a record contains stops the partition.
         try
         {
-            call = _serializer.Deserialize(result.Message.Value ?? []);
-        }
-        catch (EventDecodeException ex)
-        {
-            DeadLetter(result, ex.Failure, ex.Message);
-            return;
-        }
-        var now = _time.GetUtcNow();
-        if (LlmCallValidator.Validate(call, now, _options.MaxEventAge, _options.MaxClockSkew) is { } reason)
-        {
-            DeadLetter(result, DecodeFailure.InvalidField, reason);
-            return;
-        }
-        _rows.Add(CallRows.ToRow(call, partition, offset, now));
-        EventsIn.Add(1);
-        var windows = WindowsOf(partition);
-        if (windows.NeedsStoredState(call))
-        {
-            // A very late event for a window no longer in memory: continue from its stored revision.
-            var key = new WindowKey(SeriesKey.Of(call), PartitionWindows.WindowStartOf(call.OccurredAt, _options.Windowing.WindowSize));
-            foreach (var stored in await LoadStoredAsync(partition, WindowFilter(key), cancellationToken))
+            LlmCall call;
+            try
             {
-                windows.Seed(stored);
+                call = _serializer.Deserialize(result.Message.Value ?? []);
             }
+            catch (EventDecodeException ex)
+            {
+                DeadLetter(SourceRecord.Of(result), ex.Failure.ToString(), ex.Message);
+                _nextOffsets[partition] = offset + 1;
+                return;
+            }
+            var now = _time.GetUtcNow();
+            if (LlmCallValidator.Validate(call, now, _options.MaxEventAge, _options.MaxClockSkew) is { } reason)
+            {
+                DeadLetter(SourceRecord.Of(result), nameof(DecodeFailure.InvalidField), reason);
+                _nextOffsets[partition] = offset + 1;
+                return;
+            }
+            var row = CallRows.ToRow(call, partition, offset, now);
+            var windows = WindowsOf(partition);
+            if (windows.NeedsStoredState(call))
+            {
+                // Late for a window already written and no longer in memory (a backfill, a replay after a restart):
+                // its row goes to calls, and the window is rebuilt from calls FINAL once this batch is inserted.
+                // Exact (duplicates collapse by event id) and nothing held in memory, however far behind it is.
+                _recompute[new WindowKey(SeriesKey.Of(call), PartitionWindows.WindowStartOf(call.OccurredAt, _options.Windowing.WindowSize))] = partition;
+                LateEvents.Add(1);
+            }
+            else if (windows.Add(call, offset) == AddOutcome.Late)
+            {
+                LateEvents.Add(1);
+            }
+            _rows.Add(row);
+            _sources.Add(SourceRecord.Of(result));
+            EventsIn.Add(1);
+            _nextOffsets[partition] = offset + 1;
         }
-        if (windows.Add(call, offset) == AddOutcome.Late)
+        catch (Exception ex)
         {
-            LateEvents.Add(1);
+            // A bug met this record (nothing else reaches here): dead-letter it, count it, keep going.
+            ProcessingErrors.Add(1);
+            DeadLetter(SourceRecord.Of(result), "ProcessingError", $"{ex.GetType().Name}: {ex.Message}");
+            _nextOffsets[partition] = offset + 1;
         }
     }
 
@@ -220,9 +335,41 @@ public sealed partial class AggregatorWorker : IDisposable
 
     private void Forget(int partition)
     {
+        _owned.Remove(partition);
         _windows.Remove(partition);
         _nextOffsets.Remove(partition);
         _committed.Remove(partition);
+        _resetAt.Remove(partition);
+        foreach (var key in _recompute.Where(kv => kv.Value == partition).Select(kv => kv.Key).ToList())
+        {
+            _recompute.Remove(key);
+        }
+    }
+
+    /// <summary>Before partitions move: finish the write in flight, write what is due, commit what is safe (no polling: this runs inside a rebalance).</summary>
+    private void HandOver(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        if (_inFlight is { } batch)
+        {
+            try
+            {
+                batch.Write!.GetAwaiter().GetResult();
+                Finish(consumer, batch);
+            }
+            catch (OperationCanceledException)
+            {
+                _commitsStopped = true;
+            }
+            _inFlight = null;
+        }
+        try
+        {
+            FlushAsync(consumer, poll: false, _writes).GetAwaiter().GetResult();
+        }
+        catch (OperationCanceledException)
+        {
+            _commitsStopped = true;
+        }
     }
 
     /// <summary>
@@ -232,17 +379,13 @@ public sealed partial class AggregatorWorker : IDisposable
     private async Task LoadPartitionAsync(IConsumer<byte[]?, byte[]?> consumer, TopicPartition tp, CancellationToken cancellationToken)
     {
         var partition = tp.Partition.Value;
-        Forget(partition);
+        _windows.Remove(partition);
+        _nextOffsets.Remove(partition);
+        _committed.Remove(partition);
         var windows = WindowsOf(partition);
         var committed = consumer.Committed([tp], TimeSpan.FromSeconds(10)).FirstOrDefault()?.Offset ?? Offset.Unset;
         var from = committed.IsSpecial ? 0 : committed.Value;
         _assignedFrom[partition] = from;
-        var oldest = (_time.GetUtcNow() - _options.MaxEventAge).ToUnixTimeSeconds();
-        var stored = await LoadStoredAsync(partition, $"max_offset >= {from} AND window_start >= {oldest}", cancellationToken);
-        foreach (var w in stored)
-        {
-            windows.Seed(w);
-        }
         var latest = await _retry.ExecuteAsync(async ct => await _clickHouse.ScalarAsync(
             $"SELECT toUInt32(max(window_start)) FROM metrics_1m WHERE kafka_partition = {partition} AND window_seconds = {(int)_options.Windowing.WindowSize.TotalSeconds}", ct),
             cancellationToken);
@@ -258,145 +401,438 @@ public sealed partial class AggregatorWorker : IDisposable
         {
             _scorer.Remember(MetricsRows.FromJson(row));
         }
-        LogAssigned(_log, partition, from, stored.Count, history.Count);
+        _blocked = null;
+        LogAssigned(_log, partition, from, history.Count);
     }
 
-    private static string WindowFilter(WindowKey key) =>
-        ClickHouseResilience.SeriesFilter(key.Series) + $" AND window_start = {key.WindowStart.ToUnixTimeSeconds()}";
-
-    /// <summary>Stored windows of a partition matching <paramref name="filter"/>, each seeded with the event ids it counts.</summary>
-    private async Task<List<WindowState>> LoadStoredAsync(int partition, string filter, CancellationToken cancellationToken)
+    /// <summary>
+    /// Rebuilds windows that late events touched from <c>calls FINAL</c> (this batch's rows are already there),
+    /// and adds a new revision of each that changed to the batch. Windows are read in chunks, so a backfill
+    /// costs a few queries per flush and no memory between flushes.
+    /// </summary>
+    private async Task RecomputeAsync(Batch batch, CancellationToken cancellationToken)
     {
-        var rows = await _retry.ExecuteAsync(async ct => await _clickHouse.QueryAsync(
-            $"SELECT * FROM metrics_1m FINAL WHERE kafka_partition = {partition} AND {filter}", ct), cancellationToken);
-        var states = rows.Select(MetricsRows.FromJson).Where(s => s.Size == _options.Windowing.WindowSize).ToList();
-        if (states.Count == 0) return states;
-        var minOffset = states.Min(s => s.MinOffset);
-        var maxOffset = states.Max(s => s.MaxOffset);
-        var ids = await _retry.ExecuteAsync(async ct => await _clickHouse.QueryAsync(
-            $"SELECT DISTINCT event_id, environment, service, prompt_name, prompt_version, request_model, toUInt32(occurred_at) AS t, kafka_offset FROM calls"
-            + $" WHERE kafka_partition = {partition} AND kafka_offset >= {minOffset} AND kafka_offset <= {maxOffset}", ct), cancellationToken);
-        var byKey = states.ToDictionary(s => s.Key);
-        foreach (var r in ids)
+        var size = (long)_options.Windowing.WindowSize.TotalSeconds;
+        foreach (var chunk in batch.Recompute.Chunk(200))
         {
-            var series = new SeriesKey(r.GetProperty("environment").GetString()!, r.GetProperty("service").GetString()!,
-                r.GetProperty("prompt_name").GetString()!, r.GetProperty("prompt_version").GetString()!, r.GetProperty("request_model").GetString()!);
-            var at = DateTimeOffset.FromUnixTimeSeconds(r.GetProperty("t").GetInt64());
-            var key = new WindowKey(series, PartitionWindows.WindowStartOf(at, _options.Windowing.WindowSize));
-            if (byKey.TryGetValue(key, out var state) && r.GetProperty("kafka_offset").GetInt64() <= state.MaxOffset)
+            var tuples = string.Join(",", chunk.Select(k => $"({Quoted(k.Key.Series)}, {k.Key.WindowStart.ToUnixTimeSeconds()})"));
+            var from = chunk.Min(k => k.Key.WindowStart).ToUnixTimeSeconds();
+            var to = chunk.Max(k => k.Key.WindowStart).ToUnixTimeSeconds() + size;
+            var rows = await _retry.ExecuteAsync(async ct => await _clickHouse.QueryAsync(
+                $"SELECT {CallRows.WindowColumns} FROM calls FINAL WHERE occurred_at >= {from} AND occurred_at < {to}"
+                + $" AND (environment, service, prompt_name, prompt_version, request_model, intDiv(toUInt32(occurred_at), {size}) * {size}) IN ({tuples})", ct),
+                cancellationToken);
+            var stored = (await _retry.ExecuteAsync(async ct => await _clickHouse.QueryAsync(
+                "SELECT environment, service, prompt_name, prompt_version, request_model, toUInt32(window_start) AS ws, max(revision) AS last_revision, argMax(events, revision) AS last_events"
+                + $" FROM metrics_1m WHERE window_seconds = {size} AND (environment, service, prompt_name, prompt_version, request_model, toUInt32(window_start)) IN ({tuples})"
+                + " GROUP BY environment, service, prompt_name, prompt_version, request_model, ws", ct), cancellationToken))
+                .ToDictionary(r => new WindowKey(new SeriesKey(r.GetProperty("environment").GetString()!, r.GetProperty("service").GetString()!,
+                    r.GetProperty("prompt_name").GetString()!, r.GetProperty("prompt_version").GetString()!, r.GetProperty("request_model").GetString()!),
+                    DateTimeOffset.FromUnixTimeSeconds(r.GetProperty("ws").GetInt64())),
+                    r => (Revision: (int)MetricsRows.StoredInt(r.GetProperty("last_revision")), Events: MetricsRows.StoredInt(r.GetProperty("last_events"))));
+            var states = chunk.ToDictionary(k => k.Key, k => new WindowState(k.Key, _options.Windowing.WindowSize, k.Value));
+            foreach (var row in rows)
             {
-                state.SeedEventIds([Guid.Parse(r.GetProperty("event_id").GetString()!)]);
+                var (call, offset) = CallRows.FromJson(row);
+                var key = new WindowKey(SeriesKey.Of(call), PartitionWindows.WindowStartOf(call.OccurredAt, _options.Windowing.WindowSize));
+                if (states.TryGetValue(key, out var state)) state.Add(call, offset, _prices);
+            }
+            foreach (var state in states.Values)
+            {
+                var before = stored.TryGetValue(state.Key, out var s) ? s : (Revision: 0, Events: 0L);
+                // Ids decide membership and calls only grows, so an equal count is the same window: a replay, not news.
+                if (state.Events == 0 || state.Events == before.Events) continue;
+                AddEmission(batch, state, before.Revision + 1);
             }
         }
-        return states;
+        _blocked = null;
     }
 
-    private void DeadLetter(ConsumeResult<byte[]?, byte[]?> result, DecodeFailure failure, string reason)
+    private static string Quoted(SeriesKey s) =>
+        $"{ClickHouseHttp.Quote(s.Environment)}, {ClickHouseHttp.Quote(s.Service)}, {ClickHouseHttp.Quote(s.PromptName)}, {ClickHouseHttp.Quote(s.PromptVersion)}, {ClickHouseHttp.Quote(s.RequestModel)}";
+
+    private void DeadLetter(SourceRecord source, string failure, string reason)
     {
         var headers = new Headers
         {
-            { FailureHeader, Encoding.UTF8.GetBytes(failure.ToString()) },
+            { FailureHeader, Encoding.UTF8.GetBytes(failure) },
             { ReasonHeader, Encoding.UTF8.GetBytes(reason.Length > 1000 ? reason[..1000] : reason) },
-            { SourceHeader, Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{result.Topic}/{result.Partition.Value}/{result.Offset.Value}")) },
+            { SourceHeader, Encoding.UTF8.GetBytes(source.Describe()) },
         };
-        _producer!.Produce(_options.DeadLetterTopic, new Message<byte[]?, byte[]?> { Key = result.Message.Key, Value = result.Message.Value, Headers = headers });
-        DeadLettered++;
+        Send(_options.DeadLetterTopic, new Message<byte[]?, byte[]?> { Key = source.Key, Value = source.Value, Headers = headers });
+        Interlocked.Increment(ref _deadLettered);
         DeadLetters.Add(1);
-        LogDeadLetter(_log, result.Topic, result.Partition.Value, result.Offset.Value, failure.ToString(), reason);
+        LogDeadLetter(_log, source.Describe(), failure, reason);
     }
 
-    private async Task FlushAsync(IConsumer<byte[]?, byte[]?> consumer, CancellationToken cancellationToken)
+    /// <summary>Produces with a delivery report; a record Kafka refuses is kept for <see cref="DeliverAllAsync"/>, never dropped.</summary>
+    private void Send(string topic, Message<byte[]?, byte[]?> message)
     {
+        try
+        {
+            _producer!.Produce(topic, message, report =>
+            {
+                if (report.Error.IsError) _undelivered.Enqueue(new Undelivered(topic, message, report.Error));
+            });
+        }
+        catch (ProduceException<byte[]?, byte[]?> ex)
+        {
+            _undelivered.Enqueue(new Undelivered(topic, message, ex.Error));
+        }
+        catch (KafkaException ex)
+        {
+            _undelivered.Enqueue(new Undelivered(topic, message, ex.Error));
+        }
+    }
+
+    /// <summary>Writes what is closed, then commits. While the write waits for a server, the partitions pause and the poll loop stays alive.</summary>
+    private async Task FlushAsync(IConsumer<byte[]?, byte[]?> consumer, bool poll, CancellationToken cancellationToken)
+    {
+        if (_inFlight is not null) return; // a rebalance inside the polling of an earlier write: that write finishes it
         _batchOpen = false;
         _batchStartedTicks = _time.GetTimestamp();
-        var started = Stopwatch.GetTimestamp();
-        var now = _time.GetUtcNow();
-
-        // 1. Raw events first: a stored window's events must already be in `calls` (restarts read their ids from there).
-        if (_rows.Count > 0)
+        var batch = TakeBatch(consumer);
+        if (batch.Rows.Length > 0 || batch.Due.Count > 0 || batch.Recompute.Count > 0)
         {
-            var rows = _rows.ToArray();
-            await _retry.ExecuteAsync(async ct => await _clickHouse.InsertAsync("calls", CallRows.Columns, rows, ct), cancellationToken);
-            EventsWritten += rows.Length;
-            BatchRows.Record(rows.Length);
-            _rows.Clear();
-        }
-
-        // 2. Closed windows, their anomaly scores, and the topic records.
-        var due = _windows.Values.SelectMany(w => w.DueWindows(CaughtUp(consumer, w.Partition)).Select(d => (Windows: w, State: d))).ToList();
-        if (due.Count > 0)
-        {
-            var metricRows = new List<object?[]>(due.Count);
-            var anomalyRows = new List<object?[]>();
-            foreach (var (_, state) in due)
-            {
-                var revision = state.Revision + 1;
-                metricRows.Add(MetricsRows.ToRow(state, revision, _prices.Version, now));
-                if (state.Revision == 0)
-                {
-                    anomalyRows.AddRange(_scorer.Score(state).Select(a => AnomalyRows.ToRow(a, now)));
-                }
-                var aggregate = MetricsRows.ToAggregate(state, revision, _prices.Version);
-                _producer!.Produce(_options.MetricsTopic, new Message<byte[]?, byte[]?>
-                {
-                    Key = state.Key.Series.ToKafkaKey(),
-                    Value = _aggregateSerializer.Serialize(aggregate),
-                    Timestamp = new Timestamp(state.WindowEnd),
-                    // Event time is the record's timestamp; the wall-clock emission goes in a header, for freshness and alert-delay measurements.
-                    Headers = new Headers { { EmittedAtHeader, Encoding.UTF8.GetBytes(now.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)) } },
-                });
-            }
-            await _retry.ExecuteAsync(async ct => await _clickHouse.InsertAsync("metrics_1m", MetricsRows.Columns, metricRows, ct), cancellationToken);
-            if (anomalyRows.Count > 0)
-            {
-                await _retry.ExecuteAsync(async ct => await _clickHouse.InsertAsync("anomalies", AnomalyRows.Columns, anomalyRows, ct), cancellationToken);
-            }
-        }
-
-        // 3. Dead letters and window records must be durable before offsets move past them.
-        var unsent = _producer!.Flush(TimeSpan.FromSeconds(60));
-        if (unsent > 0)
-        {
-            throw new InvalidOperationException($"{unsent} records for {_options.DeadLetterTopic}/{_options.MetricsTopic} were not delivered; offsets not committed");
-        }
-        foreach (var group in due.GroupBy(d => d.Windows))
-        {
-            group.Key.MarkEmitted(group.Select(d => d.State));
-        }
-        WindowsWritten += due.Count;
-        WindowsOut.Add(due.Count);
-
-        // 4. Commit: never past the oldest event an unwritten window still holds.
-        var commits = new List<TopicPartitionOffset>();
-        foreach (var (partition, next) in _nextOffsets)
-        {
-            var safe = _windows.TryGetValue(partition, out var w) && w.LowestOffsetNeeded() is { } needed ? Math.Min(needed, next) : next;
-            if (!_committed.TryGetValue(partition, out var last) || last != safe)
-            {
-                commits.Add(new TopicPartitionOffset(_options.Topic, partition, safe));
-            }
-        }
-        if (commits.Count > 0)
-        {
+            _inFlight = batch;
+            batch.Write = WriteAsync(batch, cancellationToken);
             try
             {
-                consumer.Commit(commits);
-                foreach (var c in commits)
-                {
-                    _committed[c.Partition.Value] = c.Offset.Value;
-                }
+                await WhilePollingAsync(consumer, batch.Write, poll);
             }
-            catch (KafkaException ex)
+            catch
             {
-                // Everything is written; a failed commit only means a replay that the stored windows absorb.
-                LogCommitFailed(_log, ex.Error.Reason);
+                _commitsStopped = true;
+                _inFlight = null;
+                throw;
+            }
+            if (_inFlight is null) return; // finished by a hand-over during a rebalance
+            _inFlight = null;
+        }
+        Finish(consumer, batch);
+    }
+
+    /// <summary>Takes the rows and the due windows out of the worker's state, and encodes them.</summary>
+    private Batch TakeBatch(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        var now = _time.GetUtcNow();
+        var batch = new Batch([.. _rows], [.. _sources], now);
+        _rows.Clear();
+        _sources.Clear();
+        foreach (var w in _windows.Values)
+        {
+            if (!_owned.Contains(w.Partition)) continue;
+            foreach (var state in w.DueWindows(CaughtUp(consumer, w.Partition)))
+            {
+                batch.Due.Add((w, state));
+                AddEmission(batch, state, state.Revision + 1);
             }
         }
-        if (due.Count > 0 || commits.Count > 0)
+        foreach (var (key, partition) in _recompute)
+        {
+            if (_owned.Contains(partition)) batch.Recompute.Add(key, partition);
+        }
+        _recompute.Clear();
+        return batch;
+    }
+
+    /// <summary>One window revision into the batch: its row, its anomaly scores and its topic record.</summary>
+    private void AddEmission(Batch batch, WindowState state, int revision)
+    {
+        var now = batch.TakenAt;
+        if (state.Saturated) SaturatedWindows.Add(1);
+        batch.Emitted.Add(state);
+        batch.MetricRows.Add(MetricsRows.ToRow(state, revision, _prices.Version, now));
+        // Every revision is scored (the anomalies table keeps the latest per window and metric), so a
+        // window continued after a reload is scored like any other.
+        batch.AnomalyRows.AddRange(_scorer.Score(state).Select(a => AnomalyRows.ToRow(a, now)));
+        batch.Aggregates.Add(new Message<byte[]?, byte[]?>
+        {
+            Key = state.Key.Series.ToKafkaKey(),
+            Value = _aggregateSerializer.Serialize(MetricsRows.ToAggregate(state, revision, _prices.Version)),
+            Timestamp = new Timestamp(state.WindowEnd),
+            // Event time is the record's timestamp; the wall-clock emission goes in a header, for freshness and alert-delay measurements.
+            Headers = new Headers { { EmittedAtHeader, Encoding.UTF8.GetBytes(now.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)) } },
+        });
+    }
+
+    /// <summary>
+    /// Writes a batch durably: raw events first (a stored window's events must already be in <c>calls</c>:
+    /// restarts read their ids from there), then the windows, their scores and topic records, then waits
+    /// until Kafka has every record. Servers that are away are waited for; rows the server rejects are
+    /// isolated and dead-lettered. Throws only when cancelled.
+    /// </summary>
+    private async Task WriteAsync(Batch batch, CancellationToken cancellationToken)
+    {
+        await Task.Yield();
+        var started = Stopwatch.GetTimestamp();
+        if (batch.Rows.Length > 0)
+        {
+            await InsertIsolatingAsync("calls", CallRows.Columns, batch.Rows,
+                (i, reason) => DeadLetter(batch.Sources[i], "ClickHouseRejected", reason), cancellationToken);
+            Interlocked.Add(ref _eventsWritten, batch.Rows.Length);
+            BatchRows.Record(batch.Rows.Length);
+        }
+        if (batch.Recompute.Count > 0)
+        {
+            await RecomputeAsync(batch, cancellationToken);
+        }
+        if (batch.Emitted.Count > 0)
+        {
+            for (var i = 0; i < batch.Aggregates.Count; i++)
+            {
+                Send(_options.MetricsTopic, batch.Aggregates[i]);
+            }
+            await InsertIsolatingAsync("metrics_1m", MetricsRows.Columns, [.. batch.MetricRows],
+                (i, reason) => DeadLetterWindow(batch.Emitted[i], batch.Aggregates[i], reason), cancellationToken);
+            if (batch.AnomalyRows.Count > 0)
+            {
+                await InsertIsolatingAsync("anomalies", AnomalyRows.Columns, [.. batch.AnomalyRows],
+                    (_, reason) => LogRowDropped(_log, "anomalies", reason), cancellationToken);
+            }
+        }
+        // Dead letters and window records must be durable before offsets move past them.
+        await DeliverAllAsync(cancellationToken);
+        _blocked = null;
+        if (batch.Emitted.Count > 0 || batch.Rows.Length > 0)
         {
             FlushSeconds.Record(Stopwatch.GetElapsedTime(started).TotalSeconds);
         }
-        RecordProgress(consumer, now);
+    }
+
+    /// <summary>
+    /// Inserts rows; when the server rejects them, bisects to the rows it rejects and hands those to
+    /// <paramref name="onRejected"/>. If it rejects every row of a batch of several, the fault is the table's,
+    /// not the rows': the write waits (unready) and is tried again, so a repair resumes it without loss.
+    /// </summary>
+    private async Task InsertIsolatingAsync(string table, IReadOnlyList<KeyValuePair<string, string>> columns, object?[][] rows,
+        Action<int, string> onRejected, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var rejected = new List<(int Index, string Reason)>();
+            await InsertRangeAsync(table, columns, rows, 0, rows.Length, rejected, cancellationToken);
+            if (rejected.Count == 0) return;
+            if (rejected.Count == rows.Length && rows.Length > 1)
+            {
+                _blocked = $"ClickHouse rejects every row of a {rows.Length}-row insert into {table} ({rejected[0].Reason}); partitions paused, retrying every {_options.BlockedRetryInterval.TotalSeconds:0} s";
+                LogTableRejects(_log, table, rows.Length, rejected[0].Reason);
+                await Task.Delay(_options.BlockedRetryInterval, _time, cancellationToken);
+                continue;
+            }
+            foreach (var (index, reason) in rejected)
+            {
+                RejectedRows.Add(1);
+                onRejected(index, reason);
+            }
+            return;
+        }
+    }
+
+    private async Task InsertRangeAsync(string table, IReadOnlyList<KeyValuePair<string, string>> columns, object?[][] rows, int from, int count,
+        List<(int, string)> rejected, CancellationToken cancellationToken)
+    {
+        if (count == 0) return;
+        try
+        {
+            var slice = new ArraySegment<object?[]>(rows, from, count);
+            await _retry.ExecuteAsync(async ct => await _clickHouse.InsertAsync(table, columns, slice, ct), cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException
+                                   && ClickHouseErrors.Classify(ex) is null or ClickHouseErrorClass.Rejected)
+        {
+            // The server (or the driver encoding a value) refused these rows: find which.
+            if (count == 1)
+            {
+                rejected.Add((from, $"{table}: {ex.Message}"));
+                return;
+            }
+            var half = count / 2;
+            await InsertRangeAsync(table, columns, rows, from, half, rejected, cancellationToken);
+            await InsertRangeAsync(table, columns, rows, from + half, count - half, rejected, cancellationToken);
+        }
+    }
+
+    private void DeadLetterWindow(WindowState state, Message<byte[]?, byte[]?> record, string reason)
+    {
+        var source = new SourceRecord("metrics_1m", state.Partition, state.MaxOffset, record.Key, record.Value);
+        DeadLetter(source, "WindowRejected", $"window {state.Key.Series} {state.Key.WindowStart:O}: {reason}");
+    }
+
+    /// <summary>
+    /// Flushes the producer until Kafka has every record. Records Kafka refused are sent again; one too
+    /// large for its topic is replaced by a stub on the DLQ (size, hash, source, reason), so nothing vanishes.
+    /// </summary>
+    private async Task DeliverAllAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var unsent = await Task.Run(() => _producer!.Flush(TimeSpan.FromSeconds(5)), cancellationToken);
+            if (unsent > 0)
+            {
+                _blocked = $"Kafka: {unsent} records for {_options.DeadLetterTopic}/{_options.MetricsTopic} not yet delivered; partitions paused";
+                continue;
+            }
+            if (_undelivered.IsEmpty) return;
+            var again = new List<Undelivered>();
+            while (_undelivered.TryDequeue(out var u))
+            {
+                again.Add(u);
+            }
+            foreach (var u in again)
+            {
+                if (u.Error.Code is ErrorCode.MsgSizeTooLarge or ErrorCode.RecordListTooLarge)
+                {
+                    SendStub(u);
+                }
+                else
+                {
+                    _blocked = $"Kafka refused a record for {u.Topic} ({u.Error.Code}: {u.Error.Reason}); retrying";
+                    LogDeliveryRetry(_log, u.Topic, u.Error.Code.ToString(), u.Error.Reason);
+                    Send(u.Topic, u.Message);
+                }
+            }
+            if (!_undelivered.IsEmpty || _blocked is not null)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(500), _time, cancellationToken);
+            }
+        }
+    }
+
+    private void SendStub(Undelivered u)
+    {
+        var value = u.Message.Value ?? [];
+        var headers = new Headers();
+        foreach (var h in u.Message.Headers ?? [])
+        {
+            headers.Add(h.Key, h.GetValueBytes());
+        }
+        if (u.Topic != _options.DeadLetterTopic)
+        {
+            headers.Add(FailureHeader, Encoding.UTF8.GetBytes("WindowRejected"));
+            headers.Add(ReasonHeader, Encoding.UTF8.GetBytes($"record for {u.Topic} too large ({value.Length} bytes)"));
+        }
+        headers.Add(StubHeader, Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture,
+            $"size={value.Length} sha256={Convert.ToHexStringLower(SHA256.HashData(value))} error={u.Error.Code}")));
+        LogStub(_log, u.Topic, value.Length, u.Error.Reason);
+        Send(_options.DeadLetterTopic, new Message<byte[]?, byte[]?> { Key = u.Message.Key, Value = null, Headers = headers });
+    }
+
+    /// <summary>After a batch is durable: windows marked written, offsets committed (never past the oldest event an unwritten window holds).</summary>
+    private void Finish(IConsumer<byte[]?, byte[]?> consumer, Batch batch)
+    {
+        foreach (var group in batch.Due.GroupBy(d => d.Windows))
+        {
+            group.Key.MarkEmitted(group.Select(d => d.State));
+        }
+        WindowsWritten += batch.Emitted.Count;
+        WindowsOut.Add(batch.Emitted.Count);
+        if (!_commitsStopped)
+        {
+            var commits = new List<TopicPartitionOffset>();
+            foreach (var (partition, next) in _nextOffsets)
+            {
+                if (!_owned.Contains(partition)) continue;
+                var safe = _windows.TryGetValue(partition, out var w) && w.LowestOffsetNeeded() is { } needed ? Math.Min(needed, next) : next;
+                if (!_committed.TryGetValue(partition, out var last) || last != safe)
+                {
+                    commits.Add(new TopicPartitionOffset(_options.Topic, partition, safe));
+                }
+            }
+            if (commits.Count > 0)
+            {
+                try
+                {
+                    consumer.Commit(commits);
+                    foreach (var c in commits)
+                    {
+                        _committed[c.Partition.Value] = c.Offset.Value;
+                    }
+                }
+                catch (KafkaException ex)
+                {
+                    // Everything is written; a failed commit only means a replay that the stored windows absorb.
+                    LogCommitFailed(_log, ex.Error.Reason);
+                }
+            }
+        }
+        RecordProgress(consumer, batch.TakenAt);
+    }
+
+    /// <summary>
+    /// Awaits <paramref name="task"/>; if it takes a while (a server is away), pauses every assigned partition
+    /// and keeps polling so the group membership stays alive; records a poll still returns are held, in order.
+    /// </summary>
+    private async Task WhilePollingAsync(IConsumer<byte[]?, byte[]?> consumer, Task task, bool poll)
+    {
+        if (!poll || task.IsCompleted)
+        {
+            await task;
+            return;
+        }
+        if (await Task.WhenAny(task, Task.Delay(TimeSpan.FromMilliseconds(250), _time)) == task)
+        {
+            await task;
+            return;
+        }
+        var paused = consumer.Assignment;
+        consumer.Pause(paused);
+        try
+        {
+            while (!task.IsCompleted)
+            {
+                var result = Poll(consumer, TimeSpan.FromMilliseconds(100));
+                if (result is { IsPartitionEOF: false, Message: not null })
+                {
+                    _held.Enqueue(result);
+                }
+            }
+        }
+        finally
+        {
+            consumer.Resume(consumer.Assignment);
+        }
+        await task;
+    }
+
+    // librdkafka logs "topic [3]: offset reset (at offset 901182, broker 1) to END: ..." and carries on; we make it an error.
+    [GeneratedRegex(@"\[(\d+)\]: offset reset \(at offset (\d+)[^)]*\) to (\S+?):?\s")]
+    private static partial Regex OffsetResetPattern();
+
+    private void OnKafkaLog(LogMessage message)
+    {
+        if (message.Facility == "OFFSET" && OffsetResetPattern().Match(message.Message) is { Success: true } m
+            && message.Message.Contains(_options.Topic, StringComparison.Ordinal))
+        {
+            _resets.Enqueue((int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture), long.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture), m.Groups[3].Value));
+        }
+        if (message.Level <= SyslogLevel.Warning)
+        {
+            LogKafkaError(_log, message.Facility, message.Message);
+        }
+    }
+
+    private void NoteResets()
+    {
+        while (_resets.TryDequeue(out var r))
+        {
+            _resetAt[r.Partition] = r.At;
+            _skipped = $"partition {r.Partition} of {_options.Topic}: offset reset at offset {r.At} to {r.To}: records were skipped (data loss); see pipeline.aggregator.records_skipped, and restart the worker to acknowledge";
+            LogOffsetReset(_log, _options.Topic, r.Partition, r.At, r.To);
+        }
+    }
+
+    /// <summary>The first record after an offset reset tells how many records the reset jumped over.</summary>
+    private void NoteProgressAfterReset(int partition, long offset)
+    {
+        if (!_resetAt.Remove(partition, out var at)) return;
+        if (offset > at)
+        {
+            SkippedRecords.Add(offset - at);
+            _skipped = $"partition {partition} of {_options.Topic}: offsets {at}..{offset - 1} ({offset - at} records) were skipped by an offset reset (data loss); restart the worker to acknowledge";
+            LogRecordsSkipped(_log, _options.Topic, partition, at, offset - 1);
+        }
     }
 
     /// <summary>Consumer lag (from the high watermarks librdkafka last fetched) and watermark delay, for the gauges.</summary>
@@ -418,14 +854,54 @@ public sealed partial class AggregatorWorker : IDisposable
     /// <inheritdoc />
     public void Dispose() => _producer?.Dispose();
 
+    /// <summary>Where a row came from, kept until it is written, so a row ClickHouse rejects can be dead-lettered as the original bytes.</summary>
+    private readonly record struct SourceRecord(string Topic, int Partition, long Offset, byte[]? Key, byte[]? Value)
+    {
+        public static SourceRecord Of(ConsumeResult<byte[]?, byte[]?> r) => new(r.Topic, r.Partition.Value, r.Offset.Value, r.Message.Key, r.Message.Value);
+        public string Describe() => string.Create(CultureInfo.InvariantCulture, $"{Topic}/{Partition}/{Offset}");
+    }
+
+    private sealed record Undelivered(string Topic, Message<byte[]?, byte[]?> Message, Error Error);
+
+    /// <summary>What one flush writes: taken from the worker's state on the consume thread, written on another.</summary>
+    private sealed class Batch(object?[][] rows, SourceRecord[] sources, DateTimeOffset takenAt)
+    {
+        public object?[][] Rows { get; } = rows;
+        public SourceRecord[] Sources { get; } = sources;
+        public DateTimeOffset TakenAt { get; } = takenAt;
+        public List<(PartitionWindows Windows, WindowState State)> Due { get; } = [];
+        /// <summary>Windows to rebuild from calls after the insert, with their partition.</summary>
+        public Dictionary<WindowKey, int> Recompute { get; } = [];
+        /// <summary>Every window revision written, in the order of <see cref="MetricRows"/> and <see cref="Aggregates"/>.</summary>
+        public List<WindowState> Emitted { get; } = [];
+        public List<object?[]> MetricRows { get; } = [];
+        public List<object?[]> AnomalyRows { get; } = [];
+        public List<Message<byte[]?, byte[]?>> Aggregates { get; } = [];
+        public Task? Write { get; set; }
+    }
+
     [LoggerMessage(Level = LogLevel.Information, Message = "consuming {Topic} as group {Group}")]
     private static partial void LogStarted(ILogger log, string topic, string group);
-    [LoggerMessage(Level = LogLevel.Information, Message = "partition {Partition} assigned from offset {Offset}: {Windows} stored windows reloaded, {History} baseline windows")]
-    private static partial void LogAssigned(ILogger log, int partition, long offset, int windows, int history);
-    [LoggerMessage(Level = LogLevel.Warning, Message = "dead-lettered {Topic}/{Partition}/{Offset}: {Failure}: {Reason}")]
-    private static partial void LogDeadLetter(ILogger log, string topic, int partition, long offset, string failure, string reason);
+    [LoggerMessage(Level = LogLevel.Information, Message = "partition {Partition} assigned from offset {Offset}: {History} baseline windows")]
+    private static partial void LogAssigned(ILogger log, int partition, long offset, int history);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "dead-lettered {Source}: {Failure}: {Reason}")]
+    private static partial void LogDeadLetter(ILogger log, string source, string failure, string reason);
     [LoggerMessage(Level = LogLevel.Warning, Message = "offset commit failed (records will be replayed and de-duplicated): {Reason}")]
     private static partial void LogCommitFailed(ILogger log, string reason);
     [LoggerMessage(Level = LogLevel.Warning, Message = "Kafka: {Code}: {Reason}")]
     private static partial void LogKafkaError(ILogger log, string code, string reason);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "topic {Topic} does not exist; waiting for it to be created (Aggregator:MissingTopic=Fail stops instead)")]
+    private static partial void LogTopicMissing(ILogger log, string topic);
+    [LoggerMessage(Level = LogLevel.Error, Message = "ClickHouse rejects all {Rows} rows of an insert into {Table}: {Reason}; waiting for a repair")]
+    private static partial void LogTableRejects(ILogger log, string table, int rows, string reason);
+    [LoggerMessage(Level = LogLevel.Error, Message = "a row for {Table} was rejected and dropped: {Reason}")]
+    private static partial void LogRowDropped(ILogger log, string table, string reason);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Kafka did not take a record for {Topic} ({Code}: {Reason}); sending it again")]
+    private static partial void LogDeliveryRetry(ILogger log, string topic, string code, string reason);
+    [LoggerMessage(Level = LogLevel.Error, Message = "a record for {Topic} of {Bytes} bytes was refused ({Reason}); a stub with its hash went to the DLQ")]
+    private static partial void LogStub(ILogger log, string topic, int bytes, string reason);
+    [LoggerMessage(Level = LogLevel.Error, Message = "offset reset on {Topic} partition {Partition} at offset {Offset} to {To}: records may have been skipped")]
+    private static partial void LogOffsetReset(ILogger log, string topic, int partition, long offset, string to);
+    [LoggerMessage(Level = LogLevel.Error, Message = "data loss: {Topic} partition {Partition} offsets {From}..{To} skipped by an offset reset")]
+    private static partial void LogRecordsSkipped(ILogger log, string topic, int partition, long from, long to);
 }

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Pipeline.Schemas;
 
 namespace Pipeline.Consumers;
@@ -49,5 +50,44 @@ internal static class CallRows
             custom.Select(kv => kv.Key).ToArray(), custom.Select(kv => kv.Value).ToArray(),
             c.SampleRate, (uint)partition, (ulong)offset, ingestedAt.UtcDateTime,
         ];
+    }
+
+    /// <summary>The columns <see cref="FromJson"/> reads: everything a window folds in.</summary>
+    public const string WindowColumns =
+        "event_id, occurred_at_ms, environment, service, operation, provider, request_model, prompt_name, prompt_version, latency_ms,"
+        + " time_to_first_token_ms, input_tokens, output_tokens, cached_input_tokens, cost_usd, outcome, error_type, quality_score, cache_hit,"
+        + " stage_names, stage_durations_ms, custom_keys, custom_values, sample_rate, kafka_offset";
+
+    /// <summary>An event as a window sees it, from a <c>calls</c> row read as JSONEachRow with <see cref="WindowColumns"/>, and its offset.</summary>
+    public static (LlmCall Call, long Offset) FromJson(JsonElement r)
+    {
+        static string S(JsonElement r, string n) => r.GetProperty(n).GetString() ?? "";
+        static double? N(JsonElement r, string n) => r.GetProperty(n).ValueKind == JsonValueKind.Null ? null : MetricsRows.StoredDouble(r.GetProperty(n));
+        static long L(JsonElement r, string n) => MetricsRows.StoredInt(r.GetProperty(n));
+        var stageNames = r.GetProperty("stage_names").EnumerateArray().Select(e => e.GetString() ?? "").ToArray();
+        var stageDurations = r.GetProperty("stage_durations_ms").EnumerateArray().Select(MetricsRows.StoredDouble).ToArray();
+        var customKeys = r.GetProperty("custom_keys").EnumerateArray().Select(e => e.GetString() ?? "").ToArray();
+        var customValues = r.GetProperty("custom_values").EnumerateArray().Select(MetricsRows.StoredDouble).ToArray();
+        var errorType = Array.IndexOf(ErrorTypeNames, S(r, "error_type"));
+        var call = new LlmCall
+        {
+            EventId = Guid.Parse(S(r, "event_id")),
+            OccurredAt = DateTimeOffset.FromUnixTimeMilliseconds(L(r, "occurred_at_ms")),
+            Environment = S(r, "environment"), Service = S(r, "service"), Operation = S(r, "operation"), Provider = S(r, "provider"),
+            RequestModel = S(r, "request_model"), PromptName = S(r, "prompt_name"), PromptVersion = S(r, "prompt_version"),
+            LatencyMs = MetricsRows.StoredDouble(r.GetProperty("latency_ms")),
+            TimeToFirstTokenMs = N(r, "time_to_first_token_ms"),
+            InputTokens = L(r, "input_tokens"), OutputTokens = L(r, "output_tokens"),
+            CachedInputTokens = r.GetProperty("cached_input_tokens").ValueKind == JsonValueKind.Null ? null : L(r, "cached_input_tokens"),
+            CostUsd = N(r, "cost_usd"),
+            Outcome = S(r, "outcome") == "SUCCESS" ? Outcome.Success : Outcome.Error,
+            ErrorType = errorType >= 0 ? (ErrorType)errorType : null,
+            QualityScore = N(r, "quality_score"),
+            CacheHit = L(r, "cache_hit") != 0,
+            Stages = stageNames.Zip(stageDurations, (n, d) => new Stage(n, d)).ToArray(),
+            Custom = customKeys.Zip(customValues).GroupBy(kv => kv.First, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Second, StringComparer.Ordinal),
+            SampleRate = MetricsRows.StoredDouble(r.GetProperty("sample_rate")) is var rate && rate > 0 ? rate : 1,
+        };
+        return (call, L(r, "kafka_offset"));
     }
 }

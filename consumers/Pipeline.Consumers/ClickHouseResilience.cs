@@ -7,30 +7,43 @@ using Polly.Retry;
 namespace Pipeline.Consumers;
 
 /// <summary>
-/// The <c>clickhouse-insert</c> resilience pipeline every worker writes through: failures that can heal
-/// (unreachable server, 5xx, timeouts) are retried with capped exponential backoff for as long as it
-/// takes; anything else (a bad statement, a missing table) surfaces at once, before offsets move.
+/// The <c>clickhouse-insert</c> resilience pipeline every worker writes through. Failures come in classes
+/// (<see cref="ClickHouseErrors"/>): transient ones (unreachable, timeouts, too many parts, memory) are
+/// retried with capped exponential backoff and jitter for as long as it takes; blocked ones (a dropped
+/// column, a missing table, access denied) are retried every <c>blockedInterval</c>, so a repair resumes the
+/// worker; rows the server rejects surface at once, for the caller to isolate. Each retry reports why
+/// through <c>onBlocked</c> (what <c>/readyz</c> shows), and success clears it.
 /// </summary>
 public static partial class ClickHouseResilience
 {
-    public static ResiliencePipeline Create(TimeProvider time, ILogger log) =>
-        new ResiliencePipelineBuilder { TimeProvider = time, Name = "clickhouse-insert" }
+    public static ResiliencePipeline Create(TimeProvider time, ILogger log, Action<string?>? onBlocked = null, TimeSpan? blockedInterval = null)
+    {
+        var slow = blockedInterval ?? TimeSpan.FromSeconds(10);
+        return new ResiliencePipelineBuilder { TimeProvider = time, Name = "clickhouse-insert" }
             .AddRetry(new RetryStrategyOptions
             {
-                ShouldHandle = new PredicateBuilder().Handle<ClickHouseException>(e => e.HttpStatus is 0 or >= 500)
-                    .Handle<HttpRequestException>().Handle<IOException>().Handle<TaskCanceledException>(),
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } ex
+                    && ClickHouseErrors.Classify(ex) is ClickHouseErrorClass.Transient or ClickHouseErrorClass.Blocked),
                 MaxRetryAttempts = int.MaxValue,
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
                 Delay = TimeSpan.FromMilliseconds(200),
                 MaxDelay = TimeSpan.FromSeconds(5),
+                DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(
+                    args.Outcome.Exception is { } ex && ClickHouseErrors.Classify(ex) == ClickHouseErrorClass.Blocked ? slow : null),
                 OnRetry = args =>
                 {
-                    LogRetry(log, args.AttemptNumber + 1, args.RetryDelay.TotalSeconds, args.Outcome.Exception?.Message ?? "");
+                    var ex = args.Outcome.Exception!;
+                    var blocked = ClickHouseErrors.Classify(ex) == ClickHouseErrorClass.Blocked;
+                    onBlocked?.Invoke(blocked
+                        ? $"ClickHouse refuses the write ({ex.Message}); partitions paused, retrying every {slow.TotalSeconds:0} s until the table is repaired"
+                        : $"ClickHouse unavailable ({ex.Message}); partitions paused, retrying");
+                    LogRetry(log, args.AttemptNumber + 1, args.RetryDelay.TotalSeconds, ex.Message);
                     return default;
                 },
             })
             .Build();
+    }
 
     /// <summary>A WHERE condition selecting one series, every value quoted.</summary>
     public static string SeriesFilter(SeriesKey series) =>

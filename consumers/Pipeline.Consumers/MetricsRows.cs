@@ -108,18 +108,19 @@ internal static class MetricsRows
     /// <summary>Rebuilds a window's state from a stored <c>metrics_1m</c> row (read as JSONEachRow).</summary>
     public static WindowState FromJson(JsonElement r)
     {
-        static long L(JsonElement r, string n) => r.GetProperty(n).ValueKind == JsonValueKind.String ? long.Parse(r.GetProperty(n).GetString()!, System.Globalization.CultureInfo.InvariantCulture) : r.GetProperty(n).GetInt64();
-        static double D(JsonElement r, string n) => r.GetProperty(n).GetDouble();
+        // Tolerant of what older versions stored: UInt64 beyond long.MaxValue, quoted numbers, inf and nan.
+        static long L(JsonElement r, string n) => StoredInt(r.GetProperty(n));
+        static double D(JsonElement r, string n) => StoredDouble(r.GetProperty(n));
         static string S(JsonElement r, string n) => r.GetProperty(n).GetString()!;
         var series = new SeriesKey(S(r, "environment"), S(r, "service"), S(r, "prompt_name"), S(r, "prompt_version"), S(r, "request_model"));
         var start = DateTimeOffset.ParseExact(S(r, "window_start"), "yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture,
             System.Globalization.DateTimeStyles.AssumeUniversal);
         var state = new WindowState(new WindowKey(series, start), TimeSpan.FromSeconds(L(r, "window_seconds")), (int)L(r, "kafka_partition"));
         var stageNames = r.GetProperty("stage_names").EnumerateArray().Select(e => e.GetString()!).ToArray();
-        var stageSums = r.GetProperty("stage_duration_sums_ms").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        var stageSums = r.GetProperty("stage_duration_sums_ms").EnumerateArray().Select(StoredDouble).ToArray();
         var customNames = r.GetProperty("custom_names").EnumerateArray().Select(e => e.GetString()!).ToArray();
-        var customSums = r.GetProperty("custom_sums").EnumerateArray().Select(e => e.GetDouble()).ToArray();
-        var customCounts = r.GetProperty("custom_counts").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+        var customSums = r.GetProperty("custom_sums").EnumerateArray().Select(StoredDouble).ToArray();
+        var customCounts = r.GetProperty("custom_counts").EnumerateArray().Select(StoredInt).ToArray();
         state.Restore(
             L(r, "calls"), L(r, "events"), L(r, "successes"), L(r, "errors"),
             ErrorColumns.Select(c => L(r, c)).ToArray(),
@@ -131,6 +132,28 @@ internal static class MetricsRows
             customNames.Select((n, i) => new KeyValuePair<string, (double, long)>(n, (customSums[i], customCounts[i]))),
             L(r, "min_offset"), L(r, "max_offset"), (int)L(r, "revision"));
         return state;
+    }
+
+    /// <summary>A stored unsigned count as a long, clamped to [0, long.MaxValue].</summary>
+    internal static long StoredInt(JsonElement e)
+    {
+        if (e.ValueKind == JsonValueKind.Number)
+        {
+            if (e.TryGetInt64(out var l)) return Math.Max(0, l);
+            if (e.TryGetUInt64(out _)) return long.MaxValue;
+            return e.TryGetDouble(out var d) && d > 0 ? (d >= long.MaxValue ? long.MaxValue : (long)d) : 0;
+        }
+        var s = e.ValueKind == JsonValueKind.String ? e.GetString() : null;
+        if (long.TryParse(s, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var p)) return Math.Max(0, p);
+        return ulong.TryParse(s, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out _) ? long.MaxValue : 0;
+    }
+
+    /// <summary>A stored float; anything not finite (ClickHouse writes inf and nan as strings) reads as 0.</summary>
+    internal static double StoredDouble(JsonElement e)
+    {
+        var d = e.ValueKind == JsonValueKind.Number ? e.GetDouble()
+            : double.TryParse(e.GetString(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var p) ? p : 0;
+        return double.IsFinite(d) ? d : 0;
     }
 }
 

@@ -30,9 +30,9 @@ public static class EdgeRules
         ArgumentNullException.ThrowIfNull(options);
         var reason = Required("prompt_name", call.PromptName) ?? Required("prompt_version", call.PromptVersion)
             ?? Required("operation", call.Operation) ?? Required("provider", call.Provider) ?? Required("request_model", call.RequestModel)
-            ?? (double.IsFinite(call.LatencyMs) && call.LatencyMs >= 0 ? null : $"latency_ms: {call.LatencyMs} is not a finite non-negative number")
-            ?? (call.InputTokens < 0 ? $"input_tokens: {call.InputTokens} is negative" : null)
-            ?? (call.OutputTokens < 0 ? $"output_tokens: {call.OutputTokens} is negative" : null);
+            ?? (call.LatencyMs is >= 0 and <= FieldBounds.MaxDurationMs ? null : $"latency_ms: {call.LatencyMs} is outside 0..{FieldBounds.MaxDurationMs}")
+            ?? (call.InputTokens is < 0 or > FieldBounds.MaxTokens ? $"input_tokens: {call.InputTokens} is outside 0..{FieldBounds.MaxTokens}" : null)
+            ?? (call.OutputTokens is < 0 or > FieldBounds.MaxTokens ? $"output_tokens: {call.OutputTokens} is outside 0..{FieldBounds.MaxTokens}" : null);
         if (reason is not null) return new EdgeResult(null, reason, 0);
 
         var clamp = new Clamp(options);
@@ -48,10 +48,11 @@ public static class EdgeRules
         var requestId = clamp.OptionalName(call.RequestId);
         var traceId = clamp.OptionalName(call.TraceId);
         var tags = clamp.Map(call.Tags, options.MaxTags);
-        var ttft = clamp.NonNegative(call.TimeToFirstTokenMs);
-        var cost = clamp.NonNegative(call.CostUsd);
-        var cached = call.CachedInputTokens < 0 ? clamp.Fill<long?>(null) : call.CachedInputTokens;
-        var retries = call.RetryCount < 0 ? clamp.Fill(0) : call.RetryCount;
+        var ttft = clamp.InRange(call.TimeToFirstTokenMs, FieldBounds.MaxDurationMs);
+        var cost = clamp.InRange(call.CostUsd, FieldBounds.MaxCostUsd);
+        var cached = call.CachedInputTokens is < 0 or > FieldBounds.MaxTokens ? clamp.Fill<long?>(null) : call.CachedInputTokens;
+        var retries = call.RetryCount < 0 ? clamp.Fill(0) : call.RetryCount > FieldBounds.MaxRetryCount ? clamp.Fill(FieldBounds.MaxRetryCount) : call.RetryCount;
+        var httpStatus = call.HttpStatus is { } h && h is < FieldBounds.MinHttpStatus or > FieldBounds.MaxHttpStatus ? clamp.Fill<int?>(null) : call.HttpStatus;
         var errorMessage = call.ErrorMessage is { } m && m.Length > options.MaxErrorMessageLength ? clamp.Fill(m[..options.MaxErrorMessageLength]) : call.ErrorMessage;
         var quality = call.QualityScore switch
         {
@@ -60,7 +61,12 @@ public static class EdgeRules
             double q when q is < 0 or > 1 => clamp.Fill<double?>(Math.Clamp(q, 0, 1)),
             var q => q,
         };
-        var sampleRate = call.SampleRate is > 0 and <= 1 ? call.SampleRate : clamp.Fill(1.0);
+        var sampleRate = call.SampleRate switch
+        {
+            >= FieldBounds.MinSampleRate and <= 1 => call.SampleRate,
+            > 0 and < FieldBounds.MinSampleRate => clamp.Fill(FieldBounds.MinSampleRate),
+            _ => clamp.Fill(1.0),
+        };
         var stages = clamp.Stages(call.Stages, options.MaxTags);
         var custom = clamp.Custom(call.Custom);
         // The common case, a valid call, passes as it is: no copy.
@@ -71,7 +77,7 @@ public static class EdgeRules
             RequestModel = requestModel, ResponseModel = responseModel, PromptName = promptName, PromptVersion = promptVersion,
             RequestId = requestId, TraceId = traceId, Tags = tags, TimeToFirstTokenMs = ttft, CostUsd = cost,
             CachedInputTokens = cached, RetryCount = retries, ErrorMessage = errorMessage, QualityScore = quality,
-            SampleRate = sampleRate, Stages = stages, Custom = custom,
+            SampleRate = sampleRate, Stages = stages, Custom = custom, HttpStatus = httpStatus,
         };
         return new EdgeResult(result, null, clamp.Count);
     }
@@ -97,7 +103,7 @@ public static class EdgeRules
 
         public string? OptionalName(string? value) => value is null ? null : Name(value);
 
-        public double? NonNegative(double? value) => value is { } v && !(double.IsFinite(v) && v >= 0) ? Fill<double?>(null) : value;
+        public double? InRange(double? value, double max) => value is { } v && !(v >= 0 && v <= max) ? Fill<double?>(null) : value;
 
         public IReadOnlyDictionary<string, string> Map(IReadOnlyDictionary<string, string> map, int max)
         {
@@ -128,7 +134,7 @@ public static class EdgeRules
         public IReadOnlyList<Stage> Stages(IReadOnlyList<Stage> stages, int maxAttributes)
         {
             if (stages.Count == 0) return stages;
-            if (stages.Count <= LlmCallValidator.MaxStages && stages.All(s => s is not null && !string.IsNullOrWhiteSpace(s.Name) && double.IsFinite(s.DurationMs) && s.DurationMs >= 0
+            if (stages.Count <= LlmCallValidator.MaxStages && stages.All(s => s is not null && !string.IsNullOrWhiteSpace(s.Name) && s.DurationMs is >= 0 and <= FieldBounds.MaxDurationMs
                 && IsClean(s.Name, options.MaxNameLength) && ReferenceEquals(Map(s.Attributes, maxAttributes), s.Attributes)))
             {
                 return stages;
@@ -137,7 +143,7 @@ public static class EdgeRules
             var changed = stages.Count > LlmCallValidator.MaxStages;
             foreach (var s in stages.Take(LlmCallValidator.MaxStages))
             {
-                if (s is null || string.IsNullOrWhiteSpace(s.Name) || !(double.IsFinite(s.DurationMs) && s.DurationMs >= 0))
+                if (s is null || string.IsNullOrWhiteSpace(s.Name) || s.DurationMs is not (>= 0 and <= FieldBounds.MaxDurationMs))
                 {
                     changed = true;
                     continue;
@@ -155,7 +161,7 @@ public static class EdgeRules
 
         public IReadOnlyDictionary<string, double> Custom(IReadOnlyDictionary<string, double> custom)
         {
-            if (custom.Count == 0 || custom.Count <= LlmCallValidator.MaxMapEntries && custom.All(p => !string.IsNullOrWhiteSpace(p.Key) && IsClean(p.Key, options.MaxNameLength) && double.IsFinite(p.Value)))
+            if (custom.Count == 0 || custom.Count <= LlmCallValidator.MaxMapEntries && custom.All(p => !string.IsNullOrWhiteSpace(p.Key) && IsClean(p.Key, options.MaxNameLength) && Math.Abs(p.Value) <= FieldBounds.MaxCustomMagnitude))
             {
                 return custom;
             }
@@ -163,7 +169,7 @@ public static class EdgeRules
             var changed = custom.Count > LlmCallValidator.MaxMapEntries;
             foreach (var (k, v) in custom.OrderBy(p => p.Key, StringComparer.Ordinal))
             {
-                if (string.IsNullOrWhiteSpace(k) || !double.IsFinite(v))
+                if (string.IsNullOrWhiteSpace(k) || !(Math.Abs(v) <= FieldBounds.MaxCustomMagnitude))
                 {
                     changed = true;
                     continue;

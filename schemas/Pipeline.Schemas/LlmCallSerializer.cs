@@ -50,12 +50,12 @@ public sealed class LlmCallSerializer
     public LlmCall Deserialize(ReadOnlyMemory<byte> record)
     {
         var id = WireFormat.ReadSchemaId(record.Span);
-        var reader = _readers.GetOrAdd(id, CreateReader);
+        var reader = _readers.TryGetValue(id, out var known) ? known : _readers.GetOrAdd(id, CreateReader);
         GenericRecord generic;
         try
         {
             using var stream = new ReadOnlyMemoryStream(record[WireFormat.HeaderLength..]);
-            generic = reader.Read(reuse: null!, new BinaryDecoder(stream));
+            generic = reader.Read(reuse: null!, new BoundedDecoder(stream));
             if (stream.Position != stream.Length)
             {
                 throw new EventDecodeException(DecodeFailure.MalformedAvro,
@@ -81,7 +81,16 @@ public sealed class LlmCallSerializer
     {
         var writerSchema = SchemaCatalog.Find(id)
             ?? throw new EventDecodeException(DecodeFailure.UnknownSchemaId, $"schema id {id} is not in the catalogue");
-        return new GenericDatumReader<GenericRecord>(writerSchema, _schema);
+        try
+        {
+            return new GenericDatumReader<GenericRecord>(writerSchema, _schema);
+        }
+        catch (AvroException ex)
+        {
+            // A framed record of another schema (a window or an alert): readable Avro, but not an LlmCall.
+            throw new EventDecodeException(DecodeFailure.SchemaMismatch,
+                $"schema id {id} ({writerSchema.Fullname}) cannot be read as {_schema.Fullname}: {ex.Message}", ex);
+        }
     }
 
     private GenericRecord ToRecord(LlmCall c)
@@ -166,10 +175,82 @@ public sealed class LlmCallSerializer
     private static Dictionary<string, string> StringMap(object o) =>
         ((IDictionary<string, object>)o).ToDictionary(kv => kv.Key, kv => (string)kv.Value);
 
+    /// <summary>
+    /// Avro's binary decoder, refusing any length or block count larger than the bytes left before it
+    /// allocates: a hostile length prefix (random bytes behind a valid header) would otherwise make it
+    /// allocate up to 2 GB per record.
+    /// </summary>
+    private sealed class BoundedDecoder(ReadOnlyMemoryStream stream) : Decoder
+    {
+        private readonly BinaryDecoder _inner = new(stream);
+
+        private void CheckNextLength()
+        {
+            if (stream.PeekVarLong() is var length && (length < 0 || length > stream.Remaining))
+            {
+                throw new AvroException($"length {length} at byte {stream.Position} exceeds the {stream.Remaining} bytes left");
+            }
+        }
+
+        private long CheckCount(long count)
+        {
+            // Every item of our schemas' arrays and maps takes at least one byte.
+            if (Math.Abs(count) > stream.Remaining + 1)
+            {
+                throw new AvroException($"block count {count} at byte {stream.Position} exceeds the {stream.Remaining} bytes left");
+            }
+            return count;
+        }
+
+        public void ReadNull() => _inner.ReadNull();
+        public bool ReadBoolean() => _inner.ReadBoolean();
+        public int ReadInt() => _inner.ReadInt();
+        public long ReadLong() => _inner.ReadLong();
+        public float ReadFloat() => _inner.ReadFloat();
+        public double ReadDouble() => _inner.ReadDouble();
+        public byte[] ReadBytes() { CheckNextLength(); return _inner.ReadBytes(); }
+        public string ReadString() { CheckNextLength(); return _inner.ReadString(); }
+        public int ReadEnum() => _inner.ReadEnum();
+        public long ReadArrayStart() => CheckCount(_inner.ReadArrayStart());
+        public long ReadArrayNext() => CheckCount(_inner.ReadArrayNext());
+        public long ReadMapStart() => CheckCount(_inner.ReadMapStart());
+        public long ReadMapNext() => CheckCount(_inner.ReadMapNext());
+        public int ReadUnionIndex() => _inner.ReadUnionIndex();
+        public void ReadFixed(byte[] buffer) => _inner.ReadFixed(buffer);
+        public void ReadFixed(byte[] buffer, int start, int length) => _inner.ReadFixed(buffer, start, length);
+        public void SkipNull() => _inner.SkipNull();
+        public void SkipBoolean() => _inner.SkipBoolean();
+        public void SkipInt() => _inner.SkipInt();
+        public void SkipLong() => _inner.SkipLong();
+        public void SkipFloat() => _inner.SkipFloat();
+        public void SkipDouble() => _inner.SkipDouble();
+        public void SkipBytes() { CheckNextLength(); _inner.SkipBytes(); }
+        public void SkipString() { CheckNextLength(); _inner.SkipString(); }
+        public void SkipEnum() => _inner.SkipEnum();
+        public void SkipUnionIndex() => _inner.SkipUnionIndex();
+        public void SkipFixed(int len) => _inner.SkipFixed(len);
+    }
+
     /// <summary>A read-only stream over memory without copying it.</summary>
     private sealed class ReadOnlyMemoryStream(ReadOnlyMemory<byte> memory) : Stream
     {
         private int _position;
+
+        public long Remaining => memory.Length - _position;
+
+        /// <summary>The zig-zag varint at the current position, without consuming it (long.MaxValue if malformed).</summary>
+        public long PeekVarLong()
+        {
+            var span = memory.Span[_position..];
+            ulong raw = 0;
+            for (var i = 0; i < Math.Min(span.Length, 10); i++)
+            {
+                raw |= (ulong)(span[i] & 0x7f) << (7 * i);
+                if ((span[i] & 0x80) == 0) return (long)(raw >> 1) ^ -(long)(raw & 1);
+            }
+            return long.MaxValue;
+        }
+
         public override bool CanRead => true;
         public override bool CanSeek => true;
         public override bool CanWrite => false;

@@ -25,6 +25,8 @@ public static class LlmCallValidator
         if (call.EventId == Guid.Empty) return "event_id: empty UUID";
         if (call.OccurredAt > now + maxFuture) return $"occurred_at: {call.OccurredAt:O} is more than {maxFuture} in the future";
         if (call.OccurredAt < now - maxPast) return $"occurred_at: {call.OccurredAt:O} is more than {maxPast} in the past";
+        var unix = call.OccurredAt.ToUnixTimeSeconds();
+        if (unix < FieldBounds.MinEventUnixSeconds || unix >= FieldBounds.MaxEventUnixSeconds) return $"occurred_at: {call.OccurredAt:O} is outside 1970..2100";
         return Name("environment", call.Environment)
             ?? Name("service", call.Service)
             ?? Name("operation", call.Operation)
@@ -35,15 +37,18 @@ public static class LlmCallValidator
             ?? OptionalName("response_model", call.ResponseModel)
             ?? OptionalName("request_id", call.RequestId)
             ?? OptionalName("trace_id", call.TraceId)
-            ?? NonNegative("latency_ms", call.LatencyMs)
-            ?? NonNegative("time_to_first_token_ms", call.TimeToFirstTokenMs)
-            ?? NonNegative("cost_usd", call.CostUsd)
-            ?? (call.InputTokens < 0 ? "input_tokens: negative" : null)
-            ?? (call.OutputTokens < 0 ? "output_tokens: negative" : null)
-            ?? (call.CachedInputTokens < 0 ? "cached_input_tokens: negative" : null)
-            ?? (call.RetryCount < 0 ? "retry_count: negative" : null)
+            ?? InRange("latency_ms", call.LatencyMs, FieldBounds.MaxDurationMs)
+            ?? InRange("time_to_first_token_ms", call.TimeToFirstTokenMs, FieldBounds.MaxDurationMs)
+            ?? InRange("cost_usd", call.CostUsd, FieldBounds.MaxCostUsd)
+            ?? Tokens("input_tokens", call.InputTokens)
+            ?? Tokens("output_tokens", call.OutputTokens)
+            ?? Tokens("cached_input_tokens", call.CachedInputTokens)
+            ?? (call.RetryCount is < 0 or > FieldBounds.MaxRetryCount ? $"retry_count: {call.RetryCount} is outside 0..{FieldBounds.MaxRetryCount}" : null)
+            ?? (call.HttpStatus is { } h && h is < FieldBounds.MinHttpStatus or > FieldBounds.MaxHttpStatus ? $"http_status: {h} is outside {FieldBounds.MinHttpStatus}..{FieldBounds.MaxHttpStatus}" : null)
             ?? (call.QualityScore is { } q && !(q >= 0 && q <= 1) ? $"quality_score: {q} is outside 0..1" : null)
-            ?? (!(call.SampleRate > 0 && call.SampleRate <= 1) ? $"sample_rate: {call.SampleRate} is outside (0, 1]" : null)
+            ?? (!(call.SampleRate >= FieldBounds.MinSampleRate && call.SampleRate <= 1) ? $"sample_rate: {call.SampleRate} is outside [{FieldBounds.MinSampleRate}, 1]" : null)
+            ?? (call.ErrorType is { } et && !Enum.IsDefined(et) ? $"error_type: {(int)et} is not a known type" : null)
+            ?? (!Enum.IsDefined(call.Outcome) ? $"outcome: {(int)call.Outcome} is not SUCCESS or ERROR" : null)
             ?? (call.ErrorMessage is { Length: > MaxErrorMessageLength } ? $"error_message: longer than {MaxErrorMessageLength}" : null)
             ?? Map("tags", call.Tags)
             ?? Stages(call.Stages)
@@ -65,8 +70,11 @@ public static class LlmCallValidator
         return null;
     }
 
-    private static string? NonNegative(string field, double? value) =>
-        value is { } v && !(double.IsFinite(v) && v >= 0) ? $"{field}: {v} is not a finite non-negative number" : null;
+    private static string? InRange(string field, double? value, double max) =>
+        value is { } v && !(v >= 0 && v <= max) ? $"{field}: {v} is outside 0..{max}" : null;
+
+    private static string? Tokens(string field, long? value) =>
+        value is { } v && v is < 0 or > FieldBounds.MaxTokens ? $"{field}: {v} is outside 0..{FieldBounds.MaxTokens}" : null;
 
     private static string? Map(string field, IReadOnlyDictionary<string, string> map)
     {
@@ -84,7 +92,7 @@ public static class LlmCallValidator
         if (stages.Count > MaxStages) return $"stages: {stages.Count} entries, at most {MaxStages}";
         foreach (var s in stages)
         {
-            var bad = Name("stages.name", s.Name) ?? NonNegative($"stages[{Truncate(s.Name)}].duration_ms", s.DurationMs)
+            var bad = Name("stages.name", s.Name) ?? InRange($"stages[{Truncate(s.Name)}].duration_ms", s.DurationMs, FieldBounds.MaxDurationMs)
                 ?? Map($"stages[{Truncate(s.Name)}].attributes", s.Attributes);
             if (bad is not null) return bad;
         }
@@ -96,7 +104,7 @@ public static class LlmCallValidator
         if (custom.Count > MaxMapEntries) return $"custom: {custom.Count} entries, at most {MaxMapEntries}";
         foreach (var (k, v) in custom)
         {
-            var bad = Name("custom key", k) ?? (double.IsFinite(v) ? null : $"custom[{Truncate(k)}]: {v} is not finite");
+            var bad = Name("custom key", k) ?? (Math.Abs(v) <= FieldBounds.MaxCustomMagnitude ? null : $"custom[{Truncate(k)}]: {v} is outside ±{FieldBounds.MaxCustomMagnitude}");
             if (bad is not null) return bad;
         }
         return null;

@@ -14,6 +14,8 @@ public enum DecodeFailure
     BadMagicByte,
     /// <summary>The schema id is neither in the catalogue nor in the registry.</summary>
     UnknownSchemaId,
+    /// <summary>The schema id names a schema that is not an LlmCall (a window or alert schema, say).</summary>
+    SchemaMismatch,
     /// <summary>The Avro body does not decode against the writer schema.</summary>
     MalformedAvro,
     /// <summary>The event decoded but breaks a field rule (NaN latency, empty name, ...).</summary>

@@ -31,6 +31,39 @@ public sealed class WindowStateTests
     }
 
     [Fact]
+    public void Add_SumsBeyondTheBound_SaturateAndFlag_NeverWrap()
+    {
+        var s = new WindowState(Key, TimeSpan.FromMinutes(1), 0);
+        var heavy = Samples.FullCall() with { SampleRate = FieldBounds.MinSampleRate, InputTokens = FieldBounds.MaxTokens, OutputTokens = 1 };
+        var needed = FieldBounds.MaxWindowSum / (FieldBounds.MaxTokens * FieldBounds.MaxWeight) + 2;
+        for (var i = 0; i < needed; i++)
+        {
+            s.Add(heavy with { EventId = Guid.NewGuid() }, i, PriceTable.Default);
+        }
+        Assert.True(s.Saturated);
+        Assert.Equal(FieldBounds.MaxWindowSum, s.InputTokens);
+        Assert.Equal(needed * FieldBounds.MaxWeight, s.Calls); // still exact below the bound
+        Assert.Equal(needed * FieldBounds.MaxWeight, s.OutputTokens);
+        var merged = new WindowState(Key, TimeSpan.FromMinutes(1), 0);
+        merged.Merge(s);
+        merged.Merge(s);
+        Assert.Equal(FieldBounds.MaxWindowSum, merged.InputTokens);
+        Assert.True(merged.Saturated);
+    }
+
+    [Fact]
+    public void Add_MoreDistinctNamesThanTheBound_KeepsTheFirstAndCountsTheRest()
+    {
+        var s = new WindowState(Key, TimeSpan.FromMinutes(1), 0);
+        for (var i = 0; i < FieldBounds.MaxWindowNames + 10; i++)
+        {
+            s.Add(Samples.FullCall() with { EventId = Guid.NewGuid(), Custom = new Dictionary<string, double> { ["m" + i] = 1 }, Stages = [] }, i, PriceTable.Default);
+        }
+        Assert.Equal(FieldBounds.MaxWindowNames, s.Custom.Count);
+        Assert.Equal(10, s.DroppedNames);
+    }
+
+    [Fact]
     public void Add_SampledEvent_IsWeightedByInverseRate()
     {
         var s = new WindowState(Key, TimeSpan.FromMinutes(1), 0);

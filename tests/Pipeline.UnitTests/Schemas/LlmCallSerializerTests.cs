@@ -56,6 +56,32 @@ public sealed class LlmCallSerializerTests
         Assert.False(string.IsNullOrWhiteSpace(ex.Message));
     }
 
+    [Theory]
+    [InlineData(SchemaCatalog.WindowAggregateV1)]
+    [InlineData(SchemaCatalog.AlertV1)]
+    public void Deserialize_FramedWithAnotherCatalogueSchema_IsSchemaMismatch(int schemaId)
+    {
+        var bytes = _serializer.Serialize(Samples.FullCall());
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(1, 4), schemaId);
+        // Twice: a failed reader is not cached as a half-built one.
+        for (var i = 0; i < 2; i++)
+        {
+            var ex = Assert.Throws<EventDecodeException>(() => _serializer.Deserialize(bytes));
+            Assert.Equal(DecodeFailure.SchemaMismatch, ex.Failure);
+        }
+    }
+
+    [Fact]
+    public void Deserialize_HugeLengthPrefix_RefusedBeforeAllocating()
+    {
+        // event_id is a string: a length prefix of about 1 GB behind a valid header, and three bytes of body.
+        byte[] bytes = [0, 0, 0, 0, (byte)SchemaCatalog.LlmCallV1, 0xfe, 0xff, 0xff, 0xff, 0x07, 1, 2, 3];
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var ex = Assert.Throws<EventDecodeException>(() => _serializer.Deserialize(bytes));
+        Assert.Equal(DecodeFailure.MalformedAvro, ex.Failure);
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 1_000_000, "the decoder allocated for the hostile length");
+    }
+
     [Fact]
     public void Deserialize_TruncatedBody_IsMalformedAvro()
     {
