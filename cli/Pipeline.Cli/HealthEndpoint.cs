@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -28,12 +27,8 @@ internal sealed class HealthEndpoint : IDisposable
 
     public static HealthEndpoint? Start(PipelineConfig config, ClickHouseHttp clickHouse, Func<bool> workerRunning)
     {
-        var value = config.Root["Metrics:HealthPort"];
-        if (value is null or "0") return null;
-        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
-        {
-            throw new ConfigException($"Metrics:HealthPort: '{value}' is not a port number");
-        }
+        var port = config.Metrics.HealthPort;
+        if (port == 0) return null;
         Console.Error.WriteLine($"health: http://127.0.0.1:{port}/healthz and /readyz");
         return new HealthEndpoint(port, clickHouse, workerRunning);
     }
