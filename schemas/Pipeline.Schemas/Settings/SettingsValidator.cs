@@ -92,7 +92,7 @@ public static class SettingsValidator
 
     // The offending value helps, except where it is a secret.
     private static string Got(string name, object? value) =>
-        value is null || SecretMask.IsSecretKey(name) || value is string { Length: 0 } ? "" : $" (got {Display(value)})";
+        value is null || SecretMask.IsSecretKey(name) || (value is string s && string.IsNullOrWhiteSpace(s)) ? "" : $" (got {Display(value)})";
 
     private static string Join(string path, string key) => path.Length == 0 ? key : path + ":" + key;
 }
