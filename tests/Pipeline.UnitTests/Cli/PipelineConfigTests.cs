@@ -163,6 +163,31 @@ public sealed class PipelineConfigTests : IDisposable
     }
 
     [Fact]
+    public void Load_EnvironmentVariables_CheckedExactlyAsTheyMap()
+    {
+        // Only this class loads the configuration, and its tests run one at a time.
+        string[] names = ["PIPELINE__aggregator__windowing__windowsize", "PIPELINE__Kafka__sasl_mechanism", "PIPELINE__AGGREGATOR__GROUPID", "PIPELINE__Aggregator__Nope"];
+        try
+        {
+            Environment.SetEnvironmentVariable(names[0], "30s");
+            Environment.SetEnvironmentVariable(names[1], "PLAIN");
+            Environment.SetEnvironmentVariable(names[2], "from-env");
+            var config = PipelineConfig.Load(null, [$"Local:RunDir={_home}"]);
+            Assert.Equal(TimeSpan.FromSeconds(30), config.Aggregator.Windowing.WindowSize);
+            Assert.Equal("PLAIN", config.Kafka.All["sasl.mechanism"]);
+            Assert.Equal("from-env", config.Aggregator.GroupId);
+
+            Environment.SetEnvironmentVariable(names[3], "1");
+            var ex = Assert.Throws<ConfigException>(() => PipelineConfig.Load(null, [$"Local:RunDir={_home}"]));
+            Assert.StartsWith("Aggregator:Nope: unknown setting", ex.Message, StringComparison.OrdinalIgnoreCase);
+        }
+        finally
+        {
+            foreach (var name in names) Environment.SetEnvironmentVariable(name, null);
+        }
+    }
+
+    [Fact]
     public void Describe_ListsEveryBoundSetting()
     {
         var keys = PipelineConfig.Load(null, [$"Local:RunDir={_home}"]).Describe().Select(kv => kv.Key).ToHashSet();
@@ -237,6 +262,21 @@ public sealed class KafkaSettingsTests
         Assert.Equal("true", p.Get("enable.idempotence"));
         var overridden = new KafkaSettings([new("bootstrap.servers", "b:1"), new("linger.ms", "5")]).Producer();
         Assert.Equal("5", overridden.Get("linger.ms"));
+    }
+
+    [Fact]
+    public void Masked_SecretsAndUrlPasswords_Masked_OrdinaryKeysVisible()
+    {
+        var masked = new KafkaSettings([new("bootstrap.servers", "b:1"), new("ssl.key.pem", "PEM"), new("sasl.jaas.config", "JAAS"),
+            new("sasl.oauthbearer.config", "OAUTH"), new("sasl_password", "PW"), new("ssl.key.location", "/etc/key.pem"),
+            new("sasl.oauthbearer.token.endpoint.url", "https://id:IDSECRET@idp/token"), new("sasl.username", "svc")]).Masked;
+        Assert.Equal("b:1", masked["bootstrap.servers"]);
+        Assert.Equal("svc", masked["sasl.username"]);
+        Assert.Equal("/etc/key.pem", masked["ssl.key.location"]);
+        foreach (var key in new[] { "ssl.key.pem", "sasl.jaas.config", "sasl.oauthbearer.config", "sasl.password", "sasl.oauthbearer.token.endpoint.url" })
+        {
+            Assert.Equal("***", masked[key]);
+        }
     }
 
     [Fact]
