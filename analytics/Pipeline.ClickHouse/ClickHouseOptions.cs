@@ -40,7 +40,8 @@ public sealed class ClickHouseOptions : IValidatableObject
     /// <inheritdoc />
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        if (!Url.IsAbsoluteUri || Url.Scheme is not ("http" or "https"))
+        // A null Url is reported by [Required].
+        if (Url is not null && (!Url.IsAbsoluteUri || Url.Scheme is not ("http" or "https")))
         {
             yield return new ValidationResult($"'{SecretMask.MaskText(Url.OriginalString)}' is not an absolute http:// or https:// URL", [nameof(Url)]);
         }

@@ -92,6 +92,7 @@ internal static class ConfigurationSchema
 
     private static void CheckValue(IConfigurationSection section, Type type, List<string> problems)
     {
+        var nullable = Nullable.GetUnderlyingType(type) is not null;
         type = Nullable.GetUnderlyingType(type) ?? type;
         var children = section.GetChildren().ToList();
         if (SettingsValidator.IsSection(type))
@@ -122,7 +123,9 @@ internal static class ConfigurationSchema
         {
             problems.Add($"{section.Path}: is a value, not a section (found {children[0].Path})");
         }
-        else if (section.Value is { Length: > 0 } value && ConversionError(value, type) is { } reason)
+        // An empty value is null for a reference type (then [Required] speaks) but an error for a number or a duration.
+        else if (section.Value is { } value && (value.Length > 0 || (type.IsValueType && !nullable))
+            && ConversionError(value, type) is { } reason)
         {
             var shown = SecretMask.IsSecretKey(section.Key) ? "" : $"'{SecretMask.MaskText(value)}' ";
             problems.Add($"{section.Path}: {(type == typeof(TimeSpan) ? reason : $"{shown}is not {TypeName(type)}")}");

@@ -87,6 +87,9 @@ public sealed class PipelineConfigTests : IDisposable
     [InlineData("Dashboard:Bind=localhost", "Dashboard:Bind")]
     [InlineData("Metrics:HealthPort=abc", "Metrics:HealthPort")]
     [InlineData("Kafka:ssl:key:pem=x", "Kafka:ssl:key")]
+    [InlineData("ClickHouse:Url=", "ClickHouse:Url")]
+    [InlineData("Aggregator:MaxBatchRows=", "Aggregator:MaxBatchRows")]
+    [InlineData("Aggregator:FlushInterval=", "Aggregator:FlushInterval")]
     public void Load_BadSetting_RefusedNamingTheKey(string setting, string key)
     {
         var ex = Assert.Throws<ConfigException>(() => PipelineConfig.Load(null, [setting, $"Local:RunDir={_home}"]));
