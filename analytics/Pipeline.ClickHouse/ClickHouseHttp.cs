@@ -2,6 +2,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using ClickHouse.Driver;
+using Pipeline.Schemas;
 
 namespace Pipeline.ClickHouse;
 
@@ -148,7 +149,8 @@ public sealed class ClickHouseHttp : IDisposable
         }
         catch (HttpRequestException ex)
         {
-            throw new ClickHouseException(0, $"ClickHouse at {_options.Url} is unreachable ({ex.Message}); start it with './pipeline up' or set ClickHouse:Url");
+            // The URL may carry user information; neither it nor the handler's message may print a password.
+            throw new ClickHouseException(0, $"ClickHouse at {SecretMask.MaskUrl(_options.Url)} is unreachable ({SecretMask.MaskText(ex.Message)}); start it with './pipeline up' or set ClickHouse:Url");
         }
         using (response)
         {

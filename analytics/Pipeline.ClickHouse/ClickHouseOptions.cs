@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Pipeline.Schemas;
 
 namespace Pipeline.ClickHouse;
 
@@ -8,7 +9,10 @@ public sealed class ClickHouseOptions : IValidatableObject
     /// <summary>Configuration section name.</summary>
     public const string Section = "ClickHouse";
 
-    /// <summary>HTTP(S) endpoint. Default: the local dev server, <c>http://127.0.0.1:18123/</c>.</summary>
+    /// <summary>
+    /// HTTP(S) endpoint. Default: the local dev server, <c>http://127.0.0.1:18123/</c>. User information in it
+    /// (<c>http://user:pass@host/</c>) is not used to sign in (<see cref="User"/> and <see cref="Password"/> are) and is never printed.
+    /// </summary>
     [Required]
     public Uri Url { get; set; } = new("http://127.0.0.1:18123/");
 
@@ -20,7 +24,7 @@ public sealed class ClickHouseOptions : IValidatableObject
     public string Password { get; set; } = "pipeline-dev";
 
     /// <summary>Database holding the pipeline's tables. Default <c>pipeline</c>.</summary>
-    [Required, RegularExpression("^[A-Za-z_][A-Za-z0-9_]{0,63}$", ErrorMessage = "ClickHouse:Database must be a plain identifier (letters, digits, underscore)")]
+    [Required, RegularExpression("^[A-Za-z_][A-Za-z0-9_]{0,63}$", ErrorMessage = "must be a plain identifier (letters, digits, underscore; at most 64)")]
     public string Database { get; set; } = "pipeline";
 
     /// <summary>Read-only analyst user, used by dashboards and reports. Default <c>analyst</c>.</summary>
@@ -29,16 +33,17 @@ public sealed class ClickHouseOptions : IValidatableObject
     /// <summary>Password of <see cref="AnalystUser"/>.</summary>
     public string AnalystPassword { get; set; } = "analyst-dev";
 
-    /// <summary>Per-request timeout. Default 30 s.</summary>
-    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    /// <summary>Per-request timeout, 1 s to 1 hour. Default 30 s.</summary>
+    [DurationRange("1s", "1h")]
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <inheritdoc />
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        if (!Url.IsAbsoluteUri || Url.Scheme is not ("http" or "https"))
+        // A null Url is reported by [Required].
+        if (Url is not null && (!Url.IsAbsoluteUri || Url.Scheme is not ("http" or "https")))
         {
-            yield return new ValidationResult($"'{Url.OriginalString}' is not an absolute http:// or https:// URL", [nameof(Url)]);
+            yield return new ValidationResult($"'{SecretMask.MaskText(Url.OriginalString)}' is not an absolute http:// or https:// URL", [nameof(Url)]);
         }
     }
 

@@ -1,28 +1,33 @@
 using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Text.Json;
+using Pipeline.Schemas;
 
 namespace Pipeline.ClickHouse;
 
 /// <summary>How long each kind of data is kept (configuration section <c>Retention</c>).</summary>
-public sealed class RetentionOptions
+public sealed class RetentionOptions : IValidatableObject
 {
-    /// <summary>Days of raw calls kept; older day partitions of <c>calls</c> are dropped (after their rollups are built).</summary>
+    /// <summary>Days of raw calls kept, 2 to 3650; older day partitions of <c>calls</c> are dropped (after their rollups are built). Default 30.</summary>
     [Range(2, 3650)]
     public int CallsDays { get; set; } = 30;
 
-    /// <summary>Days of one-minute windows kept; month partitions of <c>metrics_1m</c> entirely older are dropped.</summary>
+    /// <summary>Days of one-minute windows kept, 2 to 36500 and at least <see cref="CallsDays"/>; month partitions of <c>metrics_1m</c> entirely older are dropped. Default 90.</summary>
     [Range(2, 36500)]
     public int MinuteDays { get; set; } = 90;
 
-    /// <summary>How often <c>pipeline maintain</c> runs the rollups and the retention.</summary>
+    /// <summary>How often <c>pipeline maintain</c> runs the rollups and the retention, 10 s to 1 day. Default 5 minutes.</summary>
+    [DurationRange("10s", "1d")]
     public TimeSpan Interval { get; set; } = TimeSpan.FromMinutes(5);
 
-    /// <summary>Returns the first problem as <c>Key: reason</c>, or null.</summary>
-    public string? Validate() =>
-        MinuteDays < CallsDays ? $"MinuteDays: {MinuteDays} must be at least CallsDays ({CallsDays}): rollups of a day are built from both"
-        : Interval < TimeSpan.FromSeconds(10) ? $"Interval: {Interval} must be at least 10 seconds"
-        : null;
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (MinuteDays < CallsDays)
+        {
+            yield return new ValidationResult($"{MinuteDays} must be at least CallsDays ({CallsDays}): rollups of a day are built from both", [nameof(MinuteDays)]);
+        }
+    }
 }
 
 /// <summary>What one maintenance pass did.</summary>

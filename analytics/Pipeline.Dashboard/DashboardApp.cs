@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Net;
 using System.Reflection;
@@ -16,14 +17,26 @@ using Pipeline.ClickHouse;
 namespace Pipeline.Dashboard;
 
 /// <summary>Settings of <c>pipeline dashboard</c> (configuration section <c>Dashboard</c>).</summary>
-public sealed class DashboardOptions
+public sealed class DashboardOptions : IValidatableObject
 {
-    /// <summary>Address to listen on; 127.0.0.1 by default (put a reverse proxy with TLS and auth in front to share it).</summary>
+    /// <summary>IP address to listen on; 127.0.0.1 by default (put a reverse proxy with TLS and auth in front to share it).</summary>
+    [Required]
     public string Bind { get; set; } = "127.0.0.1";
-    /// <summary>Port; 0 picks a free one.</summary>
+    /// <summary>Port, 0 to 65535; 0 picks a free one. Default 5080.</summary>
+    [Range(0, 65535)]
     public int Port { get; set; } = 5080;
-    /// <summary>Monthly budget for the cost page and the budget-pace recommendation; 0 means none.</summary>
+    /// <summary>Monthly budget in USD for the cost page and the budget-pace recommendation, 0 to 1e12 (NaN refused); 0, the default, means none.</summary>
+    [Range(0.0, 1e12)]
     public double MonthlyBudgetUsd { get; set; }
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (!string.IsNullOrWhiteSpace(Bind) && !IPAddress.TryParse(Bind, out _))
+        {
+            yield return new ValidationResult($"'{Bind}' is not an IP address (such as 127.0.0.1 or 0.0.0.0)", [nameof(Bind)]);
+        }
+    }
 }
 
 /// <summary>

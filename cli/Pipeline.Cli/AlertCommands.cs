@@ -13,7 +13,7 @@ internal static class AlertCommands
 {
     private static readonly Option<string?> Rules = new("--rules") { Description = "A YAML rule file (default: Alerting:RulesFile, else the built-in rules)" };
     private static readonly Option<bool> FromBeginning = new("--from-beginning") { Description = "Print the alerts already on the topic too" };
-    private static readonly Option<TimeSpan?> ExitWhenIdle = new("--exit-when-idle") { Description = "Stop after this long without a new alert (for scripts)" };
+    private static readonly Option<TimeSpan?> ExitWhenIdle = DurationFlag.CreateOptional("--exit-when-idle", "Stop after this long without a new alert (for scripts)");
     private static readonly Option<bool> Json = new("--json") { Description = "One JSON object per alert" };
 
     public static Command Worker()
@@ -68,7 +68,7 @@ internal static class AlertCommands
 
             Examples:
               pipeline alerts tail
-              pipeline alerts tail --from-beginning --exit-when-idle 00:00:05 --json
+              pipeline alerts tail --from-beginning --exit-when-idle 5s --json
             """);
         tail.Options.Add(FromBeginning);
         tail.Options.Add(ExitWhenIdle);

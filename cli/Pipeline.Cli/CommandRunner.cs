@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Pipeline.ClickHouse;
+using Pipeline.Schemas;
 
 namespace Pipeline.Cli;
 
@@ -34,7 +35,7 @@ internal static class CommandRunner
             }
             catch (ConfigException ex)
             {
-                await Console.Error.WriteLineAsync($"config error: {ex.Message}");
+                await Console.Error.WriteLineAsync($"config error: {SecretMask.MaskText(ex.Message)}");
                 return ExitCodes.Config;
             }
             try
@@ -43,17 +44,17 @@ internal static class CommandRunner
             }
             catch (ConfigException ex)
             {
-                await Console.Error.WriteLineAsync($"config error: {ex.Message}");
+                await Console.Error.WriteLineAsync($"config error: {SecretMask.MaskText(ex.Message)}");
                 return ExitCodes.Config;
             }
             catch (ClickHouseException ex) when (ex.HttpStatus == 0)
             {
-                await Console.Error.WriteLineAsync($"error: {ex.Message}");
+                await Console.Error.WriteLineAsync($"error: {SecretMask.MaskText(ex.Message)}");
                 return ExitCodes.Unavailable;
             }
             catch (ServerUnavailableException ex)
             {
-                await Console.Error.WriteLineAsync($"error: {ex.Message}");
+                await Console.Error.WriteLineAsync($"error: {SecretMask.MaskText(ex.Message)}");
                 return ExitCodes.Unavailable;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -63,7 +64,7 @@ internal static class CommandRunner
             }
             catch (Exception ex) when (ex is InvalidOperationException or ClickHouseException or IOException)
             {
-                await Console.Error.WriteLineAsync($"error: {ex.Message}");
+                await Console.Error.WriteLineAsync($"error: {SecretMask.MaskText(ex.Message)}");
                 return ExitCodes.Failed;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)

@@ -6,6 +6,7 @@ using Pipeline.ClickHouse;
 using Pipeline.Consumers;
 using Pipeline.LoadGen;
 using Pipeline.Reports;
+using Pipeline.Schemas;
 using Spectre.Console;
 
 namespace Pipeline.Cli;
@@ -42,7 +43,7 @@ internal static class DemoCommand
             using var clickHouse = new ClickHouseHttp(chOptions);
             await clickHouse.ExecuteAsync($"DROP DATABASE IF EXISTS {ClickHouseHttp.QuoteIdentifier(chOptions.Database)}", ct, useDatabase: false);
             await new Migrator(clickHouse, time).ApplyAsync(Migrator.Embedded, ct);
-            Step($"database [bold]{Terminal.Safe(chOptions.Database)}[/] created at {Terminal.Safe(chOptions.Url.ToString())}");
+            Step($"database [bold]{Terminal.Safe(chOptions.Database)}[/] created at {Terminal.Safe(SecretMask.MaskUrl(chOptions.Url))}");
 
             var aggregator = config.Aggregator;
             aggregator.GroupId = $"demo-aggregator-{runId}";

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
@@ -29,12 +28,8 @@ internal sealed class HealthEndpoint : IDisposable
     /// <param name="workerProblem">Null while the worker makes progress, else why not (stopped, paused on a server, data skipped).</param>
     public static HealthEndpoint? Start(PipelineConfig config, ClickHouseHttp clickHouse, Func<string?> workerProblem)
     {
-        var value = config.Root["Metrics:HealthPort"];
-        if (value is null or "0") return null;
-        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
-        {
-            throw new ConfigException($"Metrics:HealthPort: '{value}' is not a port number");
-        }
+        var port = config.Metrics.HealthPort;
+        if (port == 0) return null;
         Console.Error.WriteLine($"health: http://127.0.0.1:{port}/healthz and /readyz");
         return new HealthEndpoint(port, clickHouse, workerProblem);
     }

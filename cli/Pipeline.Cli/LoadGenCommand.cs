@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Pipeline.LoadGen;
 using Pipeline.Producers;
+using Pipeline.Schemas;
 
 namespace Pipeline.Cli;
 
@@ -12,16 +13,14 @@ internal static class LoadGenCommand
         Description = "A built-in scenario (see --list) or the path of a scenario file (YAML or JSON)",
         DefaultValueFactory = _ => "release-regression",
     };
-    private static readonly Option<TimeSpan> EndAgo = new("--end-ago")
-    {
-        Description = "Event time of the scenario's end, this long before now (the scenario's minutes are laid out before it)",
-        DefaultValueFactory = _ => TimeSpan.FromMinutes(2),
-    };
+    private static readonly Option<TimeSpan> EndAgo = DurationFlag.Create("--end-ago",
+        "Event time of the scenario's end, this long before now (the scenario's minutes are laid out before it)", TimeSpan.FromMinutes(2));
     private static readonly Option<int> Seed = new("--seed") { Description = "Random seed (same seed, same events)", DefaultValueFactory = _ => 42 };
     private static readonly Option<bool> List = new("--list") { Description = "List the scenarios and exit" };
     private static readonly Option<double> Rate = new("--rate") { Description = "Most calls published per second (0: as fast as the broker takes them)", DefaultValueFactory = _ => 0 };
     private static readonly Option<long> Events = new("--events") { Description = "Stop after this many calls (0: the whole scenario)", DefaultValueFactory = _ => 0 };
-    private static readonly Option<TimeSpan?> Duration = new("--duration") { Description = "Event-time span of the scenario, overriding its minutes (cuts it, or runs its last phase longer)" };
+    private static readonly Option<TimeSpan?> Duration = DurationFlag.CreateOptional("--duration",
+        "Event-time span of the scenario, overriding its minutes (cuts it, or runs its last phase longer); at least 1m");
 
     public static Command Create()
     {
@@ -32,8 +31,8 @@ internal static class LoadGenCommand
             Examples:
               pipeline loadgen --list
               pipeline loadgen --scenario release-regression
-              pipeline loadgen --scenario steady --end-ago 00:10:00 --seed 7
-              pipeline loadgen --scenario producers/Pipeline.LoadGen/scenarios/busy-day.yaml --duration 02:00:00 --rate 2000
+              pipeline loadgen --scenario steady --end-ago 10m --seed 7
+              pipeline loadgen --scenario producers/Pipeline.LoadGen/scenarios/busy-day.yaml --duration 2h --rate 2000
               pipeline loadgen --scenario steady --events 10000
             """);
         command.Options.Add(ScenarioName);
@@ -68,7 +67,7 @@ internal static class LoadGenCommand
             {
                 if (duration < TimeSpan.FromMinutes(1))
                 {
-                    await Console.Error.WriteLineAsync("error: --duration: at least 00:01:00");
+                    await Console.Error.WriteLineAsync($"error: --duration: {Durations.Format(duration)} is shorter than 1m");
                     return ExitCodes.Usage;
                 }
                 scenario = scenario.WithMinutes((int)Math.Ceiling(duration.TotalMinutes));

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Pipeline.ClickHouse;
+using Pipeline.Schemas;
 
 namespace Pipeline.Cli;
 
@@ -24,7 +25,7 @@ internal static class MigrateCommand
             {
                 Console.WriteLine($"applied  {m.Version:D3}_{m.Name}");
             }
-            Console.WriteLine($"database '{config.ClickHouse.Database}' at {config.ClickHouse.Url}: {result.Applied.Count} applied, {result.AlreadyApplied.Count} already applied");
+            Console.WriteLine($"database '{config.ClickHouse.Database}' at {SecretMask.MaskUrl(config.ClickHouse.Url)}: {result.Applied.Count} applied, {result.AlreadyApplied.Count} already applied");
             return ExitCodes.Ok;
         });
         return command;

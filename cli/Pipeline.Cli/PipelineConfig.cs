@@ -1,8 +1,9 @@
-using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.Configuration;
 using Pipeline.ClickHouse;
 using Pipeline.Consumers;
+using Pipeline.Dashboard;
 using Pipeline.DevServers;
+using Pipeline.Schemas;
 
 namespace Pipeline.Cli;
 
@@ -13,20 +14,40 @@ internal sealed class ConfigException(string message) : Exception(message);
 /// The effective configuration. Precedence, lowest first: built-in defaults, <c>appsettings.json</c>
 /// in the pipeline home, the file given by <c>--config</c>, environment variables <c>PIPELINE__Section__Key</c>,
 /// then <c>--set Section:Key=value</c> flags. Kafka's address falls back to the dev broker's published one.
+/// Loading refuses unknown sections and keys (see <see cref="ConfigurationSchema"/>), values that do not convert
+/// and values out of range, all of them at once in one line, each naming its <c>Section:Key</c>.
 /// </summary>
 internal sealed class PipelineConfig
 {
+    /// <summary>The bound sections, in the order <c>config show</c> lists them (Kafka last).</summary>
+    private static readonly (string Name, Type Type)[] Sections =
+    [
+        ("Local", typeof(LocalOptions)),
+        (ClickHouseOptions.Section, typeof(ClickHouseOptions)),
+        ("Aggregator", typeof(AggregatorOptions)),
+        ("Alerting", typeof(AlertWorkerOptions)),
+        ("Retention", typeof(RetentionOptions)),
+        ("Dashboard", typeof(DashboardOptions)),
+        ("Metrics", typeof(MetricsOptions)),
+    ];
+
     private PipelineConfig(IConfigurationRoot root, string home)
     {
         Root = root;
         Home = home;
-        RunDir = Path.GetFullPath(root["Local:RunDir"] is { Length: > 0 } r ? r : Path.Combine(home, ".run"), home);
-        ClickHouse = Bind<ClickHouseOptions>(ClickHouseOptions.Section);
-        Aggregator = Bind<AggregatorOptions>("Aggregator");
-        Alerting = Bind<AlertWorkerOptions>("Alerting");
-        Retention = Bind<RetentionOptions>("Retention");
-        Dashboard = Bind<Pipeline.Dashboard.DashboardOptions>("Dashboard");
-        var kafka = new KafkaSettings(root.GetSection("Kafka").AsEnumerable(makePathsRelative: true)
+        var problems = ConfigurationSchema.Check(root, Sections);
+        // Unknown keys and unconvertible values first: binding would stop at the first of them.
+        ThrowIfAny(problems);
+        Local = Bind<LocalOptions>("Local", problems);
+        ClickHouse = Bind<ClickHouseOptions>(ClickHouseOptions.Section, problems);
+        Aggregator = Bind<AggregatorOptions>("Aggregator", problems);
+        Alerting = Bind<AlertWorkerOptions>("Alerting", problems);
+        Retention = Bind<RetentionOptions>("Retention", problems);
+        Dashboard = Bind<DashboardOptions>("Dashboard", problems);
+        Metrics = Bind<MetricsOptions>("Metrics", problems);
+        ThrowIfAny(problems);
+        RunDir = Path.GetFullPath(Local.RunDir is { Length: > 0 } r ? r : Path.Combine(home, ".run"), home);
+        var kafka = new KafkaSettings(root.GetSection(ConfigurationSchema.KafkaSection).AsEnumerable(makePathsRelative: true)
             .Where(kv => !kv.Key.Contains(':', StringComparison.Ordinal)));
         KafkaFromDevBroker = kafka.BootstrapServers is null && LocalBroker.ReadBootstrap(BrokerRunDir) is not null;
         Kafka = kafka.BootstrapServers is null && LocalBroker.ReadBootstrap(BrokerRunDir) is { } devBootstrap
@@ -37,11 +58,13 @@ internal sealed class PipelineConfig
     public string Home { get; }
     public string RunDir { get; }
     public string BrokerRunDir => Path.Combine(RunDir, "broker");
+    public LocalOptions Local { get; }
     public ClickHouseOptions ClickHouse { get; }
     public AggregatorOptions Aggregator { get; }
     public AlertWorkerOptions Alerting { get; }
     public RetentionOptions Retention { get; }
-    public Pipeline.Dashboard.DashboardOptions Dashboard { get; }
+    public DashboardOptions Dashboard { get; }
+    public MetricsOptions Metrics { get; }
     public KafkaSettings Kafka { get; }
     public bool KafkaFromDevBroker { get; }
 
@@ -50,7 +73,7 @@ internal sealed class PipelineConfig
     {
         RunDir = Path.Combine(RunDir, "clickhouse"),
         HttpPort = ClickHouse.Url.Port,
-        TcpPort = Int("Local:ClickHouseTcpPort", 19000),
+        TcpPort = Local.ClickHouseTcpPort,
         WriterUser = ClickHouse.User,
         WriterPassword = ClickHouse.Password,
         AnalystUser = ClickHouse.AnalystUser,
@@ -59,6 +82,8 @@ internal sealed class PipelineConfig
 
     public static PipelineConfig Load(string? configFile, IReadOnlyList<string> sets)
     {
+        // The binder converts through TypeDescriptor: from here on every TimeSpan setting reads 30s, 5m, 48h, 7d.
+        Durations.RegisterConverter();
         var home = Environment.GetEnvironmentVariable("PIPELINE_HOME") is { Length: > 0 } h ? Path.GetFullPath(h) : Directory.GetCurrentDirectory();
         var builder = new ConfigurationBuilder()
             .AddJsonFile(Path.Combine(home, "appsettings.json"), optional: true);
@@ -97,50 +122,37 @@ internal sealed class PipelineConfig
         }
     }
 
-    /// <summary>The effective settings as key/value lines, secrets masked.</summary>
+    /// <summary>
+    /// The effective settings as key/value lines, generated from the bound options (every setting, nested ones
+    /// included), secrets masked by <see cref="SecretMask"/>.
+    /// </summary>
     public IEnumerable<KeyValuePair<string, string>> Describe()
     {
-        yield return new("Local:RunDir", RunDir);
-        yield return new("ClickHouse:Url", ClickHouse.Url.ToString());
-        yield return new("ClickHouse:User", ClickHouse.User);
-        yield return new("ClickHouse:Password", Mask(ClickHouse.Password));
-        yield return new("ClickHouse:Database", ClickHouse.Database);
-        yield return new("ClickHouse:AnalystUser", ClickHouse.AnalystUser);
-        yield return new("ClickHouse:AnalystPassword", Mask(ClickHouse.AnalystPassword));
-        yield return new("ClickHouse:RequestTimeout", ClickHouse.RequestTimeout.ToString());
-        yield return new("Aggregator:Topic", Aggregator.Topic);
-        yield return new("Aggregator:GroupId", Aggregator.GroupId);
-        yield return new("Aggregator:MetricsTopic", Aggregator.MetricsTopic);
-        yield return new("Aggregator:DeadLetterTopic", Aggregator.DeadLetterTopic);
-        yield return new("Aggregator:MaxBatchRows", Aggregator.MaxBatchRows.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        yield return new("Aggregator:FlushInterval", Aggregator.FlushInterval.ToString());
-        yield return new("Aggregator:Windowing:WindowSize", Aggregator.Windowing.WindowSize.ToString());
-        yield return new("Aggregator:Windowing:AllowedLateness", Aggregator.Windowing.AllowedLateness.ToString());
-        yield return new("Aggregator:Windowing:IdleTimeout", Aggregator.Windowing.IdleTimeout.ToString());
-        yield return new("Alerting:MetricsTopic", Alerting.MetricsTopic);
-        yield return new("Alerting:AlertsTopic", Alerting.AlertsTopic);
-        yield return new("Alerting:GroupId", Alerting.GroupId);
-        yield return new("Retention:CallsDays", Retention.CallsDays.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        yield return new("Retention:MinuteDays", Retention.MinuteDays.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        yield return new("Retention:Interval", Retention.Interval.ToString());
-        yield return new("Alerting:RulesFile", Alerting.RulesFile.Length == 0 ? "(built-in defaults)" : Alerting.RulesFile);
+        var options = new object[] { Local, ClickHouse, Aggregator, Alerting, Retention, Dashboard, Metrics };
+        for (var i = 0; i < Sections.Length; i++)
+        {
+            foreach (var (key, value) in ConfigurationSchema.Describe(options[i], Sections[i].Name))
+            {
+                yield return key switch
+                {
+                    "Local:RunDir" => new(key, RunDir),
+                    "Alerting:RulesFile" when value.Length == 0 => new(key, "(built-in defaults)"),
+                    _ => new(key, value),
+                };
+            }
+        }
         foreach (var (k, v) in Kafka.Masked.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             yield return new($"Kafka:{k}", v + (k == "bootstrap.servers" && KafkaFromDevBroker ? "  (from the dev broker)" : ""));
         }
     }
 
-    private static string Mask(string secret) => secret.Length == 0 ? "" : "***";
-
-    private int Int(string key, int fallback)
+    private static void ThrowIfAny(List<string> problems)
     {
-        var value = Root[key];
-        if (value is null) return fallback;
-        return int.TryParse(value, System.Globalization.CultureInfo.InvariantCulture, out var i) && i is > 0 and < 65536
-            ? i : throw new ConfigException($"{key}: '{value}' is not a port number");
+        if (problems.Count > 0) throw new ConfigException(SecretMask.MaskText(string.Join("; ", problems)));
     }
 
-    private T Bind<T>(string section) where T : new()
+    private T Bind<T>(string section, List<string> problems) where T : new()
     {
         var options = new T();
         try
@@ -149,22 +161,11 @@ internal sealed class PipelineConfig
         }
         catch (InvalidOperationException ex)
         {
-            throw new ConfigException($"{section}: {ex.Message}");
+            // Not expected after ConfigurationSchema.Check; kept so a binder rule it misses still names the section.
+            problems.Add($"{section}: {ex.Message}{(ex.InnerException is { } inner ? " " + inner.Message : "")}");
+            return options;
         }
-        var results = new List<ValidationResult>();
-        if (options is AggregatorOptions aggregator)
-        {
-            results.AddRange(AggregatorOptionsValidation.Validate(aggregator));
-        }
-        if (options is RetentionOptions retention && retention.Validate() is { } problem)
-        {
-            throw new ConfigException($"{section}:{problem}");
-        }
-        if (results.Count > 0 || !Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true))
-        {
-            var first = results[0];
-            throw new ConfigException($"{section}:{string.Join(',', first.MemberNames)}: {first.ErrorMessage}");
-        }
+        problems.AddRange(SettingsValidator.Validate(options, section));
         return options;
     }
 }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 
@@ -12,12 +11,8 @@ internal static class SelfMetrics
 {
     public static IDisposable? Start(PipelineConfig config)
     {
-        var value = config.Root["Metrics:PrometheusPort"];
-        if (value is null or "0") return null;
-        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
-        {
-            throw new ConfigException($"Metrics:PrometheusPort: '{value}' is not a port number");
-        }
+        var port = config.Metrics.PrometheusPort;
+        if (port == 0) return null;
         var provider = Sdk.CreateMeterProviderBuilder()
             .AddMeter("Pipeline.Aggregator", "Pipeline.Alerting")
             .AddPrometheusHttpListener(o =>

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using Confluent.Kafka;
 using Pipeline.DevServers;
+using Pipeline.Schemas;
 
 namespace Pipeline.Cli;
 
@@ -96,11 +97,11 @@ internal static class ServerCommands
         try
         {
             var rows = await clickHouse.QueryAsync("SELECT version() AS v", ct);
-            return new ServerStatus("clickhouse", true, config.ClickHouse.Url.ToString(), null, $"version {rows[0].GetProperty("v").GetString()}");
+            return new ServerStatus("clickhouse", true, SecretMask.MaskUrl(config.ClickHouse.Url), null, $"version {rows[0].GetProperty("v").GetString()}");
         }
         catch (Pipeline.ClickHouse.ClickHouseException ex)
         {
-            return new ServerStatus("clickhouse", false, config.ClickHouse.Url.ToString(), null, ex.Message);
+            return new ServerStatus("clickhouse", false, SecretMask.MaskUrl(config.ClickHouse.Url), null, ex.Message);
         }
     }
 

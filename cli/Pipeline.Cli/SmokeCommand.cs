@@ -14,11 +14,7 @@ namespace Pipeline.Cli;
 /// </summary>
 internal static class SmokeCommand
 {
-    private static readonly Option<TimeSpan> Timeout = new("--timeout")
-    {
-        Description = "How long to wait for the event to land in ClickHouse",
-        DefaultValueFactory = _ => TimeSpan.FromSeconds(60),
-    };
+    private static readonly Option<TimeSpan> Timeout = DurationFlag.Create("--timeout", "How long to wait for the event to land in ClickHouse", TimeSpan.FromSeconds(60));
 
     public static Command Create()
     {
@@ -65,10 +61,10 @@ internal static class SmokeCommand
             await run;
             if (rows.Count == 0)
             {
-                await Console.Error.WriteLineAsync($"error: event {call.EventId} did not reach {config.ClickHouse.Database}.calls within {parse.GetValue(Timeout)}");
+                await Console.Error.WriteLineAsync($"error: event {call.EventId} did not reach {config.ClickHouse.Database}.calls within {Durations.Format(parse.GetValue(Timeout))}");
                 return ExitCodes.Failed;
             }
-            Console.WriteLine($"landed    in {config.ClickHouse.Database}.calls at {config.ClickHouse.Url}:");
+            Console.WriteLine($"landed    in {config.ClickHouse.Database}.calls at {SecretMask.MaskUrl(config.ClickHouse.Url)}:");
             Console.WriteLine($"          {rows[0]}");
             Console.WriteLine($"query it: clickhouse-client --port {config.LocalClickHouse.TcpPort} -q \"SELECT * FROM {config.ClickHouse.Database}.calls FINAL ORDER BY occurred_at DESC LIMIT 5 FORMAT Vertical\"");
             return ExitCodes.Ok;
@@ -82,7 +78,7 @@ internal static class SmokeCommand
         var ch = await ServerCommands.ClickHouseStatusAsync(config, ct);
         if (!ch.Up)
         {
-            throw new ServerUnavailableException($"ClickHouse is not reachable at {config.ClickHouse.Url}; start it with './pipeline up' (or set ClickHouse:Url)");
+            throw new ServerUnavailableException($"ClickHouse is not reachable at {SecretMask.MaskUrl(config.ClickHouse.Url)}; start it with './pipeline up' (or set ClickHouse:Url)");
         }
         var kafka = await ServerCommands.KafkaStatusAsync(config, ct);
         if (!kafka.Up)

@@ -1,3 +1,5 @@
+using System.ComponentModel.DataAnnotations;
+
 namespace Pipeline.Aggregation;
 
 /// <summary>Metrics scored for anomalies on every closed window.</summary>
@@ -14,15 +16,27 @@ public enum AnomalyMetric
 public sealed record AnomalyScore(WindowKey Window, AnomalyMetric Metric, double Value, double BaselineMedian, double BaselineMad,
     int BaselineSamples, double Score, bool IsAnomaly);
 
-/// <summary>Anomaly scoring settings.</summary>
-public sealed class AnomalyOptions
+/// <summary>Anomaly scoring settings. Section <c>Aggregator:Anomalies</c>.</summary>
+public sealed class AnomalyOptions : IValidatableObject
 {
-    /// <summary>Trailing windows in the baseline. Default 60.</summary>
+    /// <summary>Trailing windows in the baseline, 2 to 10,080 (a week of minutes) and at least <see cref="MinSamples"/>. Default 60.</summary>
+    [Range(2, 10_080)]
     public int BaselineWindows { get; set; } = 60;
-    /// <summary>Windows needed before any score is given. Default 10.</summary>
+    /// <summary>Windows needed before any score is given, 2 to 10,080. Default 10.</summary>
+    [Range(2, 10_080)]
     public int MinSamples { get; set; } = 10;
-    /// <summary>|robust z| at or above which a value is an anomaly. Default 3.5 (Iglewicz and Hoaglin).</summary>
+    /// <summary>|robust z| at or above which a value is an anomaly, 0.1 to 100 (NaN and infinities refused). Default 3.5 (Iglewicz and Hoaglin).</summary>
+    [Range(0.1, 100.0)]
     public double Threshold { get; set; } = 3.5;
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (BaselineWindows < MinSamples)
+        {
+            yield return new ValidationResult($"{BaselineWindows} must be at least MinSamples ({MinSamples})", [nameof(BaselineWindows)]);
+        }
+    }
 }
 
 /// <summary>

@@ -1,21 +1,42 @@
+using System.ComponentModel.DataAnnotations;
 using Pipeline.Schemas;
 
 namespace Pipeline.Aggregation;
 
-/// <summary>Windowing settings. Section <c>Aggregation</c>.</summary>
-public sealed class WindowingOptions
+/// <summary>Windowing settings. Section <c>Aggregator:Windowing</c>.</summary>
+public sealed class WindowingOptions : IValidatableObject
 {
-    /// <summary>Tumbling window length. Default 1 minute.</summary>
+    /// <summary>Tumbling window length, 1 s to 1 hour and dividing one hour. Default 1 minute.</summary>
+    [DurationRange("1s", "1h")]
     public TimeSpan WindowSize { get; set; } = TimeSpan.FromMinutes(1);
-    /// <summary>How far behind the newest event time the watermark trails. Default 60 s.</summary>
+    /// <summary>
+    /// How far behind the newest event time the watermark trails, 0 to 1 day. Zero is allowed: windows then
+    /// close as soon as a newer event passes their end, and late events still produce revisions. Default 60 s.
+    /// </summary>
+    [DurationRange("0", "1d")]
     public TimeSpan AllowedLateness { get; set; } = TimeSpan.FromSeconds(60);
     /// <summary>
     /// A partition with no events for this long (processing time) lets its watermark follow the clock,
-    /// so an idle partition does not hold its windows open forever. Default 30 s.
+    /// so an idle partition does not hold its windows open forever; 1 ms to 1 day. Default 30 s.
     /// </summary>
+    [DurationRange("1ms", "1d")]
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
-    /// <summary>How long (event time, after close) a closed window's state stays in memory for late events. Default 10 minutes.</summary>
+    /// <summary>
+    /// How long (event time, after close) a closed window's state stays in memory for late events, 0 to 7 days.
+    /// Zero is allowed: a late event then reloads its window's stored revision. Default 10 minutes.
+    /// </summary>
+    [DurationRange("0", "7d")]
     public TimeSpan LateRetention { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        // Windows align to the hour, so rollups and every partition agree on where a window starts.
+        if (WindowSize > TimeSpan.Zero && TimeSpan.FromHours(1).Ticks % WindowSize.Ticks != 0)
+        {
+            yield return new ValidationResult($"{Durations.Format(WindowSize)} must divide one hour", [nameof(WindowSize)]);
+        }
+    }
 }
 
 /// <summary>What happened to one event offered to <see cref="PartitionWindows.Add"/>.</summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Pipeline.Schemas;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -75,53 +76,89 @@ public static partial class RuleFile
     private static AlertRule ParseRule(YamlMappingNode map, string source)
     {
         var fields = new Dictionary<string, YamlNode>();
+        YamlNode? unknown = null;
         foreach (var (k, v) in map.Children)
         {
             var key = ((YamlScalarNode)k).Value ?? "";
-            if (!KnownKeys.Contains(key)) throw new RuleFileException(source, k.Start.Line, $"unknown key '{key}' (known: {string.Join(", ", KnownKeys.Order())})");
+            if (!KnownKeys.Contains(key)) unknown ??= k;
             fields[key] = v;
         }
-        string Scalar(string key) => fields.TryGetValue(key, out var n) && n is YamlScalarNode s && s.Value is { } v
-            ? v : throw new RuleFileException(source, fields.TryGetValue(key, out var m) ? m.Start.Line : map.Start.Line, $"'{key}' is required");
-        string? Optional(string key) => fields.TryGetValue(key, out var n) ? (n as YamlScalarNode)?.Value : null;
+        var ruleId = fields.TryGetValue("id", out var idNode) && idNode is YamlScalarNode { Value: { } idText } ? idText : null;
+        // Every reason names the rule (once its id is known) and the field.
+        string Named(string key, string reason) => (ruleId is null ? "" : $"rule '{ruleId}': ") + $"'{key}' {reason}";
         long Line(string key) => fields.TryGetValue(key, out var n) ? n.Start.Line : map.Start.Line;
+        RuleFileException Fail(string key, string reason) => new(source, Line(key), Named(key, reason));
+        if (unknown is not null)
+        {
+            var key = ((YamlScalarNode)unknown).Value ?? "";
+            throw new RuleFileException(source, unknown.Start.Line, Named(key, $"is an unknown key (known: {string.Join(", ", KnownKeys.Order())})"));
+        }
+        string Scalar(string key) => fields.TryGetValue(key, out var n) && n is YamlScalarNode s && s.Value is { } v ? v : throw Fail(key, "is required");
+        string? Optional(string key) => fields.TryGetValue(key, out var n) ? (n as YamlScalarNode)?.Value : null;
         double? Number(string key)
         {
             if (Optional(key) is not { } s) return null;
             return double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d)
-                ? d : throw new RuleFileException(source, Line(key), $"'{key}': '{s}' is not a number");
+                ? d : throw Fail(key, $"'{s}' is not a number");
         }
-        TimeSpan? Duration(string key) => Optional(key) is { } s ? ParseDuration(s) ?? throw new RuleFileException(source, Line(key), $"'{key}': '{s}' is not a duration like 30s, 5m, 1h, 7d") : null;
+        // Durations share the one syntax of settings and flags; every rule duration has an upper bound, so a
+        // misread value (99999d) is refused rather than obeyed.
+        TimeSpan? Duration(string key, TimeSpan min)
+        {
+            if (Optional(key) is not { } s) return null;
+            if (!Durations.TryParse(s, out var d, out var error)) throw Fail(key, error);
+            if (d < min || d > MaxDuration) throw Fail(key, $"{Durations.Format(d)} must be between {Durations.Format(min)} and {Durations.Format(MaxDuration)}");
+            return d;
+        }
 
         var id = Scalar("id");
-        if (!IdPattern().IsMatch(id)) throw new RuleFileException(source, Line("id"), $"id '{id}' must be lower-case letters, digits and underscores");
+        if (!IdPattern().IsMatch(id)) throw Fail("id", $"'{id}' must be lower-case letters, digits and underscores");
         var metricName = Scalar("metric");
         var metric = Enum.GetValues<AlertMetric>().Cast<AlertMetric?>().FirstOrDefault(m => AlertRule.MetricName(m!.Value) == metricName)
-            ?? throw new RuleFileException(source, Line("metric"), $"unknown metric '{metricName}' (known: {string.Join(", ", Enum.GetValues<AlertMetric>().Select(AlertRule.MetricName))})");
+            ?? throw Fail("metric", $"unknown metric '{metricName}' (known: {string.Join(", ", Enum.GetValues<AlertMetric>().Select(AlertRule.MetricName))})");
+        var burnRate = metric == AlertMetric.BurnRate;
         var comparison = Scalar("comparison");
-        if (comparison is not ("above" or "below")) throw new RuleFileException(source, Line("comparison"), $"comparison must be 'above' or 'below', not '{comparison}'");
+        if (comparison is not ("above" or "below")) throw Fail("comparison", $"must be 'above' or 'below', not '{comparison}'");
         var threshold = Number("threshold");
         var factor = Number("baseline_factor");
         if ((threshold is null) == (factor is null)) throw new RuleFileException(source, map.Start.Line, $"rule '{id}' needs exactly one of 'threshold' and 'baseline_factor'");
-        if (factor is <= 0) throw new RuleFileException(source, Line("baseline_factor"), "'baseline_factor' must be positive");
+        if (burnRate && threshold is null) throw Fail("baseline_factor", "cannot be used with burn_rate; give 'threshold' (the burn-rate multiple, for example 14.4)");
+        if (threshold is { } t && ThresholdProblem(metric, t) is { } thresholdProblem) throw Fail("threshold", thresholdProblem);
+        if (factor is { } f && f is not (> 0 and <= MaxBaselineFactor)) throw Fail("baseline_factor", $"{f.ToString(CultureInfo.InvariantCulture)} must be above 0 and at most {MaxBaselineFactor}");
         var baselineText = Optional("baseline");
         var (baseline, baselineWindow) = baselineText switch
         {
             null => (factor is null ? BaselineKind.None : BaselineKind.Previous, TimeSpan.FromHours(1)),
             "same_hour_last_week" => (BaselineKind.SameHourLastWeek, TimeSpan.FromHours(1)),
-            _ when baselineText.StartsWith("previous:", StringComparison.Ordinal) && ParseDuration(baselineText[9..]) is { } d => (BaselineKind.Previous, d),
-            _ => throw new RuleFileException(source, Line("baseline"), $"baseline '{baselineText}' must be 'previous:<duration>' or 'same_hour_last_week'"),
+            _ when baselineText.StartsWith("previous:", StringComparison.Ordinal) && ParseDuration(baselineText[9..]) is { } d =>
+                d >= TimeSpan.FromMinutes(1) && d <= MaxDuration ? (BaselineKind.Previous, d)
+                : throw Fail("baseline", $"previous:{Durations.Format(d)} must be between 1m and {Durations.Format(MaxDuration)}"),
+            _ => throw Fail("baseline", $"'{baselineText}' must be 'previous:<duration>' or 'same_hour_last_week'"),
         };
-        if (baseline != BaselineKind.None && factor is null) throw new RuleFileException(source, Line("baseline"), "a baseline needs 'baseline_factor'");
+        if (baseline != BaselineKind.None && factor is null) throw Fail("baseline", "needs 'baseline_factor'");
         var severityText = Optional("severity") ?? "warning";
         var severity = Enum.TryParse<Severity>(severityText, ignoreCase: true, out var sev) && severityText.All(char.IsLower)
-            ? sev : throw new RuleFileException(source, Line("severity"), $"severity must be info, warning, error or critical, not '{severityText}'");
-        var slo = Number("slo") ?? 0.99;
-        if (metric == AlertMetric.BurnRate && slo is not (> 0 and < 1)) throw new RuleFileException(source, Line("slo"), "'slo' must be between 0 and 1, for example 0.99");
-        var window = Duration("window") ?? TimeSpan.FromMinutes(5);
-        if (window < TimeSpan.FromMinutes(1)) throw new RuleFileException(source, Line("window"), "'window' must be at least 1m (one closed window)");
+            ? sev : throw Fail("severity", $"must be info, warning, error or critical, not '{severityText}'");
+        var window = Duration("window", TimeSpan.FromMinutes(1)) ?? TimeSpan.FromMinutes(5);
+        // A burn-rate rule compares a short and a long window against an SLO: all three must be given, not defaulted.
+        double slo = 0.99;
+        TimeSpan longWindow = TimeSpan.FromHours(1);
+        if (burnRate)
+        {
+            slo = Number("slo") ?? throw Fail("slo", "is required for metric burn_rate (the SLO target, for example 0.99)");
+            if (slo is not (> 0 and < 1)) throw Fail("slo", "must be between 0 and 1, for example 0.99");
+            longWindow = Duration("long_window", TimeSpan.FromMinutes(1)) ?? throw Fail("long_window", "is required for metric burn_rate (for example 1h)");
+            if (longWindow <= window) throw Fail("long_window", $"{Durations.Format(longWindow)} must be longer than 'window' ({Durations.Format(window)})");
+        }
+        else
+        {
+            foreach (var key in new[] { "slo", "long_window" })
+            {
+                if (fields.ContainsKey(key)) throw Fail(key, "is only used by metric burn_rate");
+            }
+        }
         var minCalls = Number("min_calls") ?? 20;
-        if (minCalls < 0) throw new RuleFileException(source, Line("min_calls"), "'min_calls' must not be negative");
+        if (minCalls is < 0 or > 1e9 || minCalls != Math.Floor(minCalls)) throw Fail("min_calls", "must be a whole number from 0 to 1000000000");
 
         return new AlertRule
         {
@@ -133,69 +170,74 @@ public static partial class RuleFile
             Window = window,
             Baseline = baseline,
             BaselineWindow = baselineWindow,
-            For = Duration("for") ?? TimeSpan.Zero,
-            ResolveAfter = Duration("resolve_after") ?? TimeSpan.FromMinutes(2),
+            For = Duration("for", TimeSpan.Zero) ?? TimeSpan.Zero,
+            ResolveAfter = Duration("resolve_after", TimeSpan.Zero) ?? TimeSpan.FromMinutes(2),
             MinCalls = (long)minCalls,
             Severity = severity,
-            Cooldown = Duration("cooldown") ?? TimeSpan.FromMinutes(10),
-            Renotify = Duration("renotify") ?? TimeSpan.Zero,
+            Cooldown = Duration("cooldown", TimeSpan.Zero) ?? TimeSpan.FromMinutes(10),
+            Renotify = Duration("renotify", TimeSpan.Zero) ?? TimeSpan.Zero,
             Slo = slo,
-            LongWindow = Duration("long_window") ?? TimeSpan.FromHours(1),
+            LongWindow = longWindow,
             Labels = fields.TryGetValue("labels", out var labels) ? StringMap(labels, source) : new Dictionary<string, string>(),
             Runbook = Optional("runbook"),
-            Overrides = fields.TryGetValue("overrides", out var overrides) ? ParseOverrides(overrides, source) : new Dictionary<string, RuleOverride>(),
+            Overrides = fields.TryGetValue("overrides", out var overrides) ? ParseOverrides(overrides, source, id, metric) : new Dictionary<string, RuleOverride>(),
         };
     }
+
+    /// <summary>Longest duration any rule field may have (rolling windows, baselines, for, cooldown, ...).</summary>
+    // Computed, not a static field: Defaults is parsed during static initialisation, before later fields are set.
+    public static TimeSpan MaxDuration => TimeSpan.FromDays(7);
+
+    private const double MaxBaselineFactor = 1000;
+
+    // Rates are fractions; every other metric (latency, traffic, cost, quality, burn multiple) is not negative.
+    private static string? ThresholdProblem(AlertMetric metric, double threshold) => metric switch
+    {
+        AlertMetric.SuccessRate or AlertMetric.ErrorRate when threshold is < 0 or > 1 =>
+            $"{threshold.ToString(CultureInfo.InvariantCulture)} must be between 0 and 1 for {AlertRule.MetricName(metric)} (a fraction of calls)",
+        _ when threshold < 0 => $"{threshold.ToString(CultureInfo.InvariantCulture)} must not be negative",
+        _ => null,
+    };
 
     private static Dictionary<string, string> StringMap(YamlNode node, string source) =>
         node is YamlMappingNode m
             ? m.Children.ToDictionary(kv => ((YamlScalarNode)kv.Key).Value ?? "", kv => (kv.Value as YamlScalarNode)?.Value ?? "")
             : throw new RuleFileException(source, node.Start.Line, "'labels' must be a mapping");
 
-    private static Dictionary<string, RuleOverride> ParseOverrides(YamlNode node, string source)
+    private static Dictionary<string, RuleOverride> ParseOverrides(YamlNode node, string source, string id, AlertMetric metric)
     {
-        if (node is not YamlMappingNode m) throw new RuleFileException(source, node.Start.Line, "'overrides' must map prompt names to settings");
+        if (node is not YamlMappingNode m) throw new RuleFileException(source, node.Start.Line, $"rule '{id}': 'overrides' must map prompt names to settings");
         var result = new Dictionary<string, RuleOverride>();
         foreach (var (k, v) in m.Children)
         {
-            if (v is not YamlMappingNode o) throw new RuleFileException(source, v.Start.Line, "each override must be a mapping");
+            var prompt = ((YamlScalarNode)k).Value ?? "";
+            RuleFileException Fail(YamlNode at, string reason) => new(source, at.Start.Line, $"rule '{id}': overrides '{prompt}': {reason}");
+            if (v is not YamlMappingNode o) throw Fail(v, "must be a mapping");
             var values = o.Children.ToDictionary(kv => ((YamlScalarNode)kv.Key).Value ?? "", kv => (kv.Value as YamlScalarNode)?.Value ?? "");
             foreach (var key in values.Keys.Where(x => x is not ("enabled" or "threshold" or "baseline_factor" or "severity")))
             {
-                throw new RuleFileException(source, o.Start.Line, $"unknown override key '{key}' (known: enabled, threshold, baseline_factor, severity)");
+                throw Fail(o, $"unknown key '{key}' (known: enabled, threshold, baseline_factor, severity)");
             }
             double? Num(string key) => values.TryGetValue(key, out var s)
-                ? double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) ? d : throw new RuleFileException(source, o.Start.Line, $"'{key}': '{s}' is not a number")
+                ? double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d) ? d : throw Fail(o, $"'{key}': '{s}' is not a number")
                 : null;
-            result[((YamlScalarNode)k).Value ?? ""] = new RuleOverride
+            var threshold = Num("threshold");
+            if (threshold is { } t && ThresholdProblem(metric, t) is { } problem) throw Fail(o, $"'threshold' {problem}");
+            var factor = Num("baseline_factor");
+            if (factor is { } f && f is not (> 0 and <= MaxBaselineFactor)) throw Fail(o, $"'baseline_factor' must be above 0 and at most {MaxBaselineFactor}");
+            result[prompt] = new RuleOverride
             {
-                Enabled = values.TryGetValue("enabled", out var e) ? e is "true" ? true : e is "false" ? false : throw new RuleFileException(source, o.Start.Line, "'enabled' must be true or false") : null,
-                Threshold = Num("threshold"),
-                BaselineFactor = Num("baseline_factor"),
-                Severity = values.TryGetValue("severity", out var s) ? Enum.TryParse<Severity>(s, true, out var sv) ? sv : throw new RuleFileException(source, o.Start.Line, $"unknown severity '{s}'") : null,
+                Enabled = values.TryGetValue("enabled", out var e) ? e is "true" ? true : e is "false" ? false : throw Fail(o, "'enabled' must be true or false") : null,
+                Threshold = threshold,
+                BaselineFactor = factor,
+                Severity = values.TryGetValue("severity", out var s) ? Enum.TryParse<Severity>(s, true, out var sv) ? sv : throw Fail(o, $"unknown severity '{s}'") : null,
             };
         }
         return result;
     }
 
-    /// <summary>Parses 30s, 5m, 1h, 7d (and 0); null when malformed.</summary>
-    public static TimeSpan? ParseDuration(string text)
-    {
-        var m = DurationPattern().Match(text.Trim());
-        if (!m.Success) return null;
-        var n = int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
-        return m.Groups[2].Value switch
-        {
-            "s" => TimeSpan.FromSeconds(n),
-            "m" => TimeSpan.FromMinutes(n),
-            "h" => TimeSpan.FromHours(n),
-            "d" => TimeSpan.FromDays(n),
-            _ => n == 0 ? TimeSpan.Zero : null,
-        };
-    }
-
-    [GeneratedRegex("^([0-9]{1,6})(s|m|h|d|)$")]
-    private static partial Regex DurationPattern();
+    /// <summary>Parses a duration in the syntax of <see cref="Durations"/> (30s, 5m, 1h, 7d, 0, hh:mm:ss); null when malformed.</summary>
+    public static TimeSpan? ParseDuration(string text) => Durations.TryParse(text, out var value, out _) ? value : null;
 
     [GeneratedRegex("^[a-z0-9_]{1,64}$")]
     private static partial Regex IdPattern();

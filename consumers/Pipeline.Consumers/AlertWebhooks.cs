@@ -1,3 +1,5 @@
+using System.ComponentModel;
+using System.ComponentModel.DataAnnotations;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
@@ -7,15 +9,33 @@ using Polly.Retry;
 
 namespace Pipeline.Consumers;
 
-/// <summary>One webhook: where, and in which shape.</summary>
-public sealed class WebhookOptions
+/// <summary>One webhook: where, and in which shape. Section <c>Alerting:Webhooks:N</c>.</summary>
+public sealed class WebhookOptions : IValidatableObject
 {
-    /// <summary>Endpoint (Slack incoming webhook, PagerDuty Events API v2, or any JSON receiver).</summary>
+    /// <summary>
+    /// Endpoint (Slack incoming webhook, PagerDuty Events API v2, or any JSON receiver), an absolute http(s) URL.
+    /// Its path is a credential for Slack, so only the scheme and host are ever printed.
+    /// </summary>
+    [Required, PasswordPropertyText(true)]
     public Uri? Url { get; set; }
     /// <summary><c>slack</c>, <c>pagerduty</c> or <c>json</c> (the alert record as JSON). Default json.</summary>
+    [RegularExpression("^(slack|pagerduty|json)$", ErrorMessage = "must be slack, pagerduty or json")]
     public string Format { get; set; } = "json";
-    /// <summary>PagerDuty routing key (format pagerduty only); a secret, never logged.</summary>
+    /// <summary>PagerDuty routing key (format pagerduty only, required there); a secret, never logged.</summary>
     public string RoutingKey { get; set; } = "";
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Url is not null && (!Url.IsAbsoluteUri || Url.Scheme is not ("http" or "https")))
+        {
+            yield return new ValidationResult("must be an absolute http:// or https:// URL", [nameof(Url)]);
+        }
+        if (Format == "pagerduty" && string.IsNullOrWhiteSpace(RoutingKey))
+        {
+            yield return new ValidationResult("is required for format pagerduty", [nameof(RoutingKey)]);
+        }
+    }
 }
 
 /// <summary>

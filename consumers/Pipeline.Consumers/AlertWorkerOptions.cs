@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Pipeline.Schemas;
 
 namespace Pipeline.Consumers;
@@ -6,22 +7,28 @@ namespace Pipeline.Consumers;
 public sealed class AlertWorkerOptions
 {
     /// <summary>Closed windows to read. Default <c>llm.metrics.1m.v1</c>.</summary>
+    [Required]
     public string MetricsTopic { get; set; } = SchemaCatalog.Topics.Metrics1m;
     /// <summary>Where alerts are published. Default <c>llm.alerts.v1</c>.</summary>
+    [Required]
     public string AlertsTopic { get; set; } = SchemaCatalog.Topics.Alerts;
     /// <summary>Consumer group. Default <c>alerter</c>.</summary>
+    [Required]
     public string GroupId { get; set; } = "alerter";
     /// <summary>A YAML rule file; empty uses the built-in defaults.</summary>
     public string RulesFile { get; set; } = "";
-    /// <summary>How often offsets are committed. Default 1 s.</summary>
+    /// <summary>How often offsets are committed, 10 ms to 1 hour. Default 1 s.</summary>
+    [DurationRange("10ms", "1h")]
     public TimeSpan CommitInterval { get; set; } = TimeSpan.FromSeconds(1);
     /// <summary>
     /// A window-topic partition silent this long stops holding back event time, so a series that went quiet
-    /// (a rolled-back version) can resolve. Default 30 s.
+    /// (a rolled-back version) can resolve; 1 ms to 1 day. Default 30 s.
     /// </summary>
+    [DurationRange("1ms", "1d")]
     public TimeSpan PartitionIdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
     /// <summary>Optional webhooks (Slack, PagerDuty, JSON), each retried; failures go to <see cref="WebhookDeadLetterFile"/>.</summary>
     public List<WebhookOptions> Webhooks { get; set; } = [];
     /// <summary>JSON-lines file for alerts a webhook kept refusing. Default <c>.run/alerts/webhook-dead-letters.jsonl</c>.</summary>
+    [Required]
     public string WebhookDeadLetterFile { get; set; } = Path.Combine(".run", "alerts", "webhook-dead-letters.jsonl");
 }

@@ -1,4 +1,5 @@
 using Confluent.Kafka;
+using Pipeline.Schemas;
 
 namespace Pipeline.Consumers;
 
@@ -29,14 +30,11 @@ public sealed class KafkaSettings
     /// <summary>All settings, secrets included (never log this; see <see cref="Masked"/>).</summary>
     public IReadOnlyDictionary<string, string> All => _settings;
 
-    /// <summary>Settings with passwords and secrets replaced by <c>***</c>.</summary>
-    public IReadOnlyDictionary<string, string> Masked => _settings.ToDictionary(kv => kv.Key,
-        kv => IsSecret(kv.Key) ? "***" : kv.Value);
+    /// <summary>Settings as they may be printed: secrets (<see cref="SecretMask.IsSecretKey"/>) as <c>***</c>, URL user information masked.</summary>
+    public IReadOnlyDictionary<string, string> Masked => _settings.ToDictionary(kv => kv.Key, kv => SecretMask.MaskValue(kv.Key, kv.Value));
 
-    /// <summary>True for keys whose values must never be printed.</summary>
-    public static bool IsSecret(string key) =>
-        key.Contains("password", StringComparison.OrdinalIgnoreCase) || key.Contains("secret", StringComparison.OrdinalIgnoreCase)
-        || key.EndsWith(".key", StringComparison.OrdinalIgnoreCase) || key.Contains("token", StringComparison.OrdinalIgnoreCase);
+    /// <summary>True for keys whose values must never be printed (<c>ssl.key.pem</c>, <c>sasl.jaas.config</c>, <c>sasl.oauthbearer.*</c>, passwords, ...).</summary>
+    public static bool IsSecret(string key) => SecretMask.IsSecretKey(key);
 
     /// <summary>A copy with <c>bootstrap.servers</c> set.</summary>
     public KafkaSettings WithBootstrap(string bootstrap) =>

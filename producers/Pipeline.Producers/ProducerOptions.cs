@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Pipeline.Schemas;
 
 namespace Pipeline.Producers;
@@ -5,9 +6,10 @@ namespace Pipeline.Producers;
 /// <summary>
 /// Settings of <see cref="LlmCallProducer"/>, bound from configuration section <c>Pipeline:Producer</c>
 /// by <see cref="ServiceCollectionExtensions.AddPipelineProducer"/>. Every setting has a safe default
-/// except <see cref="BootstrapServers"/>.
+/// except <see cref="BootstrapServers"/>. Durations are read as TimeSpans by the host's binder (<c>00:00:30</c>);
+/// each has an upper bound, so a value misread by orders of magnitude is refused at start-up.
 /// </summary>
-public sealed record ProducerOptions
+public sealed record ProducerOptions : IValidatableObject
 {
     /// <summary>The configuration section <see cref="ServiceCollectionExtensions.AddPipelineProducer"/> binds.</summary>
     public const string Section = "Pipeline:Producer";
@@ -15,7 +17,8 @@ public sealed record ProducerOptions
     /// <summary>Kafka bootstrap servers, <c>host:port[,host:port]</c>.</summary>
     public string BootstrapServers { get; set; } = "";
 
-    /// <summary>Topic the calls go to.</summary>
+    /// <summary>Topic the calls go to. Default <c>llm.calls.v1</c>.</summary>
+    [Required]
     public string Topic { get; set; } = SchemaCatalog.Topics.Calls;
 
     /// <summary>
@@ -24,13 +27,15 @@ public sealed record ProducerOptions
     /// </summary>
     public Dictionary<string, string> Kafka { get; set; } = [];
 
-    /// <summary>Events held in memory between <c>Track</c> and the background sender.</summary>
+    /// <summary>Events held in memory between <c>Track</c> and the background sender, 1 to 100,000,000. Default 100,000.</summary>
+    [Range(1, 100_000_000)]
     public int QueueCapacity { get; set; } = 100_000;
 
     /// <summary>
     /// Longest a <c>Track</c> call waits for room in a full memory queue before the event goes to the
-    /// disk spill from the caller's thread. Zero (the default) never waits.
+    /// disk spill from the caller's thread, 0 to 1 minute. Zero (the default) never waits.
     /// </summary>
+    [DurationRange("0", "1m")]
     public TimeSpan MaxBlock { get; set; } = TimeSpan.Zero;
 
     /// <summary>
@@ -39,16 +44,19 @@ public sealed record ProducerOptions
     /// </summary>
     public string? SpillDirectory { get; set; }
 
-    /// <summary>Most bytes the spill holds; past it events are dropped, counted and logged.</summary>
+    /// <summary>Most bytes the spill holds, at least <see cref="SpillSegmentBytes"/>; past it events are dropped, counted and logged. Default 1 GiB.</summary>
     public long SpillMaxBytes { get; set; } = 1L << 30;
 
-    /// <summary>Size at which a spill segment is closed and a new one started.</summary>
+    /// <summary>Size at which a spill segment is closed and a new one started, 4 KiB to 1 GiB. Default 16 MiB.</summary>
+    [Range(4096L, 1L << 30)]
     public long SpillSegmentBytes { get; set; } = 16L << 20;
 
-    /// <summary>How long librdkafka keeps trying an event before handing it back to the spill.</summary>
+    /// <summary>How long librdkafka keeps trying an event before handing it back to the spill, 1 s to 1 day. Default 30 s.</summary>
+    [DurationRange("1s", "1d")]
     public TimeSpan DeliveryTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>How long <c>DisposeAsync</c> tries to deliver what is left; the rest stays in the spill.</summary>
+    /// <summary>How long <c>DisposeAsync</c> tries to deliver what is left, 0 to 1 hour; the rest stays in the spill. Default 10 s.</summary>
+    [DurationRange("0", "1h")]
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Environment used when a tracked call has none.</summary>
@@ -57,13 +65,16 @@ public sealed record ProducerOptions
     /// <summary>Service used when a tracked call has none.</summary>
     public string? DefaultService { get; set; }
 
-    /// <summary>Longest name kept (prompt, model, tag values, ...); longer ones are truncated.</summary>
+    /// <summary>Longest name kept (prompt, model, tag values, ...), 1 to 256; longer ones are truncated. Default 256.</summary>
+    [Range(1, LlmCallValidator.MaxNameLength)]
     public int MaxNameLength { get; set; } = LlmCallValidator.MaxNameLength;
 
-    /// <summary>Longest error message kept; longer ones are truncated.</summary>
+    /// <summary>Longest error message kept, 0 to 1024; longer ones are truncated. Default 1024.</summary>
+    [Range(0, LlmCallValidator.MaxErrorMessageLength)]
     public int MaxErrorMessageLength { get; set; } = LlmCallValidator.MaxErrorMessageLength;
 
-    /// <summary>Most tags kept on one event (first by key order).</summary>
+    /// <summary>Most tags kept on one event (first by key order), 0 to 64. Default 64.</summary>
+    [Range(0, LlmCallValidator.MaxMapEntries)]
     public int MaxTags { get; set; } = LlmCallValidator.MaxMapEntries;
 
     /// <summary>
@@ -72,25 +83,30 @@ public sealed record ProducerOptions
     /// </summary>
     public string? SchemaRegistryUrl { get; set; }
 
-    /// <summary>Returns the first problem with these settings as <c>Key: reason</c>, or null.</summary>
-    public string? Validate()
+    /// <summary>
+    /// Every problem with these settings as <c>Key: reason</c>, joined by <c>; </c> (the caller prefixes the
+    /// section), or null when there is none.
+    /// </summary>
+    public string? Validate() => SettingsValidator.Validate(this, "") is { Count: > 0 } problems ? string.Join("; ", problems) : null;
+
+    /// <inheritdoc />
+    IEnumerable<ValidationResult> IValidatableObject.Validate(ValidationContext validationContext)
     {
-        if (string.IsNullOrWhiteSpace(BootstrapServers) && !Kafka.ContainsKey("bootstrap.servers")) return "BootstrapServers: required (host:port of a Kafka broker)";
-        if (string.IsNullOrWhiteSpace(Topic)) return "Topic: required";
-        if (QueueCapacity < 1) return $"QueueCapacity: {QueueCapacity} must be at least 1";
-        if (MaxBlock < TimeSpan.Zero || MaxBlock > TimeSpan.FromMinutes(1)) return $"MaxBlock: {MaxBlock} must be between 0 and 1 minute";
-        if (SpillSegmentBytes < 4096) return $"SpillSegmentBytes: {SpillSegmentBytes} must be at least 4096";
-        if (SpillMaxBytes < SpillSegmentBytes) return $"SpillMaxBytes: {SpillMaxBytes} must be at least SpillSegmentBytes ({SpillSegmentBytes})";
-        if (DeliveryTimeout < TimeSpan.FromSeconds(1)) return $"DeliveryTimeout: {DeliveryTimeout} must be at least 1 second";
-        if (DrainTimeout < TimeSpan.Zero) return $"DrainTimeout: {DrainTimeout} must not be negative";
-        if (MaxNameLength is < 1 or > LlmCallValidator.MaxNameLength) return $"MaxNameLength: {MaxNameLength} must be between 1 and {LlmCallValidator.MaxNameLength}";
-        if (MaxErrorMessageLength is < 0 or > LlmCallValidator.MaxErrorMessageLength) return $"MaxErrorMessageLength: {MaxErrorMessageLength} must be between 0 and {LlmCallValidator.MaxErrorMessageLength}";
-        if (MaxTags is < 0 or > LlmCallValidator.MaxMapEntries) return $"MaxTags: {MaxTags} must be between 0 and {LlmCallValidator.MaxMapEntries}";
+        if (string.IsNullOrWhiteSpace(BootstrapServers) && !Kafka.ContainsKey("bootstrap.servers"))
+        {
+            yield return new("required (host:port of a Kafka broker)", [nameof(BootstrapServers)]);
+        }
+        if (SpillMaxBytes < SpillSegmentBytes)
+        {
+            yield return new($"{SpillMaxBytes} must be at least SpillSegmentBytes ({SpillSegmentBytes})", [nameof(SpillMaxBytes)]);
+        }
         foreach (var key in new[] { "acks", "enable.idempotence" })
         {
-            if (Kafka.ContainsKey(key)) return $"Kafka:{key}: cannot be set; the SDK always uses acks=all with idempotence";
+            if (Kafka.ContainsKey(key)) yield return new("cannot be set; the SDK always uses acks=all with idempotence", [$"Kafka:{key}"]);
         }
-        if (SchemaRegistryUrl is { Length: > 0 } url && !Uri.TryCreate(url, UriKind.Absolute, out _)) return $"SchemaRegistryUrl: '{url}' is not an absolute URL";
-        return null;
+        if (SchemaRegistryUrl is { Length: > 0 } url && !Uri.TryCreate(url, UriKind.Absolute, out _))
+        {
+            yield return new($"'{SecretMask.MaskText(url)}' is not an absolute URL", [nameof(SchemaRegistryUrl)]);
+        }
     }
 }

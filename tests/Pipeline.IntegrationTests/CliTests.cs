@@ -73,6 +73,39 @@ public sealed class CliTests(ServersFixture servers) : IDisposable
     }
 
     [Fact]
+    public async Task ConfigShow_SeededSecrets_NeverPrinted()
+    {
+        string[] secrets = ["PEM-SECRET", "JAAS-SECRET", "OAUTH-SECRET", "SASL-SECRET", "CH-SECRET", "URL-SECRET", "ANALYST-SECRET"];
+        var result = await RunAsync(["config", "show", "--set", "Kafka:ssl.key.pem=PEM-SECRET", "--set", "Kafka:sasl.jaas.config=password=\"JAAS-SECRET\"",
+            "--set", "Kafka:sasl.oauthbearer.config=OAUTH-SECRET", "--set", "Kafka:sasl.password=SASL-SECRET", "--set", "ClickHouse:Password=CH-SECRET",
+            "--set", "ClickHouse:Url=http://writer:URL-SECRET@127.0.0.1:18123/", "--set", "ClickHouse:AnalystPassword=ANALYST-SECRET", "--set", $"Local:RunDir={_home}"]);
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        Assert.Contains("Aggregator:MaxEventAge = 30d", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("ClickHouse:Url = http://writer:***@127.0.0.1:18123/", result.Stdout, StringComparison.Ordinal);
+        Assert.All(secrets, s => Assert.DoesNotContain(s, result.Stdout + result.Stderr, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("Nonsense:Key=1", "Nonsense")]
+    [InlineData("Aggregator:MaxEventAge=-1.00:00:00", "Aggregator:MaxEventAge")]
+    [InlineData("Aggregator:Anomalies:Threshold=NaN", "Aggregator:Anomalies:Threshold")]
+    public async Task ConfigShow_BadSetting_Exits78_NamesTheKey(string setting, string key)
+    {
+        var result = await RunAsync(["config", "show", "--set", setting, "--set", $"Local:RunDir={_home}"]);
+        Assert.Equal(78, result.ExitCode);
+        Assert.Contains(key, Assert.Single(result.Stderr.Trim().Split('\n')), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task LoadGen_AmbiguousDuration_ExitsTwo_SuggestsHours()
+    {
+        var result = await RunAsync(["loadgen", "--duration", "48:00:00", "--set", $"Local:RunDir={_home}"]);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("--duration", result.Stderr, StringComparison.Ordinal);
+        Assert.Contains("48h", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task BadConfigFile_Exits78()
     {
         var file = Path.Combine(_home, "broken.json");

@@ -304,3 +304,44 @@ public sealed class AlertEngineReleaseTests
         Assert.Equal(firing.AlertId, resolved.AlertId);
     }
 }
+
+public sealed class RuleFileValidationTests
+{
+    private const string Burn = "rules:\n  - id: burn\n    metric: burn_rate\n    comparison: above\n    threshold: 14.4\n    window: 5m\n";
+
+    [Theory]
+    [InlineData(Burn + "    long_window: 1h\n", "'slo' is required")]
+    [InlineData(Burn + "    slo: 0.99\n", "'long_window' is required")]
+    [InlineData(Burn + "    slo: 1.5\n    long_window: 1h\n", "'slo' must be between 0 and 1")]
+    [InlineData(Burn + "    slo: 0.99\n    long_window: 5m\n", "'long_window' 5m must be longer")]
+    [InlineData("rules:\n  - id: burn\n    metric: burn_rate\n    comparison: above\n    baseline_factor: 2\n    slo: 0.99\n    long_window: 1h\n", "'baseline_factor' cannot be used with burn_rate")]
+    [InlineData("rules:\n  - id: er\n    metric: error_rate\n    comparison: above\n    threshold: 0.05\n    window: 99999d\n", "'window' 99999d must be between 1m and 7d")]
+    [InlineData("rules:\n  - id: er\n    metric: error_rate\n    comparison: above\n    threshold: 0.05\n    window: 48:00:00\n", "'window' '48:00:00' is ambiguous")]
+    [InlineData("rules:\n  - id: er\n    metric: error_rate\n    comparison: above\n    threshold: 0.05\n    cooldown: -5m\n", "'cooldown' -5m must be between 0 and 7d")]
+    [InlineData("rules:\n  - id: er\n    metric: error_rate\n    comparison: above\n    threshold: 5\n", "'threshold' 5 must be between 0 and 1")]
+    [InlineData("rules:\n  - id: er\n    metric: error_rate\n    comparison: above\n    threshold: .nan\n", "'threshold' '.nan' is not a number")]
+    [InlineData("rules:\n  - id: lat\n    metric: latency_p95\n    comparison: above\n    threshold: -1\n", "'threshold' -1 must not be negative")]
+    [InlineData("rules:\n  - id: lat\n    metric: latency_p95\n    comparison: above\n    baseline_factor: 0\n", "'baseline_factor' 0 must be above 0")]
+    [InlineData("rules:\n  - id: lat\n    metric: latency_p95\n    comparison: above\n    baseline_factor: 2\n    baseline: previous:30d\n", "'baseline' previous:30d must be between 1m and 7d")]
+    [InlineData("rules:\n  - id: er\n    metric: error_rate\n    comparison: above\n    threshold: 0.05\n    slo: 0.99\n", "'slo' is only used by metric burn_rate")]
+    [InlineData("rules:\n  - id: er\n    metric: error_rate\n    comparison: above\n    threshold: 0.05\n    min_calls: 2.5\n", "'min_calls' must be a whole number")]
+    [InlineData("rules:\n  - id: er\n    metric: error_rate\n    comparison: above\n    threshold: 0.05\n    overrides:\n      checkout:\n        threshold: .inf\n", "overrides 'checkout': 'threshold': '.inf' is not a number")]
+    public void Parse_InvalidRule_NamesRuleAndField(string yaml, string reason)
+    {
+        var ex = Assert.Throws<RuleFileException>(() => RuleFile.Parse(yaml, "rules.yaml"));
+        Assert.Contains("rule '", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(reason, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_CompleteBurnRateRule_Accepted()
+    {
+        var rule = RuleFile.Parse(Burn + "    slo: 0.995\n    long_window: 1h\n    for: 90s\n", "rules.yaml").Single();
+        Assert.Equal(0.995, rule.Slo);
+        Assert.Equal(TimeSpan.FromHours(1), rule.LongWindow);
+        Assert.Equal(TimeSpan.FromSeconds(90), rule.For);
+    }
+
+    [Fact]
+    public void Defaults_StillParse() => Assert.NotEmpty(RuleFile.Defaults);
+}

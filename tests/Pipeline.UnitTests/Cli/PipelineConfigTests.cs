@@ -57,8 +57,179 @@ public sealed class PipelineConfigTests : IDisposable
         var lines = config.Describe().ToDictionary(kv => kv.Key, kv => kv.Value);
         Assert.Equal("***", lines["ClickHouse:Password"]);
         Assert.Equal("***", lines["Kafka:sasl.password"]);
+        Assert.Equal("***", lines["ClickHouse:AnalystPassword"]);
         Assert.Equal("k:9092", lines["Kafka:bootstrap.servers"]);
         Assert.DoesNotContain(lines.Values, v => v.Contains("hunter2", StringComparison.Ordinal) || v.Contains("s3cret", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("Nonsense:Key=1", "Nonsense")]
+    [InlineData("Aggregator:MaxEventAge=-1.00:00:00", "Aggregator:MaxEventAge")]
+    [InlineData("Aggregator:MaxEventAge=0", "Aggregator:MaxEventAge")]
+    [InlineData("Aggregator:MaxClockSkew=0", "Aggregator:MaxClockSkew")]
+    [InlineData("Aggregator:FlushInterval=-1s", "Aggregator:FlushInterval")]
+    [InlineData("Aggregator:FlushInterval=48:00:00", "Aggregator:FlushInterval")]
+    [InlineData("Aggregator:MaxBatchRows=0", "Aggregator:MaxBatchRows")]
+    [InlineData("Aggregator:GroupId= ", "Aggregator:GroupId")]
+    [InlineData("Aggregator:Anomalies:Threshold=NaN", "Aggregator:Anomalies:Threshold")]
+    [InlineData("Aggregator:Anomalies:Threshold=Infinity", "Aggregator:Anomalies:Threshold")]
+    [InlineData("Aggregator:Anomalies:MinSamples=1", "Aggregator:Anomalies:MinSamples")]
+    [InlineData("Aggregator:Anomalies:BaselineWindows=5", "Aggregator:Anomalies:BaselineWindows")]
+    [InlineData("Aggregator:Windowing:WindowSize=7m", "Aggregator:Windowing:WindowSize")]
+    [InlineData("Aggregator:Windowing:AllowedLateness=-1s", "Aggregator:Windowing:AllowedLateness")]
+    [InlineData("Aggregator:Windowing:IdleTimeout=0", "Aggregator:Windowing:IdleTimeout")]
+    [InlineData("Aggregator:Windowing:Size=1m", "Aggregator:Windowing:Size")]
+    [InlineData("Alerting:CommitInterval=0", "Alerting:CommitInterval")]
+    [InlineData("Alerting:Webhooks:0:Format=teams", "Alerting:Webhooks:0")]
+    [InlineData("ClickHouse:RequestTimeout=-1s", "ClickHouse:RequestTimeout")]
+    [InlineData("Dashboard:Port=70000", "Dashboard:Port")]
+    [InlineData("Dashboard:MonthlyBudgetUsd=NaN", "Dashboard:MonthlyBudgetUsd")]
+    [InlineData("Dashboard:Bind=localhost", "Dashboard:Bind")]
+    [InlineData("Metrics:HealthPort=abc", "Metrics:HealthPort")]
+    [InlineData("Kafka:ssl:key:pem=x", "Kafka:ssl:key")]
+    [InlineData("ClickHouse:Url=", "ClickHouse:Url")]
+    [InlineData("Aggregator:MaxBatchRows=", "Aggregator:MaxBatchRows")]
+    [InlineData("Aggregator:FlushInterval=", "Aggregator:FlushInterval")]
+    public void Load_BadSetting_RefusedNamingTheKey(string setting, string key)
+    {
+        var ex = Assert.Throws<ConfigException>(() => PipelineConfig.Load(null, [setting, $"Local:RunDir={_home}"]));
+        Assert.StartsWith(key, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("Aggregator:MaxBatchRow=5", "did you mean Aggregator:MaxBatchRows?")]
+    [InlineData("ClickHouse:Pasword=x", "did you mean ClickHouse:Password?")]
+    [InlineData("Aggregatr:GroupId=x", "did you mean Aggregator?")]
+    [InlineData("Aggregator:Anomalies:Treshold=3", "did you mean Aggregator:Anomalies:Threshold?")]
+    public void Load_MisspeltKey_SuggestsTheClosestName(string setting, string suggestion)
+    {
+        var ex = Assert.Throws<ConfigException>(() => PipelineConfig.Load(null, [setting, $"Local:RunDir={_home}"]));
+        Assert.Contains(suggestion, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_AmbiguousHours_SuggestsUnitAndDayForms()
+    {
+        var ex = Assert.Throws<ConfigException>(() => PipelineConfig.Load(null, ["Aggregator:MaxClockSkew=48:00:00", $"Local:RunDir={_home}"]));
+        Assert.Contains("48h", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("2.00:00:00", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_SeveralBadSettings_ReportsEveryOneInOneLine()
+    {
+        var ex = Assert.Throws<ConfigException>(() => PipelineConfig.Load(null,
+            ["Aggregator:MaxEventAge=-1s", "Aggregator:Anomalies:Threshold=NaN", "Retention:CallsDays=1", "Dashboard:Port=-1", $"Local:RunDir={_home}"]));
+        foreach (var key in new[] { "Aggregator:MaxEventAge", "Aggregator:Anomalies:Threshold", "Retention:CallsDays", "Dashboard:Port" })
+        {
+            Assert.Contains(key + ":", ex.Message, StringComparison.Ordinal);
+        }
+        Assert.DoesNotContain('\n', ex.Message);
+    }
+
+    [Fact]
+    public void Load_UnitDurations_AreBound()
+    {
+        var config = PipelineConfig.Load(null, ["Aggregator:FlushInterval=250ms", "Aggregator:MaxEventAge=7d", "Aggregator:MaxClockSkew=23:00:00",
+            "Alerting:CommitInterval=5s", "Retention:Interval=1.00:00:00", "Aggregator:Windowing:LateRetention=48h", $"Local:RunDir={_home}"]);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), config.Aggregator.FlushInterval);
+        Assert.Equal(TimeSpan.FromDays(7), config.Aggregator.MaxEventAge);
+        Assert.Equal(TimeSpan.FromHours(23), config.Aggregator.MaxClockSkew);
+        Assert.Equal(TimeSpan.FromSeconds(5), config.Alerting.CommitInterval);
+        Assert.Equal(TimeSpan.FromHours(48), config.Aggregator.Windowing.LateRetention);
+        Assert.Equal(TimeSpan.FromDays(1), config.Retention.Interval);
+    }
+
+    [Fact]
+    public void Load_ZeroWhereAllowed_IsAccepted()
+    {
+        var config = PipelineConfig.Load(null, ["Aggregator:Windowing:AllowedLateness=0", "Aggregator:Windowing:LateRetention=0s", $"Local:RunDir={_home}"]);
+        Assert.Equal(TimeSpan.Zero, config.Aggregator.Windowing.AllowedLateness);
+    }
+
+    [Fact]
+    public void Load_KnownSectionsAndPassThrough_AreAccepted()
+    {
+        var file = Path.Combine(_home, "c.json");
+        File.WriteAllText(file, """
+            {
+              "Logging": { "LogLevel": { "Default": "Warning" } },
+              "Kafka": { "bootstrap.servers": "k:9092", "security.protocol": "SASL_SSL" },
+              "Alerting": { "Webhooks": [ { "Url": "https://hooks.example/x", "Format": "slack" } ] },
+              "metrics": { "healthport": 0 }
+            }
+            """);
+        var config = PipelineConfig.Load(file, ["aggregator:windowing:windowsize=30s", "Kafka:sasl_mechanism=PLAIN", $"Local:RunDir={_home}"]);
+        Assert.Equal(TimeSpan.FromSeconds(30), config.Aggregator.Windowing.WindowSize);
+        Assert.Equal("PLAIN", config.Kafka.All["sasl.mechanism"]);
+        Assert.Equal("slack", Assert.Single(config.Alerting.Webhooks).Format);
+    }
+
+    [Fact]
+    public void Load_EnvironmentVariables_CheckedExactlyAsTheyMap()
+    {
+        // Only this class loads the configuration, and its tests run one at a time.
+        string[] names = ["PIPELINE__aggregator__windowing__windowsize", "PIPELINE__Kafka__sasl_mechanism", "PIPELINE__AGGREGATOR__GROUPID", "PIPELINE__Aggregator__Nope"];
+        try
+        {
+            Environment.SetEnvironmentVariable(names[0], "30s");
+            Environment.SetEnvironmentVariable(names[1], "PLAIN");
+            Environment.SetEnvironmentVariable(names[2], "from-env");
+            var config = PipelineConfig.Load(null, [$"Local:RunDir={_home}"]);
+            Assert.Equal(TimeSpan.FromSeconds(30), config.Aggregator.Windowing.WindowSize);
+            Assert.Equal("PLAIN", config.Kafka.All["sasl.mechanism"]);
+            Assert.Equal("from-env", config.Aggregator.GroupId);
+
+            Environment.SetEnvironmentVariable(names[3], "1");
+            var ex = Assert.Throws<ConfigException>(() => PipelineConfig.Load(null, [$"Local:RunDir={_home}"]));
+            Assert.StartsWith("Aggregator:Nope: unknown setting", ex.Message, StringComparison.OrdinalIgnoreCase);
+        }
+        finally
+        {
+            foreach (var name in names) Environment.SetEnvironmentVariable(name, null);
+        }
+    }
+
+    [Fact]
+    public void Describe_ListsEveryBoundSetting()
+    {
+        var keys = PipelineConfig.Load(null, [$"Local:RunDir={_home}"]).Describe().Select(kv => kv.Key).ToHashSet();
+        foreach (var key in new[] { "Aggregator:MaxEventAge", "Aggregator:MaxClockSkew", "Aggregator:Windowing:LateRetention", "Aggregator:Anomalies:Threshold",
+            "Alerting:CommitInterval", "Alerting:PartitionIdleTimeout", "Dashboard:Port", "Metrics:HealthPort", "Local:ClickHouseTcpPort", "ClickHouse:RequestTimeout" })
+        {
+            Assert.Contains(key, keys);
+        }
+    }
+
+    [Fact]
+    public void Describe_SeededSecrets_NeverAppear()
+    {
+        string[] secrets = ["PEM-SECRET", "JAAS-SECRET", "OAUTH-SECRET", "SASL-SECRET", "CH-SECRET", "URL-SECRET", "ANALYST-SECRET", "ROUTING-SECRET", "SLACK-SECRET"];
+        var config = PipelineConfig.Load(null,
+        [
+            "Kafka:ssl.key.pem=PEM-SECRET", "Kafka:sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required password=\"JAAS-SECRET\";",
+            "Kafka:sasl.oauthbearer.config=clientSecret=OAUTH-SECRET", "Kafka:sasl.password=SASL-SECRET", "Kafka:bootstrap.servers=k:9092",
+            "ClickHouse:Password=CH-SECRET", "ClickHouse:Url=http://writer:URL-SECRET@127.0.0.1:18123/", "ClickHouse:AnalystPassword=ANALYST-SECRET",
+            "Alerting:Webhooks:0:Url=https://events.pagerduty.com/v2/enqueue", "Alerting:Webhooks:0:Format=pagerduty", "Alerting:Webhooks:0:RoutingKey=ROUTING-SECRET",
+            "Alerting:Webhooks:1:Url=https://hooks.slack.com/services/T0/B0/SLACK-SECRET", "Alerting:Webhooks:1:Format=slack",
+            $"Local:RunDir={_home}",
+        ]);
+        var text = string.Join("\n", config.Describe().Select(kv => $"{kv.Key} = {kv.Value}"));
+        foreach (var secret in secrets)
+        {
+            Assert.DoesNotContain(secret, text, StringComparison.Ordinal);
+        }
+        Assert.Contains("ClickHouse:Url = http://writer:***@127.0.0.1:18123/", text, StringComparison.Ordinal);
+        Assert.Contains("Kafka:bootstrap.servers = k:9092", text, StringComparison.Ordinal);
+        Assert.Contains("Kafka:ssl.key.pem = ***", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Load_BadSecretValue_ErrorDoesNotEchoIt()
+    {
+        var ex = Assert.Throws<ConfigException>(() => PipelineConfig.Load(null, ["ClickHouse:Url=ftp://u:URL-SECRET@h/", $"Local:RunDir={_home}"]));
+        Assert.Contains("ClickHouse:Url", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("URL-SECRET", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -94,6 +265,21 @@ public sealed class KafkaSettingsTests
         Assert.Equal("true", p.Get("enable.idempotence"));
         var overridden = new KafkaSettings([new("bootstrap.servers", "b:1"), new("linger.ms", "5")]).Producer();
         Assert.Equal("5", overridden.Get("linger.ms"));
+    }
+
+    [Fact]
+    public void Masked_SecretsAndUrlPasswords_Masked_OrdinaryKeysVisible()
+    {
+        var masked = new KafkaSettings([new("bootstrap.servers", "b:1"), new("ssl.key.pem", "PEM"), new("sasl.jaas.config", "JAAS"),
+            new("sasl.oauthbearer.config", "OAUTH"), new("sasl_password", "PW"), new("ssl.key.location", "/etc/key.pem"),
+            new("sasl.oauthbearer.token.endpoint.url", "https://id:IDSECRET@idp/token"), new("sasl.username", "svc")]).Masked;
+        Assert.Equal("b:1", masked["bootstrap.servers"]);
+        Assert.Equal("svc", masked["sasl.username"]);
+        Assert.Equal("/etc/key.pem", masked["ssl.key.location"]);
+        foreach (var key in new[] { "ssl.key.pem", "sasl.jaas.config", "sasl.oauthbearer.config", "sasl.password", "sasl.oauthbearer.token.endpoint.url" })
+        {
+            Assert.Equal("***", masked[key]);
+        }
     }
 
     [Fact]
