@@ -82,15 +82,17 @@ internal static class DlqCommands
         {
             var limit = parse.GetValue(Limit);
             if (limit < 1) throw new UsageException("--limit must be at least 1");
-            var newest = new Queue<DeadLetter>();
+            // The newest by dead-letter time across partitions: a heap that drops the oldest beyond --limit.
+            var newest = new PriorityQueue<DeadLetter, (DateTimeOffset, int, long)>();
             long total = 0;
             foreach (var d in topic.ReadToEnd(ct).Where(filter.Matches))
             {
                 total++;
-                newest.Enqueue(d);
+                newest.Enqueue(d, (d.DeadLetteredAt, d.Partition, d.Offset));
                 if (newest.Count > limit) newest.Dequeue();
             }
-            foreach (var d in newest.OrderBy(d => d.DeadLetteredAt).ThenBy(d => d.Partition).ThenBy(d => d.Offset))
+            var shown = newest.UnorderedItems.Select(x => x.Element).OrderBy(d => d.DeadLetteredAt).ThenBy(d => d.Partition).ThenBy(d => d.Offset).ToList();
+            foreach (var d in shown)
             {
                 Console.WriteLine(parse.GetValue(Json) ? JsonSerializer.Serialize(ToJson(d)) : string.Join("  ",
                     Time(d.DeadLetteredAt), d.Address, "from " + Terminal.Plain(d.Source ?? "?"), Terminal.Plain(d.Failure),
@@ -98,7 +100,7 @@ internal static class DlqCommands
             }
             if (!parse.GetValue(Json))
             {
-                Console.Error.WriteLine($"{newest.Count} of {total} matching records shown");
+                Console.Error.WriteLine($"{shown.Count} of {total} matching records shown");
             }
             return ExitCodes.Ok;
         }, ct));
