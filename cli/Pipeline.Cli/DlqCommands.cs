@@ -34,7 +34,7 @@ internal static class DlqCommands
             """);
         list.Options.Add(Since);
         list.Options.Add(Json);
-        CommandRunner.SetHandler(list, (config, parse, ct) => RunAsync(config, parse, (topic, filter, now) =>
+        CommandRunner.SetHandler(list, (config, parse, ct) => RunAsync(config, parse, (topic, filter) =>
         {
             var groups = DeadLetterTopic.Summarise(topic.ReadToEnd(ct).Where(filter.Matches));
             if (parse.GetValue(Json))
@@ -78,7 +78,7 @@ internal static class DlqCommands
         show.Options.Add(Since);
         show.Options.Add(Limit);
         show.Options.Add(Json);
-        CommandRunner.SetHandler(show, (config, parse, ct) => RunAsync(config, parse, (topic, filter, now) =>
+        CommandRunner.SetHandler(show, (config, parse, ct) => RunAsync(config, parse, (topic, filter) =>
         {
             var limit = parse.GetValue(Limit);
             if (limit < 1) throw new UsageException("--limit must be at least 1");
@@ -126,7 +126,7 @@ internal static class DlqCommands
         replay.Options.Add(From);
         replay.Options.Add(To);
         replay.Options.Add(DryRun);
-        CommandRunner.SetHandler(replay, (config, parse, ct) => RunAsync(config, parse, (topic, filter, now) =>
+        CommandRunner.SetHandler(replay, (config, parse, ct) => RunAsync(config, parse, (topic, filter) =>
         {
             var dryRun = parse.GetValue(DryRun);
             var result = topic.Replay(filter, dryRun, ct);
@@ -157,7 +157,7 @@ internal static class DlqCommands
         return command;
     }
 
-    private static async Task<int> RunAsync(PipelineConfig config, ParseResult parse, Func<DeadLetterTopic, DeadLetterFilter, DateTimeOffset, int> body, CancellationToken ct)
+    private static async Task<int> RunAsync(PipelineConfig config, ParseResult parse, Func<DeadLetterTopic, DeadLetterFilter, int> body, CancellationToken ct)
     {
         var now = TimeProvider.System.GetUtcNow();
         DeadLetterFilter filter;
@@ -184,7 +184,7 @@ internal static class DlqCommands
         var topic = new DeadLetterTopic(config.Kafka, config.Aggregator.DeadLetterTopic, config.Aggregator.Topic);
         try
         {
-            return await Task.Run(() => body(topic, filter, now), ct);
+            return await Task.Run(() => body(topic, filter), ct);
         }
         catch (UsageException ex)
         {

@@ -94,15 +94,17 @@ internal sealed partial class DeadLetterTopic
 
     private static readonly TimeSpan MetadataTimeout = TimeSpan.FromSeconds(15);
     private readonly KafkaSettings _kafka;
+    private readonly TimeProvider _time;
     private readonly LlmCallSerializer _serializer = new();
 
     /// <summary>The dead-letter topic <paramref name="topic"/>; replays of records without a source header go to <paramref name="fallbackTopic"/>.</summary>
-    public DeadLetterTopic(KafkaSettings kafka, string topic, string fallbackTopic)
+    public DeadLetterTopic(KafkaSettings kafka, string topic, string fallbackTopic, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(kafka);
         ArgumentException.ThrowIfNullOrWhiteSpace(topic);
         ArgumentException.ThrowIfNullOrWhiteSpace(fallbackTopic);
         _kafka = kafka;
+        _time = time ?? TimeProvider.System;
         Topic = topic;
         FallbackTopic = fallbackTopic;
     }
@@ -135,20 +137,20 @@ internal sealed partial class DeadLetterTopic
         }
         if (ends.Count == 0) yield break;
         consumer.Assign(ends.Keys.Select(p => new TopicPartitionOffset(Topic, p, Offset.Beginning)));
-        var lastProgress = TimeProvider.System.GetTimestamp();
+        var lastProgress = _time.GetTimestamp();
         while (ends.Count > 0)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var result = consumer.Consume(TimeSpan.FromMilliseconds(200));
             if (result is null)
             {
-                if (TimeProvider.System.GetElapsedTime(lastProgress) > StallTimeout)
+                if (_time.GetElapsedTime(lastProgress) > StallTimeout)
                 {
                     throw new InvalidOperationException($"reading {Topic} stalled: no record for {StallTimeout.TotalSeconds:0} s with partitions {string.Join(", ", ends.Keys)} not at their end; is Kafka at {_kafka.BootstrapServers} up?");
                 }
                 continue;
             }
-            lastProgress = TimeProvider.System.GetTimestamp();
+            lastProgress = _time.GetTimestamp();
             var p = result.Partition.Value;
             if (!ends.TryGetValue(p, out var end)) continue;
             if (result.IsPartitionEOF || result.Offset.Value >= end)
@@ -267,13 +269,22 @@ internal sealed partial class DeadLetterTopic
                     }
                 }
             }
-            if (source is { } src && src.Partition < partitions)
+            var destination = source is { } src && src.Partition < partitions
+                ? new TopicPartition(target, src.Partition)
+                : new TopicPartition(target, Partition.Any);
+            while (true)
             {
-                producer.Produce(new TopicPartition(target, src.Partition), message, Delivered);
-            }
-            else
-            {
-                producer.Produce(target, message, Delivered);
+                try
+                {
+                    producer.Produce(destination, message, Delivered);
+                    break;
+                }
+                catch (ProduceException<byte[]?, byte[]?> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
+                {
+                    // A big replay outruns the broker: let deliveries drain, then send this record.
+                    cancellationToken.ThrowIfCancellationRequested();
+                    producer.Poll(TimeSpan.FromMilliseconds(100));
+                }
             }
         }
         if (producer is not null)
