@@ -216,6 +216,32 @@ public sealed class DeadLetterReplayTests(ServersFixture servers) : IDisposable
         Assert.Contains("--from", bad.Stderr, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Replay_NoSourceHeader_GoesToTheFallbackTopic_ASourceDeadLetteredTwice_IsSentOnce()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var source = await servers.NewTopicAsync("calls", 2, ct);
+        var fallback = await servers.NewTopicAsync("fallback", 1, ct);
+        var dlq = await servers.NewTopicAsync("dlq", 1, ct);
+        using (var producer = new ProducerBuilder<byte[]?, byte[]>(servers.Kafka.Producer()).Build())
+        {
+            foreach (var (value, sourceHeader) in new (byte, string?)[] { (1, $"{source}/1/7"), (2, $"{source}/1/7"), (3, null), (4, "not-an-address") })
+            {
+                var headers = new Headers { { AggregatorWorker.FailureHeader, "MalformedAvro"u8.ToArray() }, { AggregatorWorker.ReasonHeader, "x"u8.ToArray() } };
+                if (sourceHeader is not null) headers.Add(AggregatorWorker.SourceHeader, Encoding.UTF8.GetBytes(sourceHeader));
+                await producer.ProduceAsync(dlq, new Message<byte[]?, byte[]> { Key = [value], Value = [value], Headers = headers }, ct);
+            }
+        }
+        var result = new DeadLetterTopic(servers.Kafka, dlq, fallback).Replay(new DeadLetterFilter(), dryRun: false, ct);
+        Assert.Equal((4L, 4L, 3L, 1L, 0L), (result.Read, result.Matched, result.Sent, result.Duplicates, result.Failed));
+        Assert.Equal(1L, result.ByTarget[source]);
+        Assert.Equal(2L, result.ByTarget[fallback]);
+        Assert.Equal([0L, 1L], HighWatermarks(source, 2));
+        var back = ReadRange(fallback, [0], [2]);
+        Assert.Equal([$"{dlq}/0/2", $"{dlq}/0/3"], back.Select(m => Header(m.Message, DeadLetterTopic.ReplayedFromHeader)));
+        Assert.Equal([[3], [4]], back.Select(m => m.Message.Value));
+    }
+
     private static LlmCall Call(int i, DateTimeOffset at) =>
         Samples.MinimalCall() with { EventId = new Guid(i, 0, 0, [1, 2, 3, 4, 5, 6, 7, 8]), OccurredAt = at, PromptVersion = (i % 4).ToString(System.Globalization.CultureInfo.InvariantCulture) };
 
