@@ -190,7 +190,7 @@ internal sealed partial class DeadLetterTopic
 
     /// <summary>
     /// What reasons are grouped by: a field reason (<c>occurred_at: 2026-... is more than 30.00:00:00 in the past</c>)
-    /// by its field (<c>occurred_at</c>); any other reason with its numbers replaced by <c>N</c>
+    /// by its field (<c>occurred_at</c>); any other reason with its numbers (decimal or 0x hex) replaced by <c>N</c>
     /// (<c>schema id N is not LlmCall</c>) and cut to 80 characters.
     /// </summary>
     public static string ReasonGroup(string reason)
@@ -351,6 +351,6 @@ internal sealed partial class DeadLetterTopic
     [GeneratedRegex(@"^[A-Za-z_][A-Za-z0-9_.\[\]]{0,63}$")]
     private static partial Regex FieldName();
 
-    [GeneratedRegex(@"\d+")]
+    [GeneratedRegex(@"0x[0-9A-Fa-f]+|\d+")]
     private static partial Regex Numbers();
 }

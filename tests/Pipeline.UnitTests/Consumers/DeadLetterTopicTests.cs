@@ -15,6 +15,7 @@ public sealed class DeadLetterTopicTests
     [InlineData("tags.feature: contains control character U+0007", "tags.feature")]
     [InlineData("record of 2 bytes is shorter than the 5-byte Confluent header", "record of N bytes is shorter than the N-byte Confluent header")]
     [InlineData("Avro body does not decode with schema id 7: End of stream reached", "Avro body does not decode with schema id N: End of stream reached")]
+    [InlineData("magic byte is 0x7f, expected 0x00", "magic byte is N, expected N")]
     [InlineData("", "")]
     public void ReasonGroup_FieldReasonsByField_OthersWithNumbersAsN(string reason, string expected) =>
         Assert.Equal(expected, DeadLetterTopic.ReasonGroup(reason));
