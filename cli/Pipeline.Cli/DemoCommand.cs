@@ -123,7 +123,7 @@ internal static class DemoCommand
             Console.WriteLine($"  report:        {reportPath}");
             Console.WriteLine($"  live view:     ./pipeline top --minutes 120 --set ClickHouse:Database={chOptions.Database}");
             Console.WriteLine($"  alerts:        ./pipeline alerts list --set ClickHouse:Database={chOptions.Database}");
-            Console.WriteLine($"  SQL:           clickhouse-client --port {config.LocalClickHouse.TcpPort} -q \"SELECT prompt_version, sum(calls), max(latency_p95_ms) FROM {chOptions.Database}.metrics_1m FINAL GROUP BY prompt_version\"");
+            Console.WriteLine($"  SQL:           clickhouse-client --port {config.LocalClickHouse.TcpPort} --user {config.ClickHouse.AnalystUser} --password {config.ClickHouse.AnalystPassword} -q \"SELECT prompt_version, sum(calls), max(latency_p95_ms) FROM {chOptions.Database}.metrics_1m FINAL GROUP BY prompt_version\"");
             try
             {
                 var dashboard = await DashboardCommands.StartDetachedAsync(config, config.Dashboard, parse, [$"ClickHouse:Database={chOptions.Database}"], ct);

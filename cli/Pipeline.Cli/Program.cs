@@ -13,6 +13,7 @@ var root = new RootCommand("""
       pipeline aggregate          run an aggregator worker
       pipeline alert              run the alert worker
       pipeline top                live health per prompt version
+      pipeline dlq list           what the aggregator dead-lettered, and why (then show, replay)
       pipeline down               stop the local servers
     """);
 root.Options.Add(GlobalOptions.Config);
@@ -28,6 +29,7 @@ root.Subcommands.Add(SmokeCommand.Create());
 root.Subcommands.Add(AggregateCommand.Create());
 root.Subcommands.Add(AlertCommands.Worker());
 root.Subcommands.Add(AlertCommands.Alerts());
+root.Subcommands.Add(DlqCommands.Create());
 root.Subcommands.Add(LoadGenCommand.Create());
 root.Subcommands.Add(TopCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());

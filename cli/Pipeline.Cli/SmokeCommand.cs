@@ -66,7 +66,7 @@ internal static class SmokeCommand
             }
             Console.WriteLine($"landed    in {config.ClickHouse.Database}.calls at {SecretMask.MaskUrl(config.ClickHouse.Url)}:");
             Console.WriteLine($"          {rows[0]}");
-            Console.WriteLine($"query it: clickhouse-client --port {config.LocalClickHouse.TcpPort} -q \"SELECT * FROM {config.ClickHouse.Database}.calls FINAL ORDER BY occurred_at DESC LIMIT 5 FORMAT Vertical\"");
+            Console.WriteLine($"query it: clickhouse-client --port {config.LocalClickHouse.TcpPort} --user {config.ClickHouse.AnalystUser} --password {config.ClickHouse.AnalystPassword} -q \"SELECT * FROM {config.ClickHouse.Database}.calls FINAL ORDER BY occurred_at DESC LIMIT 5 FORMAT Vertical\"");
             return ExitCodes.Ok;
         });
         return command;

@@ -23,6 +23,20 @@ public sealed record LocalClickHouseSettings
     public string AnalystUser { get; init; } = "analyst";
     /// <summary>Password of <see cref="AnalystUser"/>.</summary>
     public string AnalystPassword { get; init; } = "analyst-dev";
+    /// <summary>Longest an analyst query (dashboards, reports, SQL) runs before the server stops it. Default 60 s.</summary>
+    public TimeSpan AnalystMaxExecutionTime { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>Memory one analyst query may use. Default 2 GiB.</summary>
+    public long AnalystMaxMemoryUsage { get; init; } = 2L << 30;
+    /// <summary>Rows an analyst query may return (more is an error, never a silent cut). Default 1,000,000.</summary>
+    public long AnalystMaxResultRows { get; init; } = 1_000_000;
+    /// <summary>Analyst queries running at once (all its clients together). Default 8.</summary>
+    public int AnalystMaxConcurrentQueries { get; init; } = 8;
+
+    /// <summary>
+    /// The generated password of ClickHouse's built-in <c>default</c> user (read-only, analyst limits, no access
+    /// to the pipeline's databases), created on first start. Nothing in the pipeline uses that user.
+    /// </summary>
+    public string DefaultUserPasswordFile => Path.Combine(RunDir, "default-user.password");
 
     /// <summary>Base URL of the HTTP interface.</summary>
     public Uri HttpUrl => new($"http://127.0.0.1:{HttpPort}/");
@@ -81,7 +95,7 @@ public sealed class LocalClickHouse(LocalClickHouseSettings settings, TimeProvid
             if (File.Exists(Path.Combine(settings.RunDir, "users.xml")))
             {
                 // Users and profiles reload live; this keeps a running server's users current.
-                WriteConfig();
+                WriteConfig(await OptionalSettingsAsync(cancellationToken));
             }
             return status;
         }
@@ -102,6 +116,11 @@ public sealed class LocalClickHouse(LocalClickHouseSettings settings, TimeProvid
         {
             if (await PingAsync(cancellationToken))
             {
+                if (await OptionalSettingsAsync(cancellationToken) is { Count: > 0 } optional)
+                {
+                    // A server newer than 18.16: the profiles gain the settings it knows (users.xml reloads live).
+                    WriteConfig(optional);
+                }
                 return await GetStatusAsync(cancellationToken);
             }
             if (!DetachedProcess.IsAlive(pid))
@@ -171,8 +190,27 @@ public sealed class LocalClickHouse(LocalClickHouseSettings settings, TimeProvid
         }
     }
 
+    /// <summary>
+    /// Profile settings only some servers know. 18.16 accepts an unknown setting in a profile at start but then
+    /// refuses every query of its users ("Unknown setting"), so these are added only when the running server
+    /// lists them in <c>system.settings</c>. <c>cancel_http_readonly_queries_on_client_close</c> (19.2+) stops a
+    /// read-only query when its HTTP client goes away; on 18.16 <c>max_execution_time</c> is the bound.
+    /// </summary>
+    internal static readonly IReadOnlyDictionary<string, object> AnalystSettingsWhereSupported = new Dictionary<string, object>(StringComparer.Ordinal)
+    {
+        ["cancel_http_readonly_queries_on_client_close"] = 1,
+    };
+
+    private async Task<IReadOnlySet<string>> OptionalSettingsAsync(CancellationToken cancellationToken)
+    {
+        var names = string.Join(", ", AnalystSettingsWhereSupported.Keys.Select(k => $"'{k}'"));
+        var body = await QueryAsync($"SELECT name FROM system.settings WHERE name IN ({names})", cancellationToken);
+        return body.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet(StringComparer.Ordinal);
+    }
+
     /// <summary>Writes config.xml and users.xml under the run folder; returns the config path.</summary>
-    internal string WriteConfig()
+    /// <param name="optionalSettings">Names from <see cref="AnalystSettingsWhereSupported"/> the server supports.</param>
+    internal string WriteConfig(IReadOnlySet<string>? optionalSettings = null)
     {
         var dir = settings.RunDir;
         foreach (var sub in new[] { "data", "tmp", "user_files", "format_schemas", "log" })
@@ -202,17 +240,31 @@ public sealed class LocalClickHouse(LocalClickHouseSettings settings, TimeProvid
             new XElement("default_database", "default"),
             new XElement("timezone", "UTC"),
             new XElement("mlock_executable", "false"));
+        var analystProfile = new XElement("readonly",
+            new XElement("readonly", 1),
+            new XElement("output_format_json_quote_64bit_integers", 0),
+            new XElement("allow_experimental_low_cardinality_type", 1),
+            // Bounds for people and dashboards: a runaway query stops with a clear error instead of holding the server.
+            new XElement("max_execution_time", (long)Math.Ceiling(settings.AnalystMaxExecutionTime.TotalSeconds)),
+            new XElement("timeout_overflow_mode", "throw"),
+            new XElement("max_memory_usage", settings.AnalystMaxMemoryUsage),
+            new XElement("max_result_rows", settings.AnalystMaxResultRows),
+            new XElement("result_overflow_mode", "throw"),
+            new XElement("max_concurrent_queries_for_user", settings.AnalystMaxConcurrentQueries));
+        foreach (var (name, value) in AnalystSettingsWhereSupported)
+        {
+            if (optionalSettings?.Contains(name) == true) analystProfile.Add(new XElement(name, value));
+        }
         var users = new XElement("yandex",
             new XElement("profiles",
                 new XElement("default",
                     new XElement("allow_experimental_low_cardinality_type", 1),
                     new XElement("max_memory_usage", 8L << 30)),
-                new XElement("readonly",
-                    new XElement("readonly", 1),
-                    new XElement("output_format_json_quote_64bit_integers", 0),
-                    new XElement("allow_experimental_low_cardinality_type", 1))),
+                analystProfile),
             new XElement("users",
-                User("default", null, "readonly"),
+                // ClickHouse's built-in user: nothing of ours uses it, so it gets a generated password, the analyst
+                // limits and only the empty 'default' database (system tables stay readable, as on every server).
+                User("default", DefaultUserPassword(), "readonly", allowDatabases: ["default"]),
                 User(settings.WriterUser, settings.WriterPassword, "default"),
                 User(settings.AnalystUser, settings.AnalystPassword, "readonly")),
             new XElement("quotas",
@@ -226,12 +278,35 @@ public sealed class LocalClickHouse(LocalClickHouseSettings settings, TimeProvid
         return configPath;
     }
 
-    private static XElement User(string name, string? password, string profile) =>
+    private static XElement User(string name, string password, string profile, string[]? allowDatabases = null) =>
         new(name,
-            password is null ? new XElement("password", "") : new XElement("password_sha256_hex", Sha256Hex(password)),
+            new XElement("password_sha256_hex", Sha256Hex(password)),
             new XElement("networks", new XElement("ip", "127.0.0.1"), new XElement("ip", "::1")),
             new XElement("profile", profile),
-            new XElement("quota", "default"));
+            new XElement("quota", "default"),
+            allowDatabases is null ? null : new XElement("allow_databases", allowDatabases.Select(d => new XElement("database", d))));
+
+    /// <summary>The <c>default</c> user's password from <see cref="LocalClickHouseSettings.DefaultUserPasswordFile"/>, generated (owner-only) the first time.</summary>
+    private string DefaultUserPassword()
+    {
+        var file = settings.DefaultUserPasswordFile;
+        if (File.Exists(file) && File.ReadAllText(file).Trim() is { Length: >= 16 } existing)
+        {
+            return existing;
+        }
+        var password = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+        using (var stream = new FileStream(file, options))
+        using (var writer = new StreamWriter(stream))
+        {
+            writer.WriteLine(password);
+        }
+        return password;
+    }
 
     private static string Sha256Hex(string s) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(s)));
 

@@ -43,6 +43,9 @@ public sealed class CliTests(ServersFixture servers) : IDisposable
     [InlineData("maintain")]
     [InlineData("dashboard")]
     [InlineData("export")]
+    [InlineData("dlq list")]
+    [InlineData("dlq show")]
+    [InlineData("dlq replay")]
     public async Task Help_EveryCommand_PrintsUsageWithAnExample(string command)
     {
         var result = await RunAsync([.. command.Split(' '), "--help"]);

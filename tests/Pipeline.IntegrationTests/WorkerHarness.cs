@@ -7,8 +7,13 @@ namespace Pipeline.IntegrationTests;
 /// <summary>Runs a <see cref="AggregatorWorker"/> in the background until a condition holds in ClickHouse.</summary>
 internal static class WorkerHarness
 {
+    public static Task<AggregatorWorker> RunUntilAsync(ServersFixture servers, ClickHouseHttp clickHouse, AggregatorOptions options,
+        Func<Task<bool>> done, TimeSpan timeout, CancellationToken ct) =>
+        RunUntilAsync(servers, clickHouse, options, _ => done(), timeout, ct);
+
+    /// <summary>As above, with the running worker handed to <paramref name="done"/> (read only <see cref="AggregatorWorker.RecordsConsumed"/> from here: it is the thread-safe counter).</summary>
     public static async Task<AggregatorWorker> RunUntilAsync(ServersFixture servers, ClickHouseHttp clickHouse, AggregatorOptions options,
-        Func<Task<bool>> done, TimeSpan timeout, CancellationToken ct)
+        Func<AggregatorWorker, Task<bool>> done, TimeSpan timeout, CancellationToken ct)
     {
         var worker = new AggregatorWorker(servers.Kafka, clickHouse, options, TimeProvider.System, NullLogger.Instance);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -16,7 +21,7 @@ internal static class WorkerHarness
         var deadline = TimeProvider.System.GetUtcNow() + timeout;
         try
         {
-            while (TimeProvider.System.GetUtcNow() < deadline && !run.IsCompleted && !await done())
+            while (TimeProvider.System.GetUtcNow() < deadline && !run.IsCompleted && !await done(worker))
             {
                 await Task.Delay(200, ct);
             }
