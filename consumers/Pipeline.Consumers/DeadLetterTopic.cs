@@ -228,7 +228,8 @@ internal sealed partial class DeadLetterTopic
         foreach (var d in ReadToEnd(cancellationToken))
         {
             read++;
-            if (!filter.Matches(d)) continue;
+            // A rejected window row or a stub (the original was too large to keep) is evidence, not an event: never replayed.
+            if (!filter.Matches(d) || d.Value is null || d.Failure == "WindowRejected") continue;
             matched++;
             if (!seenOffsets.Add((d.Partition, d.Offset)) || (d.Source is { } s && !seenSources.Add(s)))
             {
