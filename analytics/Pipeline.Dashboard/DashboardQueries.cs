@@ -111,9 +111,9 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
             errors += L(r, "errors");
             input += L(r, "input_tokens");
             output += L(r, "output_tokens");
-            latencySum += r.GetProperty("latency_sum_ms").GetDouble();
-            cost += r.GetProperty("cost_usd").GetDouble();
-            if (S(r, "latency_sketch") is { Length: > 0 } s) sketch.Merge(QuantileSketch.Deserialize(Convert.FromBase64String(s)));
+            latencySum += StoredValues.Number(r, "latency_sum_ms");
+            cost += StoredValues.Number(r, "cost_usd");
+            sketch.Merge(QuantileSketch.FromStored(S(r, "latency_sketch")));
         }
         var firing = await FiringCountAsync(ct);
         var newest = await clickHouse.ScalarAsync("SELECT toUInt32(max(emitted_at)) FROM metrics_1m", ct);
@@ -137,19 +137,19 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
             var sketch = new QuantileSketch();
             foreach (var r in g)
             {
-                if (S(r, "latency_sketch") is { Length: > 0 } s) sketch.Merge(QuantileSketch.Deserialize(Convert.FromBase64String(s)));
+                sketch.Merge(QuantileSketch.FromStored(S(r, "latency_sketch")));
             }
             var calls = g.Sum(r => L(r, "calls"));
             return new TimePoint(DateTimeOffset.FromUnixTimeSeconds(g.Key), calls,
                 calls == 0 ? null : (double)g.Sum(r => L(r, "successes")) / calls, calls == 0 ? null : (double)g.Sum(r => L(r, "errors")) / calls,
                 sketch.Count == 0 ? null : sketch.Quantile(0.5), sketch.Count == 0 ? null : sketch.Quantile(0.95), sketch.Count == 0 ? null : sketch.Quantile(0.99),
-                g.Sum(r => r.GetProperty("cost_usd").GetDouble()));
+                g.Sum(r => StoredValues.Number(r, "cost_usd")));
         }).ToList();
         var anomalies = (await clickHouse.QueryAsync($"""
             SELECT toUInt32(window_start) AS ws, prompt_name, prompt_version, request_model, metric, value, baseline_median, score
             FROM anomalies FINAL WHERE is_anomaly = 1 AND {Range("window_start", range)} AND {filter.Sql()} ORDER BY ws
             """, ct)).Select(r => new AnomalyMark(DateTimeOffset.FromUnixTimeSeconds(L(r, "ws")), S(r, "prompt_name"), S(r, "prompt_version"), S(r, "request_model"),
-                S(r, "metric"), r.GetProperty("value").GetDouble(), r.GetProperty("baseline_median").GetDouble(), r.GetProperty("score").GetDouble())).ToList();
+                S(r, "metric"), StoredValues.Number(r, "value"), StoredValues.Number(r, "baseline_median"), StoredValues.Number(r, "score"))).ToList();
         return new TimeSeries(bucket, points, anomalies);
     }
 
@@ -190,8 +190,8 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
             var last = isResolved ? g.First(r => S(r, "state") == "RESOLVED") : firing;
             return new AlertRow(g.Key, S(firing, "rule_id"), S(firing, "severity"), isResolved ? "resolved" : "firing",
                 S(firing, "prompt_name"), S(firing, "prompt_version"), S(firing, "request_model"), S(firing, "metric"),
-                firing.GetProperty("observed").GetDouble(), firing.GetProperty("baseline").ValueKind == JsonValueKind.Number ? firing.GetProperty("baseline").GetDouble() : null,
-                firing.GetProperty("threshold").GetDouble(), DateTimeOffset.FromUnixTimeSeconds(L(firing, "started")),
+                StoredValues.Number(firing, "observed"), firing.GetProperty("baseline").ValueKind == JsonValueKind.Number ? StoredValues.Number(firing, "baseline") : null,
+                StoredValues.Number(firing, "threshold"), DateTimeOffset.FromUnixTimeSeconds(L(firing, "started")),
                 isResolved ? DateTimeOffset.FromUnixTimeSeconds(L(last, "resolved")) : null, S(last, "summary"), S(firing, "runbook_url"));
         }).OrderByDescending(a => a.State == "firing").ThenByDescending(a => a.StartedAt).ToList();
     }
@@ -201,11 +201,11 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
         var days = (await clickHouse.QueryAsync($"""
             SELECT toString(toDate(window_start)) AS day, sum(cost_usd) AS cost, sum(calls) AS calls
             FROM metrics_1m FINAL WHERE {Range("window_start", range)} AND {filter.Sql()} GROUP BY day ORDER BY day
-            """, ct)).Select(r => new CostPoint(S(r, "day"), r.GetProperty("cost").GetDouble(), L(r, "calls"))).ToList();
+            """, ct)).Select(r => new CostPoint(S(r, "day"), StoredValues.Number(r, "cost"), L(r, "calls"))).ToList();
         var byPrompt = (await clickHouse.QueryAsync($"""
             SELECT prompt_name, request_model, sum(calls) AS calls, sum(input_tokens) AS i, sum(output_tokens) AS o, sum(cost_usd) AS cost
             FROM metrics_1m FINAL WHERE {Range("window_start", range)} AND {filter.Sql()} GROUP BY prompt_name, request_model ORDER BY cost DESC
-            """, ct)).Select(r => new CostByPrompt(S(r, "prompt_name"), S(r, "request_model"), L(r, "calls"), L(r, "i"), L(r, "o"), r.GetProperty("cost").GetDouble())).ToList();
+            """, ct)).Select(r => new CostByPrompt(S(r, "prompt_name"), S(r, "request_model"), L(r, "calls"), L(r, "i"), L(r, "o"), StoredValues.Number(r, "cost"))).ToList();
         var total = byPrompt.Sum(p => p.CostUsd);
         var projected = total / Math.Max(1.0 / 24, range.Span.TotalDays) * 30;
         double? budget = options.MonthlyBudgetUsd > 0 ? options.MonthlyBudgetUsd : null;
@@ -277,8 +277,7 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
 
     private static string S(JsonElement r, string name) => r.GetProperty(name).ValueKind == JsonValueKind.String ? r.GetProperty(name).GetString()! : r.GetProperty(name).ToString();
 
-    private static long L(JsonElement r, string name) => r.GetProperty(name).ValueKind == JsonValueKind.String
-        ? long.Parse(r.GetProperty(name).GetString()!, CultureInfo.InvariantCulture) : r.GetProperty(name).GetInt64();
+    private static long L(JsonElement r, string name) => StoredValues.Count(r, name);
 }
 
 public sealed record PromptRow(string Environment, string Service, string PromptName, string PromptVersion, string Model, long Requests,

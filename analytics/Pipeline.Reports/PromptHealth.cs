@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using Pipeline.Aggregation;
 using Pipeline.ClickHouse;
@@ -73,12 +72,12 @@ public sealed record PromptHealth
             .Select(g =>
             {
                 var sketch = new QuantileSketch();
-                foreach (var r in g) sketch.Merge(QuantileSketch.Deserialize(Convert.FromBase64String(S(r, "latency_sketch"))));
+                foreach (var r in g) sketch.Merge(QuantileSketch.FromStored(S(r, "latency_sketch")));
                 var calls = g.Sum(r => L(r, "calls"));
                 var success = calls == 0 ? 1 : (double)g.Sum(r => L(r, "successes")) / calls;
-                var mean = calls == 0 ? 0 : g.Sum(r => r.GetProperty("latency_sum_ms").GetDouble()) / calls;
+                var mean = calls == 0 ? 0 : g.Sum(r => StoredValues.Number(r, "latency_sum_ms")) / calls;
                 var qualityCount = g.Sum(r => L(r, "quality_count"));
-                double? quality = qualityCount == 0 ? null : g.Sum(r => r.GetProperty("quality_sum").GetDouble()) / qualityCount;
+                double? quality = qualityCount == 0 ? null : g.Sum(r => StoredValues.Number(r, "quality_sum")) / qualityCount;
                 return new PromptHealth
                 {
                     Environment = g.Key.Item1, Service = g.Key.Item2, PromptName = g.Key.Item3, PromptVersion = g.Key.Item4, Model = g.Key.Item5,
@@ -90,7 +89,7 @@ public sealed record PromptHealth
                     P95Ms = sketch.Quantile(0.95),
                     P99Ms = sketch.Quantile(0.99),
                     Tokens = g.Sum(r => L(r, "tokens")),
-                    CostUsd = g.Sum(r => r.GetProperty("cost_usd").GetDouble()),
+                    CostUsd = g.Sum(r => StoredValues.Number(r, "cost_usd")),
                     QualityMean = quality,
                     LastWindowEnd = DateTimeOffset.FromUnixTimeSeconds(g.Max(r => L(r, "ws") + L(r, "window_seconds"))),
                     Status = thresholds.Classify(success, mean, quality),
@@ -102,6 +101,5 @@ public sealed record PromptHealth
 
     private static string S(JsonElement r, string name) => r.GetProperty(name).GetString() ?? "";
 
-    private static long L(JsonElement r, string name) => r.GetProperty(name).ValueKind == JsonValueKind.String
-        ? long.Parse(r.GetProperty(name).GetString()!, CultureInfo.InvariantCulture) : r.GetProperty(name).GetInt64();
+    private static long L(JsonElement r, string name) => StoredValues.Count(r, name);
 }

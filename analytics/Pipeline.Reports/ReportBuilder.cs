@@ -97,9 +97,9 @@ public sealed class ReportBuilder(ClickHouseHttp clickHouse)
                 $"SELECT sum(calls) AS c, sum(successes) AS s, sum(cost_usd) AS cost FROM metrics_1m FINAL WHERE {filter} AND window_start >= {from} AND window_start < {to}", ct))[0];
             var sample = (await clickHouse.QueryAsync(
                 $"SELECT latency_ms FROM calls FINAL WHERE {filter} AND occurred_at >= {from} AND occurred_at < {to} ORDER BY cityHash64(toString(event_id)) LIMIT 4000", ct))
-                .Select(r => r.GetProperty("latency_ms").GetDouble()).ToList();
-            var calls = counts.GetProperty("c").GetInt64();
-            return (calls, counts.GetProperty("s").GetInt64(), calls == 0 ? 0 : counts.GetProperty("cost").GetDouble() / calls, sample);
+                .Select(r => StoredValues.Number(r, "latency_ms")).ToList();
+            var calls = StoredValues.Count(counts, "c");
+            return (calls, StoredValues.Count(counts, "s"), calls == 0 ? 0 : StoredValues.Number(counts, "cost") / calls, sample);
         }
         var a = await Side(control);
         var b = await Side(candidate);
@@ -128,9 +128,9 @@ public sealed class ReportBuilder(ClickHouseHttp clickHouse)
         foreach (var series in rows.GroupBy(r => $"{r.GetProperty("prompt_name").GetString()}@{r.GetProperty("prompt_version").GetString()}"))
         {
             var xs = series.Select(r => DateTimeOffset.FromUnixTimeSeconds(r.GetProperty("ws").GetInt64()).UtcDateTime.ToOADate()).ToArray();
-            var p95 = latency.Add.Scatter(xs, series.Select(r => r.GetProperty("latency_p95_ms").GetDouble()).ToArray());
+            var p95 = latency.Add.Scatter(xs, series.Select(r => StoredValues.Number(r, "latency_p95_ms")).ToArray());
             p95.LegendText = series.Key;
-            var calls = traffic.Add.Scatter(xs, series.Select(r => (double)r.GetProperty("calls").GetInt64()).ToArray());
+            var calls = traffic.Add.Scatter(xs, series.Select(r => (double)StoredValues.Count(r, "calls")).ToArray());
             calls.LegendText = series.Key;
         }
         var files = new List<string>();
@@ -185,7 +185,7 @@ public sealed class ReportBuilder(ClickHouseHttp clickHouse)
         md.AppendLine().AppendLine("## Stage bottlenecks").AppendLine();
         foreach (var s in r.Stages)
         {
-            md.AppendLine(inv, $"- {Md(s.GetProperty("prompt_name").GetString())} / {Md(s.GetProperty("stage").GetString())}: mean {s.GetProperty("mean_ms").GetDouble():0} ms");
+            md.AppendLine(inv, $"- {Md(s.GetProperty("prompt_name").GetString())} / {Md(s.GetProperty("stage").GetString())}: mean {StoredValues.Number(s, "mean_ms"):0} ms");
         }
         md.AppendLine().AppendLine("## Alerts").AppendLine();
         foreach (var a in r.Alerts)

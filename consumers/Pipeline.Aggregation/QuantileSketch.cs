@@ -134,6 +134,30 @@ public sealed class QuantileSketch
         return [.. buffer];
     }
 
+    /// <summary>
+    /// A sketch read back from storage or a topic (base64 in ClickHouse rows): empty when the value is empty or
+    /// not a sketch this version reads, so one unreadable row thins a percentile instead of failing a whole read.
+    /// </summary>
+    public static QuantileSketch FromStored(string? base64)
+    {
+        if (string.IsNullOrEmpty(base64)) return new QuantileSketch();
+        var bytes = new byte[base64.Length * 3 / 4 + 3];
+        return Convert.TryFromBase64String(base64, bytes, out var n) ? FromStored(bytes.AsSpan(0, n)) : new QuantileSketch();
+    }
+
+    /// <inheritdoc cref="FromStored(string?)"/>
+    public static QuantileSketch FromStored(ReadOnlySpan<byte> data)
+    {
+        try
+        {
+            return data.IsEmpty ? new QuantileSketch() : Deserialize(data);
+        }
+        catch (Exception ex) when (ex is FormatException or OverflowException or ArgumentException or IndexOutOfRangeException)
+        {
+            return new QuantileSketch();
+        }
+    }
+
     /// <summary>Reads what <see cref="Serialize"/> wrote; throws <see cref="FormatException"/> on bad input.</summary>
     public static QuantileSketch Deserialize(ReadOnlySpan<byte> data)
     {

@@ -30,7 +30,7 @@ public sealed class RollingStats
                 s.QualitySum += q * w.QualityCount;
                 s.QualityCount += w.QualityCount;
             }
-            if (w.LatencySketch.Length > 0) s.Latency.Merge(QuantileSketch.Deserialize(w.LatencySketch));
+            if (w.LatencySketch.Length > 0) s.Latency.Merge(QuantileSketch.FromStored(w.LatencySketch));
             s.Windows++;
         }
         return s;

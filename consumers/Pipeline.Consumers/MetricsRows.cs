@@ -124,8 +124,8 @@ internal static class MetricsRows
         state.Restore(
             L(r, "calls"), L(r, "events"), L(r, "successes"), L(r, "errors"),
             ErrorColumns.Select(c => L(r, c)).ToArray(),
-            QuantileSketch.Deserialize(Convert.FromBase64String(S(r, "latency_sketch"))),
-            QuantileSketch.Deserialize(Convert.FromBase64String(S(r, "ttft_sketch"))),
+            QuantileSketch.FromStored(S(r, "latency_sketch")),
+            QuantileSketch.FromStored(S(r, "ttft_sketch")),
             L(r, "input_tokens"), L(r, "output_tokens"), L(r, "cached_input_tokens"),
             D(r, "cost_usd"), L(r, "priced_calls"), L(r, "unpriced_calls"), D(r, "quality_sum"), L(r, "quality_count"), L(r, "cache_hits"),
             stageNames.Zip(stageSums, (n, v) => new KeyValuePair<string, double>(n, v)),
@@ -135,26 +135,10 @@ internal static class MetricsRows
     }
 
     /// <summary>A stored unsigned count as a long, clamped to [0, long.MaxValue].</summary>
-    internal static long StoredInt(JsonElement e)
-    {
-        if (e.ValueKind == JsonValueKind.Number)
-        {
-            if (e.TryGetInt64(out var l)) return Math.Max(0, l);
-            if (e.TryGetUInt64(out _)) return long.MaxValue;
-            return e.TryGetDouble(out var d) && d > 0 ? (d >= long.MaxValue ? long.MaxValue : (long)d) : 0;
-        }
-        var s = e.ValueKind == JsonValueKind.String ? e.GetString() : null;
-        if (long.TryParse(s, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var p)) return Math.Max(0, p);
-        return ulong.TryParse(s, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out _) ? long.MaxValue : 0;
-    }
+    internal static long StoredInt(JsonElement e) => Pipeline.ClickHouse.StoredValues.Count(e);
 
-    /// <summary>A stored float; anything not finite (ClickHouse writes inf and nan as strings) reads as 0.</summary>
-    internal static double StoredDouble(JsonElement e)
-    {
-        var d = e.ValueKind == JsonValueKind.Number ? e.GetDouble()
-            : double.TryParse(e.GetString(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var p) ? p : 0;
-        return double.IsFinite(d) ? d : 0;
-    }
+    /// <summary>A stored float; anything not finite reads as 0.</summary>
+    internal static double StoredDouble(JsonElement e) => Pipeline.ClickHouse.StoredValues.Number(e);
 }
 
 /// <summary>Rows of <c>anomalies</c> (migration 003).</summary>

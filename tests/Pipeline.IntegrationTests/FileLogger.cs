@@ -11,7 +11,7 @@ internal sealed class FileLogger(string name) : ILogger
     private static string Prepare() => Directory.CreateDirectory(Path.Combine(ServersFixture.RepoRoot, ".run", "test-logs")).FullName;
 
     public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-    public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+    public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Debug;
 
     public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
     {

@@ -7,13 +7,14 @@ namespace Pipeline.UnitTests.Aggregation;
 public sealed class StoredRowsTests
 {
     [Theory]
-    [InlineData("9223372036854775808", long.MaxValue)]
-    [InlineData("18446744073709551615", long.MaxValue)]
-    [InlineData("\"9223372036854775808\"", long.MaxValue)]
+    [InlineData("9223372036854775808", Pipeline.Schemas.FieldBounds.MaxWindowSum)]
+    [InlineData("18446744073709551615", Pipeline.Schemas.FieldBounds.MaxWindowSum)]
+    [InlineData("\"9223372036854775808\"", Pipeline.Schemas.FieldBounds.MaxWindowSum)]
     [InlineData("\"42\"", 42L)]
     [InlineData("42", 42L)]
+    [InlineData("9007199254740993", Pipeline.Schemas.FieldBounds.MaxWindowSum)]
     [InlineData("-1", 0L)]
-    [InlineData("1e300", long.MaxValue)]
+    [InlineData("1e300", Pipeline.Schemas.FieldBounds.MaxWindowSum)]
     public void StoredInt_OutOfRangeOrQuoted_ClampsInsteadOfThrowing(string json, long expected)
     {
         using var doc = JsonDocument.Parse(json);
