@@ -32,6 +32,7 @@ demo: deps build ## start the servers, play a release with a latency regression 
 bench: deps build ## end-to-end throughput with ratios, then BenchmarkDotNet hot paths (never part of make test)
 	dotnet build tests/Pipeline.Benchmarks -c Release -nologo -v q -clp:ErrorsOnly
 	dotnet tests/Pipeline.Benchmarks/bin/Release/net10.0/Pipeline.Benchmarks.dll e2e 120000 2000 3
+	dotnet tests/Pipeline.Benchmarks/bin/Release/net10.0/Pipeline.Benchmarks.dll backfill 50000 300000 2000 20
 	dotnet tests/Pipeline.Benchmarks/bin/Release/net10.0/Pipeline.Benchmarks.dll --filter '*' --job short
 
 up: ## start the local ClickHouse and dev broker

@@ -138,8 +138,8 @@ internal static class DlqCommands
             {
                 Console.Error.WriteLine($"  not acknowledged: {Terminal.Plain(e)}");
             }
-            Console.WriteLine($"{(dryRun ? "dry run: would send" : "sent")} {result.Sent}, skipped {result.NotMatched + result.Duplicates} "
-                + $"({result.NotMatched} not matching, {result.Duplicates} duplicates), failed {result.Failed}; {result.Read} records on {topic.Topic}");
+            Console.WriteLine($"{(dryRun ? "dry run: would send" : "sent")} {result.Sent}, skipped {result.NotMatched + result.Duplicates + result.NotReplayable} "
+                + $"({result.NotMatched} not matching, {result.Duplicates} duplicates, {result.NotReplayable} stubs or rejected windows, never replayed), failed {result.Failed}; {result.Read} records on {topic.Topic}");
             return result.Failed > 0 ? ExitCodes.Failed : ExitCodes.Ok;
         }, ct));
 

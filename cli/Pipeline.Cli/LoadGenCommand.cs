@@ -15,7 +15,7 @@ internal static class LoadGenCommand
     };
     private static readonly Option<TimeSpan> EndAgo = DurationFlag.Create("--end-ago",
         "Event time of the scenario's end, this long before now (the scenario's minutes are laid out before it)", TimeSpan.FromMinutes(2));
-    private static readonly Option<int> Seed = new("--seed") { Description = "Random seed (same seed, same events)", DefaultValueFactory = _ => 42 };
+    private static readonly Option<int> Seed = new("--seed") { Description = "Random seed: the same seed over the same minutes gives the same events, event ids included", DefaultValueFactory = _ => 42 };
     private static readonly Option<bool> List = new("--list") { Description = "List the scenarios and exit" };
     private static readonly Option<double> Rate = new("--rate") { Description = "Most calls published per second (0: as fast as the broker takes them)", DefaultValueFactory = _ => 0 };
     private static readonly Option<long> Events = new("--events") { Description = "Stop after this many calls (0: the whole scenario)", DefaultValueFactory = _ => 0 };

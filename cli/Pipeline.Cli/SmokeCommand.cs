@@ -73,6 +73,30 @@ internal static class SmokeCommand
     }
 
     /// <summary>Fails with one line naming the address and the command that starts the server.</summary>
+    /// <summary>Waits until both servers answer, reporting why not through <paramref name="status"/> and a line every 30 s.</summary>
+    public static async Task WaitForServersAsync(PipelineConfig config, Action<string> status, CancellationToken ct)
+    {
+        var lastLine = long.MinValue;
+        while (true)
+        {
+            try
+            {
+                await RequireServersAsync(config, ct);
+                return;
+            }
+            catch (ServerUnavailableException ex)
+            {
+                status("waiting: " + ex.Message);
+                if (lastLine == long.MinValue || TimeProvider.System.GetElapsedTime(lastLine) > TimeSpan.FromSeconds(30))
+                {
+                    lastLine = TimeProvider.System.GetTimestamp();
+                    await Console.Error.WriteLineAsync($"waiting: {ex.Message} (retrying every 5 s; Ctrl-C stops)");
+                }
+                await Task.Delay(TimeSpan.FromSeconds(5), TimeProvider.System, ct);
+            }
+        }
+    }
+
     public static async Task RequireServersAsync(PipelineConfig config, CancellationToken ct)
     {
         var ch = await ServerCommands.ClickHouseStatusAsync(config, ct);
@@ -130,20 +154,24 @@ internal static class AggregateCommand
         command.Options.Add(Group);
         CommandRunner.SetHandler(command, async (config, parse, ct) =>
         {
-            await RequireServersAsyncOrThrow(config, ct);
             using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }));
             using var metrics = SelfMetrics.Start(config);
             using var clickHouse = new ClickHouseHttp(config.ClickHouse);
-            await new Migrator(clickHouse, TimeProvider.System).ApplyAsync(Migrator.Embedded, ct);
             var options = config.Aggregator;
             if (parse.GetValue(Group) is { } group)
             {
                 options.GroupId = group;
             }
             using var worker = new AggregatorWorker(config.Kafka, clickHouse, options, TimeProvider.System, loggerFactory.CreateLogger("aggregate"));
-            var run = Task.Factory.StartNew(() => worker.RunAsync(ct), TaskCreationOptions.LongRunning).Unwrap();
-            using (HealthEndpoint.Start(config, clickHouse, () => run.IsCompleted ? "stopped" : worker.NotReadyReason))
+            Task? run = null;
+            string? starting = "starting: connecting to ClickHouse and Kafka";
+            using (HealthEndpoint.Start(config, clickHouse, () => starting ?? (run!.IsCompleted ? "stopped" : worker.NotReadyReason)))
             {
+                // A worker started while a server is away waits for it (unready), as it would if the server left later.
+                await SmokeCommand.WaitForServersAsync(config, reason => starting = reason, ct);
+                await new Migrator(clickHouse, TimeProvider.System).ApplyAsync(Migrator.Embedded, ct);
+                run = Task.Factory.StartNew(() => worker.RunAsync(ct), TaskCreationOptions.LongRunning).Unwrap();
+                starting = null;
                 await run;
             }
             Console.WriteLine($"stopped: {worker.EventsWritten} events written, {worker.WindowsWritten} windows, {worker.DeadLettered} dead-lettered");
@@ -152,5 +180,4 @@ internal static class AggregateCommand
         return command;
     }
 
-    private static Task RequireServersAsyncOrThrow(PipelineConfig config, CancellationToken ct) => SmokeCommand.RequireServersAsync(config, ct);
 }

@@ -96,6 +96,7 @@ public sealed partial class AggregatorWorker : IDisposable
     // Set once a batch could not be written (stopping mid-write): nothing more is committed this run.
     private bool _commitsStopped;
     private volatile string? _blocked;
+    private long _blockedSinceTicks;
     private volatile string? _topicProblem;
     private volatile string? _skipped;
     private long _lastTopicWarningTicks;
@@ -104,6 +105,8 @@ public sealed partial class AggregatorWorker : IDisposable
     private long _recordsConsumed;
     private long _eventsWritten;
     private long _deadLettered;
+    // Dead letters sent since the last flush: their delivery must be confirmed before offsets move past them.
+    private long _deadLetteredSinceFlush;
 
     /// <summary>Creates a worker; <see cref="RunAsync"/> starts it.</summary>
     public AggregatorWorker(KafkaSettings kafka, ClickHouseHttp clickHouse, AggregatorOptions options, TimeProvider time, ILogger log, PriceTable? prices = null)
@@ -115,7 +118,7 @@ public sealed partial class AggregatorWorker : IDisposable
         _log = log;
         _prices = prices ?? PriceTable.Default;
         _scorer = new AnomalyScorer(options.Anomalies);
-        _retry = ClickHouseResilience.Create(time, log, reason => _blocked = reason, options.BlockedRetryInterval);
+        _retry = ClickHouseResilience.Create(time, log, reason => Block(reason), options.BlockedRetryInterval);
     }
 
     /// <summary>Records taken from Kafka so far (read by benchmarks from another thread).</summary>
@@ -135,6 +138,25 @@ public sealed partial class AggregatorWorker : IDisposable
     /// reported until the worker restarts).
     /// </summary>
     public string? NotReadyReason => _blocked ?? _topicProblem ?? _skipped;
+
+    private void Block(string? reason)
+    {
+        if (reason is null)
+        {
+            Unblock();
+            return;
+        }
+        if (_blocked is null) _blockedSinceTicks = _time.GetTimestamp();
+        _blocked = reason.ReplaceLineEndings(" ");
+    }
+
+    private void Unblock()
+    {
+        if (_blocked is null) return;
+        var seconds = _time.GetElapsedTime(_blockedSinceTicks).TotalSeconds;
+        LogResumed(_log, seconds, _blocked);
+        _blocked = null;
+    }
 
     /// <summary>Consumes until cancelled, then writes what it holds and commits.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
@@ -266,9 +288,15 @@ public sealed partial class AggregatorWorker : IDisposable
         try
         {
             LlmCall call;
+            if (result.Message.Value is null)
+            {
+                DeadLetter(SourceRecord.Of(result), nameof(DecodeFailure.TooShort), "tombstone: the record has no value (null), not an event");
+                _nextOffsets[partition] = offset + 1;
+                return;
+            }
             try
             {
-                call = _serializer.Deserialize(result.Message.Value ?? []);
+                call = _serializer.Deserialize(result.Message.Value);
             }
             catch (EventDecodeException ex)
             {
@@ -409,7 +437,7 @@ public sealed partial class AggregatorWorker : IDisposable
                 LogUnreadableRow(_log, partition, ex.Message);
             }
         }
-        _blocked = null;
+        Unblock();
         LogAssigned(_log, partition, from, history.Count);
     }
 
@@ -453,7 +481,7 @@ public sealed partial class AggregatorWorker : IDisposable
                 AddEmission(batch, state, before.Revision + 1);
             }
         }
-        _blocked = null;
+        Unblock();
     }
 
     private static string Quoted(SeriesKey s) =>
@@ -468,6 +496,7 @@ public sealed partial class AggregatorWorker : IDisposable
             { SourceHeader, Encoding.UTF8.GetBytes(source.Describe()) },
         };
         Send(_options.DeadLetterTopic, new Message<byte[]?, byte[]?> { Key = source.Key, Value = source.Value, Headers = headers });
+        Interlocked.Increment(ref _deadLetteredSinceFlush);
         Interlocked.Increment(ref _deadLettered);
         DeadLetters.Add(1);
         LogDeadLetter(_log, source.Describe(), failure, reason);
@@ -500,7 +529,8 @@ public sealed partial class AggregatorWorker : IDisposable
         _batchOpen = false;
         _batchStartedTicks = _time.GetTimestamp();
         var batch = TakeBatch(consumer);
-        if (batch.Rows.Length > 0 || batch.Due.Count > 0 || batch.Recompute.Count > 0)
+        var deadLetters = Interlocked.Exchange(ref _deadLetteredSinceFlush, 0);
+        if (batch.Rows.Length > 0 || batch.Due.Count > 0 || batch.Recompute.Count > 0 || deadLetters > 0 || !_undelivered.IsEmpty)
         {
             _inFlight = batch;
             batch.Write = WriteAsync(batch, cancellationToken);
@@ -603,7 +633,7 @@ public sealed partial class AggregatorWorker : IDisposable
         }
         // Dead letters and window records must be durable before offsets move past them.
         await DeliverAllAsync(cancellationToken);
-        _blocked = null;
+        Unblock();
         var insertMs = Stopwatch.GetElapsedTime(started, inserted).TotalMilliseconds;
         var rebuildMs = Stopwatch.GetElapsedTime(inserted, recomputed).TotalMilliseconds;
         var restMs = Stopwatch.GetElapsedTime(recomputed).TotalMilliseconds;
@@ -629,7 +659,7 @@ public sealed partial class AggregatorWorker : IDisposable
             if (rejected.Count == 0) return;
             if (rejected.Count == rows.Length && rows.Length > 1)
             {
-                _blocked = $"ClickHouse rejects every row of a {rows.Length}-row insert into {table} ({rejected[0].Reason}); partitions paused, retrying every {_options.BlockedRetryInterval.TotalSeconds:0} s";
+                Block($"ClickHouse rejects every row of a {rows.Length}-row insert into {table} ({rejected[0].Reason}); partitions paused, retrying every {_options.BlockedRetryInterval.TotalSeconds:0} s");
                 LogTableRejects(_log, table, rows.Length, rejected[0].Reason);
                 await Task.Delay(_options.BlockedRetryInterval, _time, cancellationToken);
                 continue;
@@ -685,7 +715,7 @@ public sealed partial class AggregatorWorker : IDisposable
             var unsent = await Task.Run(() => _producer!.Flush(TimeSpan.FromSeconds(5)), cancellationToken);
             if (unsent > 0)
             {
-                _blocked = $"Kafka: {unsent} records for {_options.DeadLetterTopic}/{_options.MetricsTopic} not yet delivered; partitions paused";
+                Block($"Kafka: {unsent} records for {_options.DeadLetterTopic}/{_options.MetricsTopic} not yet delivered; partitions paused");
                 continue;
             }
             if (_undelivered.IsEmpty) return;
@@ -702,7 +732,7 @@ public sealed partial class AggregatorWorker : IDisposable
                 }
                 else
                 {
-                    _blocked = $"Kafka refused a record for {u.Topic} ({u.Error.Code}: {u.Error.Reason}); retrying";
+                    Block($"Kafka refused a record for {u.Topic} ({u.Error.Code}: {u.Error.Reason}); retrying");
                     LogDeliveryRetry(_log, u.Topic, u.Error.Code.ToString(), u.Error.Reason);
                     Send(u.Topic, u.Message);
                 }
@@ -810,8 +840,9 @@ public sealed partial class AggregatorWorker : IDisposable
         await task;
     }
 
-    // librdkafka logs "topic [3]: offset reset (at offset 901182, broker 1) to END: ..." and carries on; we make it an error.
-    [GeneratedRegex(@"\[(\d+)\]: offset reset \(at offset (\d+)[^)]*\) to (\S+?):?\s")]
+    // librdkafka logs "topic [3]: offset reset (at offset 901182 (leader epoch 0), broker 1) to cached BEGINNING offset 4126: ..."
+    // and carries on; we make it an error.
+    [GeneratedRegex(@"\[(\d+)\]: offset reset \(at offset (\d+).*?\) to (?:cached )?([A-Za-z]+)")]
     private static partial Regex OffsetResetPattern();
 
     private void OnKafkaLog(LogMessage message)
@@ -832,12 +863,19 @@ public sealed partial class AggregatorWorker : IDisposable
         while (_resets.TryDequeue(out var r))
         {
             _resetAt[r.Partition] = r.At;
-            _skipped = $"partition {r.Partition} of {_options.Topic}: offset reset at offset {r.At} to {r.To}: records were skipped (data loss); see pipeline.aggregator.records_skipped, and restart the worker to acknowledge";
             LogOffsetReset(_log, _options.Topic, r.Partition, r.At, r.To);
+            if (r.To.Contains("END", StringComparison.OrdinalIgnoreCase))
+            {
+                // Jumped to the end: whatever lay between the committed offset and the end is skipped.
+                _skipped = $"partition {r.Partition} of {_options.Topic}: offset reset at offset {r.At} to the end: records after it were skipped (data loss); restart the worker to acknowledge";
+            }
         }
     }
 
-    /// <summary>The first record after an offset reset tells how many records the reset jumped over.</summary>
+    /// <summary>
+    /// The first record after an offset reset tells what it did: forward past the committed offset is data loss
+    /// (retention deleted records before they were read); back to an earlier offset is a replay, which de-duplicates.
+    /// </summary>
     private void NoteProgressAfterReset(int partition, long offset)
     {
         if (!_resetAt.Remove(partition, out var at)) return;
@@ -908,6 +946,8 @@ public sealed partial class AggregatorWorker : IDisposable
     private static partial void LogFlush(ILogger log, int rows, int recomputed, int windows, double insertMs, double rebuildMs, double restMs);
     [LoggerMessage(Level = LogLevel.Warning, Message = "partition {Partition}: a stored metrics_1m row is unreadable and left out of the baseline: {Reason}")]
     private static partial void LogUnreadableRow(ILogger log, int partition, string reason);
+    [LoggerMessage(Level = LogLevel.Information, Message = "writes resumed after {Seconds:F0} s (was: {Reason})")]
+    private static partial void LogResumed(ILogger log, double seconds, string reason);
     [LoggerMessage(Level = LogLevel.Warning, Message = "topic {Topic} does not exist; waiting for it to be created (Aggregator:MissingTopic=Fail stops instead)")]
     private static partial void LogTopicMissing(ILogger log, string topic);
     [LoggerMessage(Level = LogLevel.Error, Message = "ClickHouse rejects all {Rows} rows of an insert into {Table}: {Reason}; waiting for a repair")]

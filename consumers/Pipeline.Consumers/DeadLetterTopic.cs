@@ -76,10 +76,12 @@ internal sealed record DeadLetterGroup(string Failure, string Reason, long Count
 /// <param name="Duplicates">Matched records skipped because this run already sent the same DLQ offset or the same source record.</param>
 /// <param name="Failed">Records the broker did not acknowledge.</param>
 /// <param name="ByTarget">Sent records per target topic.</param>
-internal sealed record ReplayResult(long Read, long Matched, long Sent, long Duplicates, long Failed, IReadOnlyDictionary<string, long> ByTarget, IReadOnlyList<string> Errors)
+/// <param name="NotReplayable">Records the filter selected that are evidence, not events: stubs (no value) and rejected window rows.</param>
+internal sealed record ReplayResult(long Read, long Matched, long Sent, long Duplicates, long Failed, IReadOnlyDictionary<string, long> ByTarget, IReadOnlyList<string> Errors,
+    long NotReplayable = 0)
 {
     /// <summary>Records read that the filter did not select.</summary>
-    public long NotMatched => Read - Matched;
+    public long NotMatched => Read - Matched - NotReplayable;
 }
 
 /// <summary>
@@ -214,7 +216,7 @@ internal sealed partial class DeadLetterTopic
     public ReplayResult Replay(DeadLetterFilter filter, bool dryRun, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(filter);
-        long read = 0, matched = 0, duplicates = 0, failed = 0, delivered = 0;
+        long read = 0, matched = 0, duplicates = 0, failed = 0, delivered = 0, notReplayable = 0;
         var byTarget = new Dictionary<string, long>(StringComparer.Ordinal);
         var errors = new List<string>();
         var seenOffsets = new HashSet<(int, long)>();
@@ -229,7 +231,12 @@ internal sealed partial class DeadLetterTopic
         {
             read++;
             // A rejected window row or a stub (the original was too large to keep) is evidence, not an event: never replayed.
-            if (!filter.Matches(d) || d.Value is null || d.Failure == "WindowRejected") continue;
+            if (!filter.Matches(d)) continue;
+            if (d.Value is null || d.Failure == "WindowRejected")
+            {
+                notReplayable++;
+                continue;
+            }
             matched++;
             if (!seenOffsets.Add((d.Partition, d.Offset)) || (d.Source is { } s && !seenSources.Add(s)))
             {
@@ -298,7 +305,7 @@ internal sealed partial class DeadLetterTopic
         lock (byTarget)
         {
             var sent = dryRun ? byTarget.Values.Sum() : delivered;
-            return new ReplayResult(read, matched, sent, duplicates, failed, new Dictionary<string, long>(byTarget), errors);
+            return new ReplayResult(read, matched, sent, duplicates, failed, new Dictionary<string, long>(byTarget), errors, notReplayable);
         }
 
         void Count(string target) => byTarget[target] = byTarget.GetValueOrDefault(target) + 1;

@@ -107,6 +107,9 @@ public sealed record Scenario(string Name, string Description, int Minutes, IRea
         var random = new Random(seed);
         var start = end.AddMinutes(-Minutes);
         start = new DateTimeOffset(start.UtcTicks - start.UtcTicks % TimeSpan.TicksPerMinute, TimeSpan.Zero);
+        // Ids from a generator of their own, seeded by the seed and the first minute: the same seed over the same
+        // minutes gives the same events, ids included (a replay), while a later run is new traffic.
+        var ids = new Random(unchecked(seed * 1_000_003 + (int)(start.ToUnixTimeSeconds() / 60))); // not HashCode: it differs per process
         for (var minute = 0; minute < Minutes; minute++)
         {
             var phase = Phases.First(p => minute >= p.From && minute < p.To);
@@ -117,7 +120,7 @@ public sealed record Scenario(string Name, string Description, int Minutes, IRea
                 var n = Poisson(random, rate);
                 for (var i = 0; i < n; i++)
                 {
-                    calls.Add(Call(random, profile, start.AddMinutes(minute).AddMilliseconds(random.Next(60_000))));
+                    calls.Add(Call(random, profile, start.AddMinutes(minute).AddMilliseconds(random.Next(60_000))) with { EventId = NextId(ids) });
                 }
             }
             foreach (var c in calls.OrderBy(c => c.OccurredAt))
@@ -141,7 +144,7 @@ public sealed record Scenario(string Name, string Description, int Minutes, IRea
         var latency = baseLatency + p.ExtraRetrievalMs;
         return new LlmCall
         {
-            EventId = Guid.NewGuid(),
+            EventId = Guid.Empty, // set by Generate from its own seeded generator
             OccurredAt = DateTimeOffset.FromUnixTimeMilliseconds(at.ToUnixTimeMilliseconds()),
             Environment = p.Environment,
             Service = p.Service,
@@ -163,6 +166,13 @@ public sealed record Scenario(string Name, string Description, int Minutes, IRea
             QualityScore = error ? null : Math.Clamp(p.MeanQuality + 0.05 * Gaussian(random), 0, 1),
             Stages = [new Stage("retrieval", Math.Round(retrieval, 2)), new Stage("generation", Math.Round(latency - retrieval, 2))],
         };
+    }
+
+    private static Guid NextId(Random r)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        r.NextBytes(bytes);
+        return new Guid(bytes);
     }
 
     private static double Gaussian(Random r) => Math.Sqrt(-2 * Math.Log(1 - r.NextDouble())) * Math.Cos(2 * Math.PI * r.NextDouble());

@@ -89,7 +89,7 @@ public sealed class LlmCallSerializer
         {
             // A framed record of another schema (a window or an alert): readable Avro, but not an LlmCall.
             throw new EventDecodeException(DecodeFailure.SchemaMismatch,
-                $"schema id {id} ({writerSchema.Fullname}) cannot be read as {_schema.Fullname}: {ex.Message}", ex);
+                $"schema id {id} ({writerSchema.Fullname}) is not an LlmCall and cannot be read as {_schema.Fullname}", ex);
         }
     }
 

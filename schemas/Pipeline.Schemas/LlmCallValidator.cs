@@ -23,8 +23,8 @@ public static class LlmCallValidator
     {
         ArgumentNullException.ThrowIfNull(call);
         if (call.EventId == Guid.Empty) return "event_id: empty UUID";
-        if (call.OccurredAt > now + maxFuture) return $"occurred_at: {call.OccurredAt:O} is more than {maxFuture} in the future";
-        if (call.OccurredAt < now - maxPast) return $"occurred_at: {call.OccurredAt:O} is more than {maxPast} in the past";
+        if (call.OccurredAt > now + maxFuture) return $"occurred_at: {call.OccurredAt:O} is more than {Durations.Format(maxFuture)} in the future";
+        if (call.OccurredAt < now - maxPast) return $"occurred_at: {call.OccurredAt:O} is more than {Durations.Format(maxPast)} in the past";
         var unix = call.OccurredAt.ToUnixTimeSeconds();
         if (unix < FieldBounds.MinEventUnixSeconds || unix >= FieldBounds.MaxEventUnixSeconds) return $"occurred_at: {call.OccurredAt:O} is outside 1970..2100";
         return Name("environment", call.Environment)

@@ -34,5 +34,12 @@ if (args.Length > 0 && args[0] == "e2e")
     EndToEnd.Print(EndToEnd.Medians(), runs);
     return failed;
 }
+// `backfill [live] [behind] [rate] [series]`: late data at volume through one worker (docs/benchmarks.md).
+if (args.Length > 0 && args[0] == "backfill")
+{
+    var inv = System.Globalization.CultureInfo.InvariantCulture;
+    return await Backfill.RunAsync(args.Length > 1 ? int.Parse(args[1], inv) : 50_000, args.Length > 2 ? int.Parse(args[2], inv) : 300_000,
+        args.Length > 3 ? int.Parse(args[3], inv) : 2_000, args.Length > 4 ? int.Parse(args[4], inv) : 20);
+}
 BenchmarkSwitcher.FromAssembly(typeof(SerializerBenchmarks).Assembly).Run(args);
 return 0;

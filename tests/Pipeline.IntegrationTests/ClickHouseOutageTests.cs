@@ -69,7 +69,8 @@ public sealed class ClickHouseOutageTests(ServersFixture servers)
         }
     }
 
-    private static int FreePort()
+    /// <summary>A loopback port free at the time of asking.</summary>
+    internal static int FreePort()
     {
         var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 
 namespace Pipeline.IntegrationTests;
@@ -19,10 +18,10 @@ internal sealed class FaultyClickHouseProxy : IDisposable
     private readonly HttpClient _upstream;
     private volatile string? _insertError;
 
-    public FaultyClickHouseProxy(Uri upstream)
+    public FaultyClickHouseProxy(Uri upstream, int port = 0)
     {
         _upstream = new HttpClient { BaseAddress = upstream, Timeout = TimeSpan.FromSeconds(60) };
-        Port = FreePort();
+        Port = port > 0 ? port : ClickHouseOutageTests.FreePort();
         _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
         _listener.Start();
         _ = Task.Run(ServeAsync);
@@ -98,15 +97,6 @@ internal sealed class FaultyClickHouseProxy : IDisposable
 
     private static string ClickHouseCode(string error) =>
         error.StartsWith("Code: ", StringComparison.Ordinal) ? new string(error[6..].TakeWhile(char.IsDigit).ToArray()) : "0";
-
-    private static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
 
     public void Dispose()
     {

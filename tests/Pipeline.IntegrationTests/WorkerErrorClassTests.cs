@@ -43,12 +43,8 @@ public sealed class WorkerErrorClassTests(ServersFixture servers)
         Assert.True(proxy.FaultedInserts > 3, $"only {proxy.FaultedInserts} inserts were tried during the outage");
 
         proxy.FailInserts(null);
-        await WaitAsync(async () => await direct.ScalarAsync("SELECT sum(calls) FROM metrics_1m FINAL", ct) >= scenario.Events.Count, ct);
-        Assert.Null(worker.NotReadyReason);
         Assert.Equal(1, worker.Assignments); // never left the group
-        await stop.CancelAsync();
-        await run;
-        await scenario.AssertReconciledAsync(direct, ct);
+        await ResumedAndExactAsync(worker, stop, run, direct, scenario, ct);
     }
 
     [Fact]
@@ -75,11 +71,7 @@ public sealed class WorkerErrorClassTests(ServersFixture servers)
         Assert.Equal(0, worker.DeadLettered); // the table's fault, not the rows': nothing dead-lettered
 
         await clickHouse.ExecuteAsync("ALTER TABLE calls ADD COLUMN cache_hit UInt8 AFTER retry_count", ct);
-        await WaitAsync(async () => await clickHouse.ScalarAsync("SELECT sum(calls) FROM metrics_1m FINAL", ct) >= scenario.Events.Count, ct);
-        Assert.Null(worker.NotReadyReason);
-        await stop.CancelAsync();
-        await run;
-        await scenario.AssertReconciledAsync(clickHouse, ct);
+        await ResumedAndExactAsync(worker, stop, run, clickHouse, scenario, ct);
     }
 
     [Fact]
@@ -105,11 +97,7 @@ public sealed class WorkerErrorClassTests(ServersFixture servers)
         var scenario = AggregationScenario.Create(500, TimeProvider.System.GetUtcNow().AddMinutes(-1), minutes: 2, seed: 5);
         await WaitAsync(() => Task.FromResult(worker.Assignments > 0), ct);
         await AggregationScenario.ProduceAsync(servers, topic, scenario.Events, ct);
-        await WaitAsync(async () => await clickHouse.ScalarAsync("SELECT sum(calls) FROM metrics_1m FINAL", ct) >= scenario.Events.Count, ct);
-        Assert.Null(worker.NotReadyReason);
-        await stop.CancelAsync();
-        await run;
-        await scenario.AssertReconciledAsync(clickHouse, ct);
+        await ResumedAndExactAsync(worker, stop, run, clickHouse, scenario, ct);
     }
 
     [Fact]
@@ -125,6 +113,17 @@ public sealed class WorkerErrorClassTests(ServersFixture servers)
         timeout.CancelAfter(TimeSpan.FromSeconds(60));
         var ex = await Assert.ThrowsAsync<MissingTopicException>(() => worker.RunAsync(timeout.Token));
         Assert.Contains(topic, ex.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>Waits until every event is in a closed window, then checks the worker is ready again, stops it and reconciles.</summary>
+    private static async Task ResumedAndExactAsync(AggregatorWorker worker, CancellationTokenSource stop, Task run, ClickHouseHttp clickHouse,
+        AggregationScenario scenario, CancellationToken ct)
+    {
+        await WaitAsync(async () => await clickHouse.ScalarAsync("SELECT sum(calls) FROM metrics_1m FINAL", ct) >= scenario.Events.Count, ct);
+        Assert.Null(worker.NotReadyReason);
+        await stop.CancelAsync();
+        await run;
+        await scenario.AssertReconciledAsync(clickHouse, ct);
     }
 
     private static AggregatorOptions Options(string topic, string metrics, string dlq) => new()
