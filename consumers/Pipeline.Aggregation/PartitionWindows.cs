@@ -96,7 +96,7 @@ public sealed class PartitionWindows
         return new DateTimeOffset(ticks, TimeSpan.Zero);
     }
 
-    /// <summary>True when the window is neither in memory nor still open: its stored revision must be seeded before adding.</summary>
+    /// <summary>True when the window is neither in memory nor still open: it was written, and is rebuilt from storage instead of added to.</summary>
     public bool NeedsStoredState(LlmCall call)
     {
         ArgumentNullException.ThrowIfNull(call);

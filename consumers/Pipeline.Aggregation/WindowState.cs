@@ -190,13 +190,6 @@ public sealed class WindowState
         _eventIds.UnionWith(other._eventIds);
     }
 
-    /// <summary>Records ids already counted by a stored revision, so their duplicates are not counted again.</summary>
-    public void SeedEventIds(IEnumerable<Guid> ids)
-    {
-        ArgumentNullException.ThrowIfNull(ids);
-        _eventIds.UnionWith(ids);
-    }
-
     /// <summary>Seeds this state from a stored revision: its contents, offsets and revision number.</summary>
     public void SeedFromStored(WindowState stored)
     {
