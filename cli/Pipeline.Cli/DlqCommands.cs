@@ -112,8 +112,8 @@ internal static class DlqCommands
             reports the counts. Fix the cause first (a setting such as Aggregator:MaxEventAge, a schema, the
             aggregator), then replay: records that still fail are dead-lettered again.
 
-            Replaying is safe to repeat: the aggregator de-duplicates by event_id (calls is a ReplacingMergeTree
-            and each window keeps the event ids it counted), so a record replayed twice counts once. Within one
+            Replaying is safe to repeat: the aggregator de-duplicates by event_id (calls is a ReplacingMergeTree,
+            and written windows are rebuilt from calls FINAL), so a record replayed twice counts once. Within one
             run a DLQ offset, or a source record dead-lettered twice, is sent once. Exit code 1 when a record
             was not acknowledged.
 
