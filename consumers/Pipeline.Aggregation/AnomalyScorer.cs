@@ -41,8 +41,8 @@ public sealed class AnomalyOptions : IValidatableObject
 
 /// <summary>
 /// Robust z-score of each closed window against the same series' trailing windows:
-/// z = (x - median) / (1.4826 · MAD). The MAD is floored at 1% of |median| (and a tiny absolute epsilon)
-/// so a perfectly flat history does not turn noise into infinite scores.
+/// z = (x - median) / (1.4826 · MAD), with the MAD floored at the window's sampling noise (<see cref="RobustZ"/>)
+/// so a perfectly flat history does not turn one error into an enormous score.
 /// </summary>
 public sealed class AnomalyScorer(AnomalyOptions options)
 {
@@ -73,8 +73,7 @@ public sealed class AnomalyScorer(AnomalyOptions options)
             if (score && before.Count >= options.MinSamples)
             {
                 var (median, mad) = MedianAndMad(before);
-                var scale = 1.4826 * Math.Max(mad, Math.Max(Math.Abs(median) * 0.01, 1e-9));
-                var z = (value - median) / scale;
+                var z = RobustZ.Score(metric, value, median, mad, window.Calls);
                 scores.Add(new AnomalyScore(window.Key, metric, value, median, mad, before.Count, z, Math.Abs(z) >= options.Threshold));
             }
             history[start] = value;
@@ -95,7 +94,8 @@ public sealed class AnomalyScorer(AnomalyOptions options)
         if (w.QualityMean is { } q) yield return (AnomalyMetric.QualityMean, q);
     }
 
-    internal static (double Median, double Mad) MedianAndMad(IEnumerable<double> values)
+    /// <summary>Median and median absolute deviation.</summary>
+    public static (double Median, double Mad) MedianAndMad(IEnumerable<double> values)
     {
         var sorted = values.Order().ToArray();
         var median = Median(sorted);

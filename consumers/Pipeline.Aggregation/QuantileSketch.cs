@@ -101,6 +101,39 @@ public sealed class QuantileSketch
         return Max;
     }
 
+    /// <summary>
+    /// Count, sum and sum of squares of ln(value) over the recorded values, each bucket at its representative
+    /// value (within 1%); values in the zero bucket count as <see cref="MinIndexableValue"/>. Latency is close to
+    /// log-normal, so tests on the mean of its logarithm compare medians with little sensitivity to the tail.
+    /// </summary>
+    public (long Count, double Sum, double SumSquares) LogMoments()
+    {
+        double sum = 0, squares = 0;
+        var floor = Math.Log(MinIndexableValue);
+        sum += _zeroCount * floor;
+        squares += _zeroCount * floor * floor;
+        var representative = Math.Log(2 / (Gamma + 1));
+        for (var i = 0; i < _counts.Length; i++)
+        {
+            if (_counts[i] == 0) continue;
+            var log = (i + _offset) * LogGamma + representative;
+            sum += _counts[i] * log;
+            squares += _counts[i] * log * log;
+        }
+        return (Count, sum, squares);
+    }
+
+    /// <summary>Recorded values above <paramref name="value"/> (bucket resolution: within 1% of it), weights included.</summary>
+    public long CountAbove(double value)
+    {
+        if (Count == 0 || value >= Max) return 0;
+        if (value < MinIndexableValue) return Count - _zeroCount;
+        var index = (int)Math.Ceiling(Math.Log(value) / LogGamma);
+        long above = 0;
+        for (var i = Math.Max(0, index - _offset + 1); i < _counts.Length; i++) above += _counts[i];
+        return above;
+    }
+
     /// <summary>A deep copy.</summary>
     public QuantileSketch Clone()
     {

@@ -5,13 +5,21 @@ public enum AlertMetric
 {
     SuccessRate,
     ErrorRate,
+    LatencyP50,
     LatencyP95,
     LatencyP99,
     LatencyMean,
     /// <summary>Calls per minute.</summary>
     Traffic,
     CostPerCall,
+    /// <summary>Input plus output tokens per call.</summary>
+    TokensPerCall,
     QualityMean,
+    /// <summary>
+    /// A series that normally sends and has stopped: no calls over the rolling window although its baseline
+    /// predicts at least <see cref="AlertRule.MinExpected"/>. Evaluated as event time passes, not only on windows.
+    /// </summary>
+    TrafficStopped,
     /// <summary>Error-budget burn rate against an SLO, over a short and a long window (both must exceed).</summary>
     BurnRate,
 }
@@ -34,6 +42,24 @@ public enum BaselineKind
     Previous,
     /// <summary>The same window one week earlier; falls back to <see cref="Previous"/> when that history is missing.</summary>
     SameHourLastWeek,
+    /// <summary>
+    /// The same clock hours of the previous days held in memory (up to 7), so that a slow drift is judged
+    /// against yesterday rather than against the hour it drifted through; falls back to <see cref="Previous"/>.
+    /// </summary>
+    SameHourPreviousDays,
+}
+
+/// <summary>How a rule judges its metric.</summary>
+public enum RuleKind
+{
+    /// <summary>The rolling window's value against a static threshold or a baseline times a factor.</summary>
+    Threshold,
+    /// <summary>
+    /// Robust z-scores of the last windows against the series' own baseline windows (median and MAD, floored
+    /// at the sampling noise): fires when at least <see cref="AlertRule.AnomalyCount"/> of the last
+    /// <see cref="AlertRule.AnomalyWindows"/> windows score beyond the threshold in the rule's direction.
+    /// </summary>
+    Anomaly,
 }
 
 /// <summary>Per-prompt changes to a rule.</summary>
@@ -52,6 +78,19 @@ public sealed record AlertRule
     public required AlertMetric Metric { get; init; }
     /// <summary>True: fire when the observation is above the limit; false: below.</summary>
     public required bool Above { get; init; }
+    public RuleKind Kind { get; init; } = RuleKind.Threshold;
+    /// <summary>
+    /// One-sided confidence the change must also reach (0.5..0.999999): the rolling window must differ from the
+    /// baseline (or the static threshold) by more than sampling noise explains, so quiet series do not flap.
+    /// Null: the threshold alone decides.
+    /// </summary>
+    public double? Confidence { get; init; }
+    /// <summary>For <see cref="RuleKind.Anomaly"/>: windows that must score beyond the threshold ...</summary>
+    public int AnomalyCount { get; init; } = 1;
+    /// <summary>... among this many most recent windows.</summary>
+    public int AnomalyWindows { get; init; } = 1;
+    /// <summary>For <see cref="AlertMetric.TrafficStopped"/>: calls the baseline must predict in the window before silence pages.</summary>
+    public double MinExpected { get; init; } = 10;
     public double? Threshold { get; init; }
     public double? BaselineFactor { get; init; }
     public TimeSpan Window { get; init; } = TimeSpan.FromMinutes(5);
@@ -95,12 +134,15 @@ public sealed record AlertRule
     {
         AlertMetric.SuccessRate => "success_rate",
         AlertMetric.ErrorRate => "error_rate",
+        AlertMetric.LatencyP50 => "latency_p50",
         AlertMetric.LatencyP95 => "latency_p95",
         AlertMetric.LatencyP99 => "latency_p99",
         AlertMetric.LatencyMean => "latency_mean",
         AlertMetric.Traffic => "traffic",
         AlertMetric.CostPerCall => "cost_per_call",
+        AlertMetric.TokensPerCall => "tokens_per_call",
         AlertMetric.QualityMean => "quality_mean",
+        AlertMetric.TrafficStopped => "traffic_stopped",
         _ => "burn_rate",
     };
 }

@@ -21,7 +21,7 @@ public static partial class RuleFile
     private static readonly HashSet<string> KnownKeys =
     [
         "id", "metric", "comparison", "threshold", "baseline_factor", "window", "baseline", "for", "resolve_after", "min_calls",
-        "severity", "cooldown", "renotify", "slo", "long_window", "labels", "runbook", "overrides",
+        "severity", "cooldown", "renotify", "slo", "long_window", "labels", "runbook", "overrides", "kind", "confidence", "windows", "min_expected",
     ];
 
     /// <summary>The built-in rules.</summary>
@@ -117,25 +117,60 @@ public static partial class RuleFile
         var metric = Enum.GetValues<AlertMetric>().Cast<AlertMetric?>().FirstOrDefault(m => AlertRule.MetricName(m!.Value) == metricName)
             ?? throw Fail("metric", $"unknown metric '{metricName}' (known: {string.Join(", ", Enum.GetValues<AlertMetric>().Select(AlertRule.MetricName))})");
         var burnRate = metric == AlertMetric.BurnRate;
+        var stopped = metric == AlertMetric.TrafficStopped;
+        var kindText = Optional("kind") ?? "threshold";
+        var kind = kindText switch
+        {
+            "threshold" => RuleKind.Threshold,
+            "anomaly" => RuleKind.Anomaly,
+            _ => throw Fail("kind", $"must be 'threshold' or 'anomaly', not '{kindText}'"),
+        };
+        var anomaly = kind == RuleKind.Anomaly;
+        if (anomaly && metric is not (AlertMetric.LatencyP95 or AlertMetric.ErrorRate or AlertMetric.Traffic or AlertMetric.CostPerCall or AlertMetric.QualityMean))
+        {
+            throw Fail("metric", $"'{metricName}' cannot be scored: kind anomaly takes latency_p95, error_rate, traffic, cost_per_call or quality_mean");
+        }
+        if (stopped) return ParseStopped(source, id, fields, Fail, Optional, Number, Duration, StringMap);
         var comparison = Scalar("comparison");
         if (comparison is not ("above" or "below")) throw Fail("comparison", $"must be 'above' or 'below', not '{comparison}'");
         var threshold = Number("threshold");
         var factor = Number("baseline_factor");
+        if (anomaly && threshold is null) throw Fail("threshold", "is required for kind anomaly (the robust z-score, for example 4)");
+        if (anomaly && factor is not null) throw Fail("baseline_factor", "cannot be used with kind anomaly; give 'threshold' (the robust z-score)");
+        if (anomaly && threshold is not (>= 1 and <= 100)) throw Fail("threshold", $"{threshold?.ToString(CultureInfo.InvariantCulture)} must be a robust z-score from 1 to 100 for kind anomaly");
         if ((threshold is null) == (factor is null)) throw new RuleFileException(source, map.Start.Line, $"rule '{id}' needs exactly one of 'threshold' and 'baseline_factor'");
         if (burnRate && threshold is null) throw Fail("baseline_factor", "cannot be used with burn_rate; give 'threshold' (the burn-rate multiple, for example 14.4)");
-        if (threshold is { } t && ThresholdProblem(metric, t) is { } thresholdProblem) throw Fail("threshold", thresholdProblem);
+        if (!anomaly && threshold is { } t && ThresholdProblem(metric, t) is { } thresholdProblem) throw Fail("threshold", thresholdProblem);
         if (factor is { } f && f is not (> 0 and <= MaxBaselineFactor)) throw Fail("baseline_factor", $"{f.ToString(CultureInfo.InvariantCulture)} must be above 0 and at most {MaxBaselineFactor}");
         var baselineText = Optional("baseline");
         var (baseline, baselineWindow) = baselineText switch
         {
-            null => (factor is null ? BaselineKind.None : BaselineKind.Previous, TimeSpan.FromHours(1)),
+            null => (factor is null && !anomaly ? BaselineKind.None : BaselineKind.Previous, TimeSpan.FromHours(1)),
             "same_hour_last_week" => (BaselineKind.SameHourLastWeek, TimeSpan.FromHours(1)),
+            "same_hour_previous_days" => (BaselineKind.SameHourPreviousDays, TimeSpan.FromHours(1)),
             _ when baselineText.StartsWith("previous:", StringComparison.Ordinal) && ParseDuration(baselineText[9..]) is { } d =>
                 d >= TimeSpan.FromMinutes(1) && d <= MaxDuration ? (BaselineKind.Previous, d)
                 : throw Fail("baseline", $"previous:{Durations.Format(d)} must be between 1m and {Durations.Format(MaxDuration)}"),
-            _ => throw Fail("baseline", $"'{baselineText}' must be 'previous:<duration>' or 'same_hour_last_week'"),
+            _ => throw Fail("baseline", $"'{baselineText}' must be 'previous:<duration>', 'same_hour_previous_days' or 'same_hour_last_week'"),
         };
-        if (baseline != BaselineKind.None && factor is null) throw Fail("baseline", "needs 'baseline_factor'");
+        if (baseline != BaselineKind.None && factor is null && !anomaly) throw Fail("baseline", "needs 'baseline_factor'");
+        if (anomaly && baseline != BaselineKind.Previous) throw Fail("baseline", "kind anomaly scores against 'previous:<duration>'");
+        var confidence = Number("confidence");
+        if (confidence is { } c && c is not (>= 0.5 and <= 0.999999)) throw Fail("confidence", $"{c.ToString(CultureInfo.InvariantCulture)} must be between 0.5 and 0.999999");
+        if (confidence is not null && (burnRate || anomaly)) throw Fail("confidence", burnRate ? "is not used by metric burn_rate" : "is not used by kind anomaly (its threshold is the score)");
+        var (anomalyCount, anomalyWindows) = (1, 1);
+        if (Optional("windows") is { } windowsText)
+        {
+            if (!anomaly) throw Fail("windows", "is only used by kind anomaly");
+            var parts = windowsText.Split('/');
+            if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out anomalyCount)
+                || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out anomalyWindows)
+                || anomalyCount < 1 || anomalyWindows < anomalyCount || anomalyWindows > 60)
+            {
+                throw Fail("windows", $"'{windowsText}' must be N/M with 1 <= N <= M <= 60 (N of the last M windows), for example 3/5");
+            }
+        }
+        if (fields.ContainsKey("min_expected")) throw Fail("min_expected", "is only used by metric traffic_stopped");
         var severityText = Optional("severity") ?? "warning";
         var severity = Enum.TryParse<Severity>(severityText, ignoreCase: true, out var sev) && severityText.All(char.IsLower)
             ? sev : throw Fail("severity", $"must be info, warning, error or critical, not '{severityText}'");
@@ -164,6 +199,10 @@ public static partial class RuleFile
         {
             Id = id,
             Metric = metric,
+            Kind = kind,
+            Confidence = confidence,
+            AnomalyCount = anomalyCount,
+            AnomalyWindows = anomalyWindows,
             Above = comparison == "above",
             Threshold = threshold,
             BaselineFactor = factor,
@@ -181,6 +220,50 @@ public static partial class RuleFile
             Labels = fields.TryGetValue("labels", out var labels) ? StringMap(labels, source) : new Dictionary<string, string>(),
             Runbook = Optional("runbook"),
             Overrides = fields.TryGetValue("overrides", out var overrides) ? ParseOverrides(overrides, source, id, metric) : new Dictionary<string, RuleOverride>(),
+        };
+    }
+
+    // traffic_stopped: silence against what the baseline predicts; no comparison, threshold or factor to give.
+    private static AlertRule ParseStopped(string source, string id, Dictionary<string, YamlNode> fields,
+        Func<string, string, RuleFileException> fail, Func<string, string?> optional, Func<string, double?> number,
+        Func<string, TimeSpan, TimeSpan?> duration, Func<YamlNode, string, Dictionary<string, string>> stringMap)
+    {
+        foreach (var key in new[] { "comparison", "threshold", "baseline_factor", "confidence", "slo", "long_window", "windows" })
+        {
+            if (fields.ContainsKey(key)) throw fail(key, "is not used by metric traffic_stopped (it fires when no calls arrive although min_expected were predicted)");
+        }
+        if (optional("kind") is { } k && k != "threshold") throw fail("kind", "must be 'threshold' (the default) for metric traffic_stopped");
+        var minExpected = number("min_expected") ?? 10;
+        if (minExpected is < 1 or > 1e9) throw fail("min_expected", $"{minExpected.ToString(CultureInfo.InvariantCulture)} must be from 1 to 1000000000");
+        var baselineText = optional("baseline") ?? "same_hour_previous_days";
+        var (baseline, baselineWindow) = baselineText switch
+        {
+            "same_hour_previous_days" => (BaselineKind.SameHourPreviousDays, TimeSpan.FromHours(1)),
+            _ when baselineText.StartsWith("previous:", StringComparison.Ordinal) && ParseDuration(baselineText[9..]) is { } d && d >= TimeSpan.FromMinutes(1) && d <= MaxDuration =>
+                (BaselineKind.Previous, d),
+            _ => throw fail("baseline", $"'{baselineText}' must be 'same_hour_previous_days' or 'previous:<duration>' (1m to 7d) for metric traffic_stopped"),
+        };
+        var severityText = optional("severity") ?? "warning";
+        var severity = Enum.TryParse<Severity>(severityText, ignoreCase: true, out var sev) && severityText.All(char.IsLower)
+            ? sev : throw fail("severity", $"must be info, warning, error or critical, not '{severityText}'");
+        if (fields.ContainsKey("overrides")) throw fail("overrides", "are not supported for metric traffic_stopped; disable it per prompt with a silence");
+        return new AlertRule
+        {
+            Id = id,
+            Metric = AlertMetric.TrafficStopped,
+            Above = false,
+            Window = duration("window", TimeSpan.FromMinutes(1)) ?? TimeSpan.FromMinutes(2),
+            Baseline = baseline,
+            BaselineWindow = baselineWindow,
+            For = duration("for", TimeSpan.Zero) ?? TimeSpan.Zero,
+            ResolveAfter = duration("resolve_after", TimeSpan.Zero) ?? TimeSpan.Zero,
+            MinCalls = 0,
+            MinExpected = minExpected,
+            Severity = severity,
+            Cooldown = duration("cooldown", TimeSpan.Zero) ?? TimeSpan.FromMinutes(10),
+            Renotify = duration("renotify", TimeSpan.Zero) ?? TimeSpan.Zero,
+            Labels = fields.TryGetValue("labels", out var labels) ? stringMap(labels, source) : new Dictionary<string, string>(),
+            Runbook = optional("runbook"),
         };
     }
 

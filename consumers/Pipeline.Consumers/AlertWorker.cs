@@ -109,23 +109,22 @@ public sealed partial class AlertWorker : IDisposable
                         pending[result.TopicPartition] = result.Offset.Value + 1;
                         continue;
                     }
-                    var alerts = _engine.OnWindow(window);
+                    var p = result.Partition.Value;
+                    var end = partitionEnds.TryGetValue(p, out var known) && known.End > window.WindowEnd ? known.End : window.WindowEnd;
+                    partitionEnds[p] = (end, _time.GetTimestamp());
+                    // A series is judged at a window's end once every partition still delivering has passed it.
+                    var alerts = _engine.OnWindow(window, LowWatermark(partitionEnds));
                     WindowsEvaluated++;
                     Evaluations.Add(1);
                     if (alerts.Count > 0)
                     {
                         await PublishAsync(producer, alerts, cancellationToken);
                     }
-                    var p = result.Partition.Value;
-                    var end = partitionEnds.TryGetValue(p, out var known) && known.End > window.WindowEnd ? known.End : window.WindowEnd;
-                    partitionEnds[p] = (end, _time.GetTimestamp());
                     pending[result.TopicPartition] = result.Offset.Value + 1;
                 }
                 if (partitionEnds.Count > 0)
                 {
-                    // Event time is as far as every partition still delivering has come; idle partitions do not hold it back.
-                    var active = partitionEnds.Values.Where(v => _time.GetElapsedTime(v.SeenTicks) < _options.PartitionIdleTimeout).ToList();
-                    var safeNow = active.Count > 0 ? active.Min(v => v.End) : partitionEnds.Values.Max(v => v.End);
+                    var safeNow = LowWatermark(partitionEnds);
                     // The sweep visits every incident: run it only when event time moved.
                     if (safeNow > swept)
                     {
@@ -153,6 +152,20 @@ public sealed partial class AlertWorker : IDisposable
             if (pending.Count > 0) Commit(consumer, pending);
             consumer.Close();
         }
+    }
+
+    /// <summary>
+    /// Event time is as far as every partition still delivering has come; idle partitions do not hold it back.
+    /// When all are idle it follows the wall clock (minus <see cref="AlertWorkerOptions.WallClockLag"/>), so a
+    /// pipeline that stopped sending altogether is seen as silent rather than as paused in time.
+    /// </summary>
+    private DateTimeOffset LowWatermark(Dictionary<int, (DateTimeOffset End, long SeenTicks)> partitionEnds)
+    {
+        var active = partitionEnds.Values.Where(v => _time.GetElapsedTime(v.SeenTicks) < _options.PartitionIdleTimeout).ToList();
+        if (active.Count > 0) return active.Min(v => v.End);
+        var newest = partitionEnds.Values.Max(v => v.End);
+        if (_options.WallClockLag > TimeSpan.Zero && _time.GetUtcNow() - _options.WallClockLag is var wall && wall > newest) return wall;
+        return newest;
     }
 
     private void Commit(IConsumer<byte[]?, byte[]?> consumer, Dictionary<TopicPartition, long> pending)

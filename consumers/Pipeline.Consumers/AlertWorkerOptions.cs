@@ -26,6 +26,14 @@ public sealed class AlertWorkerOptions
     /// </summary>
     [DurationRange("1ms", "1d")]
     public TimeSpan PartitionIdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// When every partition of the window topic is quiet (all series stopped, or the aggregator is down),
+    /// event time follows the wall clock minus this lag, so a silence is still seen (traffic_stopped);
+    /// 0 (off: event time moves only with windows, for replays of old data) to 1 day. Default 3 minutes:
+    /// a window is published about two minutes after its end (one window plus the aggregator's lateness).
+    /// </summary>
+    [DurationRange("0", "1d")]
+    public TimeSpan WallClockLag { get; set; } = TimeSpan.FromMinutes(3);
     /// <summary>Optional webhooks (Slack, PagerDuty, JSON), each retried; failures go to <see cref="WebhookDeadLetterFile"/>.</summary>
     public List<WebhookOptions> Webhooks { get; set; } = [];
     /// <summary>JSON-lines file for alerts a webhook kept refusing. Default <c>.run/alerts/webhook-dead-letters.jsonl</c>.</summary>

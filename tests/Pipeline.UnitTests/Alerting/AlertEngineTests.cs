@@ -39,8 +39,8 @@ public sealed class AlertEngineTests
     public void Defaults_ContainEveryRuleFromTheProductThresholds()
     {
         var ids = RuleFile.Defaults.Select(r => r.Id).ToHashSet();
-        foreach (var id in new[] { "success_rate_warning", "success_rate_critical", "error_rate", "latency_p95_regression", "latency_p99_critical",
-                     "traffic_spike", "traffic_drop", "cost_per_call", "error_budget_burn" })
+        foreach (var id in new[] { "success_rate_warning", "success_rate_critical", "error_rate", "latency_p95_regression", "latency_p50_degradation",
+                     "latency_p95_degradation", "quality_degradation", "traffic_stopped", "traffic_spike", "traffic_drop", "cost_per_call", "error_budget_burn" })
         {
             Assert.Contains(id, ids);
         }
