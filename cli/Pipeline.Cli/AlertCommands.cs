@@ -8,13 +8,25 @@ using Pipeline.Schemas;
 
 namespace Pipeline.Cli;
 
-/// <summary><c>pipeline alert</c> (the worker) and <c>pipeline alerts tail|list</c>.</summary>
+/// <summary><c>pipeline alert</c> (the worker) and <c>pipeline alerts tail|list|ack|silence|silences|unsilence</c>.</summary>
 internal static class AlertCommands
 {
     private static readonly Option<string?> Rules = new("--rules") { Description = "A YAML rule file (default: Alerting:RulesFile, else the built-in rules)" };
     private static readonly Option<bool> FromBeginning = new("--from-beginning") { Description = "Print the alerts already on the topic too" };
     private static readonly Option<TimeSpan?> ExitWhenIdle = DurationFlag.CreateOptional("--exit-when-idle", "Stop after this long without a new alert (for scripts)");
     private static readonly Option<bool> Json = new("--json") { Description = "One JSON object per alert" };
+    private static readonly Option<string?> By = new("--by") { Description = "Who does it (default: the login name)" };
+    private static readonly Option<string?> Note = new("--note") { Description = "Why, or what is being done about it" };
+    private static readonly Option<string?> Reason = new("--reason") { Description = "Why the series is silenced" };
+    private static readonly Option<string> Match = new("--match")
+    {
+        Description = "Which alerts: prompt=NAME,version=VERSION, optionally environment=, service=, model=, rule= (exact matches)",
+        Required = true,
+    };
+    private static readonly Option<TimeSpan?> For = DurationFlag.CreateOptional("--for", $"How long, at most {Durations.Format(SuppressionStore.MaxSilence)}");
+    private static readonly Option<bool> All = new("--all") { Description = "Include silences that have ended" };
+    private static readonly Argument<string> AlertId = new("ALERT_ID") { Description = "The incident's alert_id (pipeline alerts list --json)" };
+    private static readonly Argument<string> SilenceId = new("SILENCE_ID") { Description = "The id 'pipeline alerts silence' printed (pipeline alerts silences)" };
 
     public static Command Worker()
     {
@@ -114,18 +126,168 @@ internal static class AlertCommands
             var rows = await clickHouse.QueryAsync("SELECT * FROM alerts FINAL ORDER BY recorded_at DESC, state DESC LIMIT 200", ct);
             foreach (var r in rows)
             {
+                var a = AlertRows.FromRow(r);
+                var marks = (a.AckedBy is { } by ? $"  [acked by {Terminal.Plain(by)}]" : "") + (a.SilenceId is { } silence ? $"  [silenced {silence}]" : "");
                 Console.WriteLine(parse.GetValue(Json) ? r.GetRawText() : string.Join("  ",
                     r.GetProperty("window_end").GetString(), r.GetProperty("state").GetString(), r.GetProperty("severity").GetString(),
-                    r.GetProperty("rule_id").GetString(), Terminal.Plain(r.GetProperty("summary").GetString())));
+                    r.GetProperty("rule_id").GetString(), a.AlertId, Terminal.Plain(r.GetProperty("summary").GetString())) + marks);
             }
             return ExitCodes.Ok;
         });
 
-        var command = new Command("alerts", "Inspect alerts: tail the alert topic, list incidents");
+        var command = new Command("alerts", "Inspect alerts: tail the alert topic, list incidents; acknowledge incidents and silence series");
         command.Subcommands.Add(tail);
         command.Subcommands.Add(list);
+        command.Subcommands.Add(Ack());
+        command.Subcommands.Add(SilenceCommand());
+        command.Subcommands.Add(Silences());
+        command.Subcommands.Add(Unsilence());
         return command;
     }
+
+    private static Command Ack()
+    {
+        var ack = new Command("ack", """
+            Acknowledge an incident: someone is on it. Its re-notify records are no longer published or sent (the
+            first FIRING already was; RESOLVED still is), and its records carry acked_by, acked_at and ack_note.
+            It stays FIRING until it resolves; a new incident of the same rule and series (a new alert id) is not
+            acknowledged. Recorded in ClickHouse; alert workers pick it up within Alerting:SuppressionRefreshInterval.
+
+            Examples:
+              pipeline alerts ack 3f2a9c0d1e4b5a6978c0d1e2 --note "rolling back 2.0"
+              pipeline alerts ack 3f2a9c0d1e4b5a6978c0d1e2 --by alice
+            """);
+        ack.Arguments.Add(AlertId);
+        ack.Options.Add(Note);
+        ack.Options.Add(By);
+        CommandRunner.SetHandler(ack, async (config, parse, ct) =>
+        {
+            var id = parse.GetValue(AlertId)!.Trim();
+            using var clickHouse = new ClickHouseHttp(config.ClickHouse);
+            var (record, alert) = await new SuppressionStore(clickHouse, TimeProvider.System)
+                .AcknowledgeAsync(id, Who(parse), parse.GetValue(Note) ?? "", ct);
+            var resolved = alert.State == AlertState.Resolved || alert.ResolvedAt is not null;
+            Console.WriteLine($"acknowledged {id} ({alert.RuleId} for {alert.Series}) by {record.By}"
+                + (resolved ? "; it has already resolved" : $"; no more re-notifies (alert workers re-read within {Durations.Format(config.Alerting.SuppressionRefreshInterval)})"));
+            return ExitCodes.Ok;
+        });
+        return ack;
+    }
+
+    private static Command SilenceCommand()
+    {
+        var silence = new Command("silence", $"""
+            Silence a series for a while: its alerts are still evaluated and recorded (topic and table, marked with
+            silence_id), but no webhook is sent and no re-notify record is published while the silence lasts.
+            Matchers are exact; every key given must match: prompt and version are required, environment, service,
+            model and rule narrow it further. --for takes 30s, 5m, 2h, 7d (at most {Durations.Format(SuppressionStore.MaxSilence)}). Recorded in
+            ClickHouse; alert workers pick it up within Alerting:SuppressionRefreshInterval. Prints the silence id.
+
+            Examples:
+              pipeline alerts silence --match prompt=support_answer,version=2.0 --for 2h --reason "known slow, rollback at 14:00"
+              pipeline alerts silence --match prompt=summarize,version=3.1,environment=staging,rule=latency_p95_regression --for 1d
+            """);
+        silence.Options.Add(Match);
+        silence.Options.Add(For);
+        silence.Options.Add(Reason);
+        silence.Options.Add(By);
+        silence.Options.Add(Json);
+        CommandRunner.SetHandler(silence, async (config, parse, ct) =>
+        {
+            if (!SilenceMatcher.TryParse(parse.GetValue(Match), out var matcher, out var error))
+            {
+                return Usage($"--match: {error}");
+            }
+            if (parse.GetValue(For) is not { } duration)
+            {
+                return Usage("--for is required (30s, 5m, 2h, 7d)");
+            }
+            if (duration <= TimeSpan.Zero || duration > SuppressionStore.MaxSilence)
+            {
+                return Usage($"--for: {Durations.Format(duration)} is out of range; a silence lasts more than 0 and at most {Durations.Format(SuppressionStore.MaxSilence)}");
+            }
+            using var clickHouse = new ClickHouseHttp(config.ClickHouse);
+            var s = await new SuppressionStore(clickHouse, TimeProvider.System).AddSilenceAsync(matcher!, duration, Who(parse), parse.GetValue(Reason) ?? "", ct);
+            Console.WriteLine(parse.GetValue(Json) ? JsonSerializer.Serialize(ToJson(s, TimeProvider.System.GetUtcNow()))
+                : $"silenced {s.Id}: {s.Matcher} until {s.EndsAt:yyyy-MM-dd HH:mm:ss} UTC ({Durations.Format(duration)}); end it early with 'pipeline alerts unsilence {s.Id}'");
+            return ExitCodes.Ok;
+        });
+        return silence;
+    }
+
+    private static Command Silences()
+    {
+        var silences = new Command("silences", """
+            List silences: the active and upcoming ones, or with --all also those that ended (expired or unsilenced).
+
+            Examples:
+              pipeline alerts silences
+              pipeline alerts silences --all --json
+            """);
+        silences.Options.Add(All);
+        silences.Options.Add(Json);
+        CommandRunner.SetHandler(silences, async (config, parse, ct) =>
+        {
+            using var clickHouse = new ClickHouseHttp(config.ClickHouse);
+            var store = new SuppressionStore(clickHouse, TimeProvider.System);
+            var now = TimeProvider.System.GetUtcNow();
+            var list = parse.GetValue(All) ? await store.AllSilencesAsync(ct) : await store.ActiveSilencesAsync(now, ct);
+            if (list.Count == 0 && !parse.GetValue(Json))
+            {
+                Console.WriteLine(parse.GetValue(All) ? "no silences" : "no active silences (--all lists ended ones)");
+            }
+            foreach (var s in list)
+            {
+                Console.WriteLine(parse.GetValue(Json) ? JsonSerializer.Serialize(ToJson(s, now)) : string.Join("  ",
+                    s.Id, State(s, now).PadRight(7), $"{s.StartsAt:yyyy-MM-dd HH:mm} .. {s.EndsAt:yyyy-MM-dd HH:mm}", s.Matcher.ToString(),
+                    Terminal.Plain(s.CreatedBy), Terminal.Plain(s.Reason)));
+            }
+            return ExitCodes.Ok;
+        });
+        return silences;
+    }
+
+    private static Command Unsilence()
+    {
+        var unsilence = new Command("unsilence", """
+            End a silence now: notifications for its series resume (alert workers re-read within
+            Alerting:SuppressionRefreshInterval). Ending one that has already ended changes nothing.
+
+            Example: pipeline alerts unsilence 4be0a1c2d3e4
+            """);
+        unsilence.Arguments.Add(SilenceId);
+        unsilence.Options.Add(By);
+        CommandRunner.SetHandler(unsilence, async (config, parse, ct) =>
+        {
+            var id = parse.GetValue(SilenceId)!.Trim();
+            using var clickHouse = new ClickHouseHttp(config.ClickHouse);
+            var (silence, ended) = await new SuppressionStore(clickHouse, TimeProvider.System).EndSilenceAsync(id, Who(parse), ct);
+            if (silence is null)
+            {
+                throw new InvalidOperationException($"no silence with id '{id}' (see 'pipeline alerts silences --all')");
+            }
+            Console.WriteLine(ended ? $"ended silence {id} ({silence.Matcher})" : $"silence {id} had already ended at {silence.EndsAt:yyyy-MM-dd HH:mm:ss} UTC; nothing changed");
+            return ExitCodes.Ok;
+        });
+        return unsilence;
+    }
+
+    private static string Who(ParseResult parse) =>
+        parse.GetValue(By) is { Length: > 0 } by ? by.Trim() : Environment.UserName is { Length: > 0 } user ? user : "unknown";
+
+    private static int Usage(string message)
+    {
+        Console.Error.WriteLine($"error: {message}");
+        return ExitCodes.Usage;
+    }
+
+    private static string State(Silence s, DateTimeOffset now) => s.IsActiveAt(now) ? "active" : now < s.StartsAt ? "pending" : "ended";
+
+    private static object ToJson(Silence s, DateTimeOffset now) => new
+    {
+        silence_id = s.Id, state = State(s, now), matchers = s.Matcher.Fields.ToDictionary(kv => kv.Key, kv => kv.Value),
+        starts_at = s.StartsAt, ends_at = s.EndsAt, created_by = s.CreatedBy, reason = s.Reason, ended_by = s.EndedBy,
+    };
 
     public static string Line(Alert a) =>
         $"{a.WindowEnd:yyyy-MM-dd HH:mm}  {(a.State == AlertState.Firing ? "FIRING  " : "RESOLVED")}  {a.Severity,-8}  {a.RuleId,-24}  {Terminal.Plain(a.Summary)}";
@@ -136,6 +298,7 @@ internal static class AlertCommands
         severity = a.Severity, environment = a.Series.Environment, service = a.Series.Service, prompt_name = a.Series.PromptName,
         prompt_version = a.Series.PromptVersion, request_model = a.Series.RequestModel, metric = a.Metric, observed = a.Observed,
         baseline = a.Baseline, threshold = a.Threshold, window_start = a.WindowStart, window_end = a.WindowEnd, started_at = a.StartedAt,
-        resolved_at = a.ResolvedAt, summary = a.Summary, runbook_url = a.RunbookUrl,
+        resolved_at = a.ResolvedAt, summary = a.Summary, runbook_url = a.RunbookUrl, silence_id = a.SilenceId, acked_by = a.AckedBy,
+        acked_at = a.AckedAt, ack_note = a.AckNote,
     };
 }

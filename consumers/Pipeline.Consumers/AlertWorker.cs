@@ -1,6 +1,4 @@
 using System.Diagnostics.Metrics;
-using System.Globalization;
-using System.Text.Json;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 using Pipeline.Alerting;
@@ -15,23 +13,16 @@ namespace Pipeline.Consumers;
 /// changes to <c>llm.alerts.v1</c> and the ClickHouse <c>alerts</c> table. On start it rebuilds open
 /// incidents and cooldowns from <c>alerts</c> and baselines from <c>metrics_1m</c>, so a restart neither
 /// repeats a FIRING nor forgets one. Offsets are committed only after the alerts they caused are durable.
+/// Silences and acknowledgements (<see cref="SuppressionStore"/>) are re-read every
+/// <see cref="AlertWorkerOptions.SuppressionRefreshInterval"/> and applied here, after the engine: a silenced
+/// alert is still recorded (marked) without webhooks, and re-notify records of silenced or acknowledged
+/// incidents are dropped (<see cref="AlertSuppressions"/>).
 /// </summary>
 public sealed partial class AlertWorker : IDisposable
 {
     private static readonly Meter Meter = new("Pipeline.Alerting");
     private static readonly Counter<long> Evaluations = Meter.CreateCounter<long>("pipeline.alerting.windows", "{window}", "Closed windows evaluated");
     private static readonly Counter<long> AlertsOut = Meter.CreateCounter<long>("pipeline.alerting.alerts", "{alert}", "Alert records published");
-
-    private static readonly IReadOnlyList<KeyValuePair<string, string>> Columns =
-    [
-        new("alert_id", "String"), new("rule_id", "String"), new("fingerprint", "String"),
-        new("state", "Enum8('FIRING' = 1, 'RESOLVED' = 2)"), new("severity", "Enum8('INFO' = 1, 'WARNING' = 2, 'ERROR' = 3, 'CRITICAL' = 4)"),
-        new("environment", "String"), new("service", "String"), new("prompt_name", "String"), new("prompt_version", "String"), new("request_model", "String"),
-        new("metric", "String"), new("observed", "Float64"), new("baseline", "Nullable(Float64)"), new("threshold", "Float64"),
-        new("window_start", "DateTime"), new("window_end", "DateTime"), new("started_at", "DateTime"), new("resolved_at", "Nullable(DateTime)"),
-        new("summary", "String"), new("runbook_url", "String"), new("label_keys", "Array(String)"), new("label_values", "Array(String)"),
-        new("recorded_at", "DateTime"),
-    ];
 
     private readonly KafkaSettings _kafka;
     private readonly ClickHouseHttp _clickHouse;
@@ -44,6 +35,11 @@ public sealed partial class AlertWorker : IDisposable
     private readonly ResiliencePipeline _retry;
     private readonly AlertWebhooks? _webhooks;
     private readonly HttpClient? _http;
+    private readonly SuppressionStore _store;
+    private readonly AlertSuppressions _suppressions = new();
+    // The last record of every open (FIRING) incident, by alert id: a further FIRING of it is a re-notify.
+    private readonly Dictionary<string, Alert> _open = [];
+    private long _suppressionsLoaded;
 
     public AlertWorker(KafkaSettings kafka, ClickHouseHttp clickHouse, AlertWorkerOptions options, TimeProvider time, ILogger log)
     {
@@ -56,6 +52,7 @@ public sealed partial class AlertWorker : IDisposable
         _engine = new AlertEngine(rules) { OlderHistory = LoadOlderHistory };
         _retry = ClickHouseResilience.Create(time, log);
         RuleCount = rules.Count;
+        _store = new SuppressionStore(clickHouse, time);
         if (options.Webhooks.Any(w => w.Url is not null))
         {
             _http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
@@ -75,6 +72,10 @@ public sealed partial class AlertWorker : IDisposable
     public long WindowsEvaluated { get; private set; }
     /// <summary>Alert records published so far.</summary>
     public long AlertsPublished { get; private set; }
+    /// <summary>Re-notify records dropped because their incident was silenced or acknowledged.</summary>
+    public long RenotifiesSuppressed { get; private set; }
+    /// <summary>How many times silences and acknowledgements were (re)loaded; thread-safe (tests wait on it).</summary>
+    public long SuppressionLoads => Interlocked.Read(ref _suppressionsLoaded);
 
     /// <summary>Rebuilds state from ClickHouse, then consumes until cancelled.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
@@ -91,10 +92,16 @@ public sealed partial class AlertWorker : IDisposable
         // Event time each partition has delivered up to, and when it last delivered (its low watermark).
         var partitionEnds = new Dictionary<int, (DateTimeOffset End, long SeenTicks)>();
         var swept = DateTimeOffset.MinValue;
+        var lastRefresh = _time.GetTimestamp();
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
+                if (_time.GetElapsedTime(lastRefresh) >= _options.SuppressionRefreshInterval)
+                {
+                    await RefreshSuppressionsAsync(cancellationToken);
+                    lastRefresh = _time.GetTimestamp();
+                }
                 var result = consumer.Consume(TimeSpan.FromMilliseconds(100));
                 if (result is { IsPartitionEOF: false, Message.Value: { } value })
                 {
@@ -181,36 +188,92 @@ public sealed partial class AlertWorker : IDisposable
         }
     }
 
-    /// <summary>Topic first, then table: a crash in between repeats the record with the same alert_id rather than losing it.</summary>
+    /// <summary>
+    /// Topic first, then table, then webhooks: a crash in between repeats the record with the same alert_id
+    /// rather than losing it. Silences and acknowledgements decide what is recorded and what is notified.
+    /// </summary>
     private async Task PublishAsync(IProducer<byte[]?, byte[]> producer, IReadOnlyList<Alert> alerts, CancellationToken cancellationToken)
     {
-        foreach (var a in alerts)
+        var now = _time.GetUtcNow();
+        var decisions = new List<SuppressionDecision>(alerts.Count);
+        foreach (var engineAlert in alerts)
+        {
+            var a = engineAlert with { RunbookUrl = RunbookLinks.Resolve(engineAlert.RunbookUrl, _options.RunbookBaseUrl) };
+            var renotify = a.State == AlertState.Firing && _open.ContainsKey(a.AlertId);
+            var decision = _suppressions.Decide(a, renotify, now);
+            if (!decision.Record)
+            {
+                RenotifiesSuppressed++;
+                var why = decision.Alert.SilenceId is { } silence ? "silence " + silence : "acknowledged by " + decision.Alert.AckedBy;
+                LogRenotifySuppressed(_log, a.RuleId, a.AlertId, why);
+                continue;
+            }
+            decisions.Add(decision);
+        }
+        if (decisions.Count == 0) return;
+        foreach (var (a, _, _) in decisions)
         {
             await producer.ProduceAsync(_options.AlertsTopic, new Message<byte[]?, byte[]>
             {
                 Key = System.Text.Encoding.UTF8.GetBytes(a.Fingerprint),
                 Value = _alertSerializer.Serialize(a),
             }, cancellationToken);
-            LogAlert(_log, a.State.ToString().ToUpperInvariant(), a.Severity, a.RuleId, a.Summary);
+            var state = a.State.ToString().ToUpperInvariant();
+            var summary = a.SilenceId is { } silence ? $"{a.Summary} (silenced by {silence}: no webhook)" : a.Summary;
+            LogAlert(_log, state, a.Severity, a.RuleId, summary);
         }
-        var now = _time.GetUtcNow().UtcDateTime;
-        var rows = alerts.Select(a => new object?[]
+        var rows = decisions.Select(d => AlertRows.ToRow(d.Alert, now)).ToList();
+        await _retry.ExecuteAsync(async ct => await _clickHouse.InsertAsync("alerts", AlertRows.Columns, rows, ct), cancellationToken);
+        foreach (var (a, _, notify) in decisions)
         {
-            a.AlertId, a.RuleId, a.Fingerprint, a.State == AlertState.Firing ? "FIRING" : "RESOLVED", a.Severity,
-            a.Series.Environment, a.Series.Service, a.Series.PromptName, a.Series.PromptVersion, a.Series.RequestModel,
-            a.Metric, a.Observed, a.Baseline, a.Threshold, a.WindowStart.UtcDateTime, a.WindowEnd.UtcDateTime, a.StartedAt.UtcDateTime,
-            a.ResolvedAt?.UtcDateTime, a.Summary, a.RunbookUrl ?? "", a.Labels.Keys.ToArray(), a.Labels.Values.ToArray(), now,
-        }).ToList();
-        await _retry.ExecuteAsync(async ct => await _clickHouse.InsertAsync("alerts", Columns, rows, ct), cancellationToken);
-        if (_webhooks is not null)
-        {
-            foreach (var a in alerts)
+            if (a.State == AlertState.Firing) _open[a.AlertId] = a;
+            else _open.Remove(a.AlertId);
+            if (notify && _webhooks is not null)
             {
                 await _webhooks.SendAsync(a, cancellationToken);
             }
         }
-        AlertsPublished += alerts.Count;
-        AlertsOut.Add(alerts.Count);
+        AlertsPublished += decisions.Count;
+        AlertsOut.Add(decisions.Count);
+    }
+
+    /// <summary>
+    /// Re-reads silences and acknowledgements. A failed read keeps what was in force (logged; retried at the
+    /// next interval), so a ClickHouse hiccup neither stops the worker nor lifts a silence. An acknowledgement of
+    /// an open incident whose stored row does not show it yet is written onto that row.
+    /// </summary>
+    private async Task RefreshSuppressionsAsync(CancellationToken cancellationToken)
+    {
+        IReadOnlyList<Silence> silences;
+        IReadOnlyList<Acknowledgement> acks;
+        try
+        {
+            silences = await _store.ActiveSilencesAsync(_time.GetUtcNow(), cancellationToken);
+            acks = await _store.OpenAcknowledgementsAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is ClickHouseException or HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            LogSuppressionsStale(_log, ex.Message);
+            return;
+        }
+        var added = _suppressions.Replace(silences, acks);
+        Interlocked.Increment(ref _suppressionsLoaded);
+        var marked = new List<Alert>();
+        foreach (var ack in added)
+        {
+            if (!_open.TryGetValue(ack.AlertId, out var last) || last.AckedBy == ack.By && last.AckedAt == ack.At) continue;
+            var acked = last with { AckedBy = ack.By, AckedAt = ack.At, AckNote = ack.Note.Length > 0 ? ack.Note : null };
+            _open[ack.AlertId] = acked;
+            marked.Add(acked);
+            var by = ack.By;
+            LogAcknowledged(_log, acked.RuleId, ack.AlertId, by);
+        }
+        if (marked.Count > 0)
+        {
+            var now = _time.GetUtcNow();
+            var rows = marked.Select(a => AlertRows.ToRow(a, now)).ToList();
+            await _retry.ExecuteAsync(async ct => await _clickHouse.InsertAsync("alerts", AlertRows.Columns, rows, ct), cancellationToken);
+        }
     }
 
     /// <summary>Open incidents and cooldowns from <c>alerts</c>; recent windows from <c>metrics_1m</c> as baselines.</summary>
@@ -221,14 +284,23 @@ public sealed partial class AlertWorker : IDisposable
         var latest = new Dictionary<string, Alert>();
         foreach (var row in alerts)
         {
-            var a = FromRow(row);
+            var a = AlertRows.FromRow(row);
             latest[a.Fingerprint] = a;
         }
         foreach (var a in latest.Values)
         {
-            if (a.State == AlertState.Firing) _engine.RestoreFiring(a);
-            else _engine.RestoreResolved(a);
+            if (a.State == AlertState.Firing)
+            {
+                _engine.RestoreFiring(a);
+                _open[a.AlertId] = a;
+            }
+            else
+            {
+                _engine.RestoreResolved(a);
+            }
         }
+        // Silences and acknowledgements before the first window: a restart must not notify what they suppress.
+        await _retry.ExecuteAsync(async ct => await RefreshSuppressionsAsync(ct), cancellationToken);
         var since = (_time.GetUtcNow() - TimeSpan.FromHours(3)).ToUnixTimeSeconds();
         var windows = await _retry.ExecuteAsync(async ct => await _clickHouse.QueryAsync(
             $"SELECT * FROM metrics_1m FINAL WHERE window_start >= {since} ORDER BY window_start", ct), cancellationToken);
@@ -250,29 +322,6 @@ public sealed partial class AlertWorker : IDisposable
         return rows.Select(r => MetricsRows.ToAggregate(MetricsRows.FromJson(r), (int)r.GetProperty("revision").GetInt64(), "")).ToList();
     }
 
-    private static Alert FromRow(JsonElement r)
-    {
-        static DateTimeOffset T(string s) => DateTimeOffset.ParseExact(s, "yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal);
-        static string S(JsonElement r, string n) => r.GetProperty(n).GetString() ?? "";
-        return new Alert
-        {
-            AlertId = S(r, "alert_id"),
-            RuleId = S(r, "rule_id"),
-            Fingerprint = S(r, "fingerprint"),
-            State = S(r, "state") == "FIRING" ? AlertState.Firing : AlertState.Resolved,
-            Severity = S(r, "severity"),
-            Series = new SeriesKey(S(r, "environment"), S(r, "service"), S(r, "prompt_name"), S(r, "prompt_version"), S(r, "request_model")),
-            Metric = S(r, "metric"),
-            Observed = r.GetProperty("observed").GetDouble(),
-            Threshold = r.GetProperty("threshold").GetDouble(),
-            WindowStart = T(S(r, "window_start")),
-            WindowEnd = T(S(r, "window_end")),
-            StartedAt = T(S(r, "started_at")),
-            ResolvedAt = r.GetProperty("resolved_at").ValueKind == JsonValueKind.String ? T(S(r, "resolved_at")) : null,
-            Summary = S(r, "summary"),
-        };
-    }
-
     [LoggerMessage(Level = LogLevel.Information, Message = "evaluating {Topic} with {Rules} rules")]
     private static partial void LogStarted(ILogger log, string topic, int rules);
     [LoggerMessage(Level = LogLevel.Information, Message = "restored {Firing} firing incidents and {Windows} baseline windows from ClickHouse")]
@@ -281,6 +330,12 @@ public sealed partial class AlertWorker : IDisposable
     private static partial void LogAlert(ILogger log, string state, string severity, string rule, string summary);
     [LoggerMessage(Level = LogLevel.Warning, Message = "skipped undecodable window at {Position}: {Reason}")]
     private static partial void LogBadWindow(ILogger log, string position, string reason);
+    [LoggerMessage(Level = LogLevel.Information, Message = "re-notify of {Rule} {AlertId} not sent: {Why}")]
+    private static partial void LogRenotifySuppressed(ILogger log, string rule, string alertId, string why);
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Rule} {AlertId} acknowledged by {By}: no more re-notifies")]
+    private static partial void LogAcknowledged(ILogger log, string rule, string alertId, string by);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "could not re-read silences and acknowledgements ({Reason}); the ones loaded before stay in force")]
+    private static partial void LogSuppressionsStale(ILogger log, string reason);
     [LoggerMessage(Level = LogLevel.Warning, Message = "Kafka: {Code}: {Reason}")]
     private static partial void LogKafkaError(ILogger log, string code, string reason);
 }

@@ -4,7 +4,7 @@ using Pipeline.Schemas;
 namespace Pipeline.Consumers;
 
 /// <summary>Settings of the alert worker (<c>pipeline alert</c>). Section <c>Alerting</c>.</summary>
-public sealed class AlertWorkerOptions
+public sealed class AlertWorkerOptions : IValidatableObject
 {
     /// <summary>Closed windows to read. Default <c>llm.metrics.1m.v1</c>.</summary>
     [Required]
@@ -39,4 +39,56 @@ public sealed class AlertWorkerOptions
     /// <summary>JSON-lines file for alerts a webhook kept refusing. Default <c>.run/alerts/webhook-dead-letters.jsonl</c>.</summary>
     [Required]
     public string WebhookDeadLetterFile { get; set; } = Path.Combine(".run", "alerts", "webhook-dead-letters.jsonl");
+    /// <summary>
+    /// How often the worker re-reads silences and acknowledgements from ClickHouse (<c>pipeline alerts
+    /// silence|ack</c> take effect within this long); 100 ms to 5 minutes. Default 10 s.
+    /// </summary>
+    [DurationRange("100ms", "5m")]
+    public TimeSpan SuppressionRefreshInterval { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// Where the runbooks live, an absolute http(s) URL such as <c>https://wiki.example.com/llm-runbooks/</c>. When
+    /// set, a rule's runbook link that is relative (<c>runbooks.md#latency</c>) or starts with the project's GitHub
+    /// docs (<see cref="RunbookLinks.DefaultBase"/>) is rewritten to start here instead. Default none: relative
+    /// links resolve against the project's GitHub docs.
+    /// </summary>
+    public Uri? RunbookBaseUrl { get; set; }
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (RunbookBaseUrl is not null && (!RunbookBaseUrl.IsAbsoluteUri || RunbookBaseUrl.Scheme is not ("http" or "https")))
+        {
+            yield return new ValidationResult("must be an absolute http:// or https:// URL", [nameof(RunbookBaseUrl)]);
+        }
+    }
+}
+
+/// <summary>Runbook links of alerts, pointed at the operator's own docs when <see cref="AlertWorkerOptions.RunbookBaseUrl"/> is set.</summary>
+public static class RunbookLinks
+{
+    /// <summary>The project's runbooks on GitHub: what rule files link to, and what relative links resolve against by default.</summary>
+    public static readonly Uri DefaultBase = new("https://github.com/pipeline/pipeline/blob/main/docs/");
+
+    /// <summary>
+    /// The link an alert carries: a relative <paramref name="runbook"/> resolved against <paramref name="baseUrl"/>
+    /// (else <see cref="DefaultBase"/>); one under <see cref="DefaultBase"/> moved under <paramref name="baseUrl"/>
+    /// when set; any other absolute link unchanged. Null or blank stays null.
+    /// </summary>
+    public static string? Resolve(string? runbook, Uri? baseUrl)
+    {
+        if (string.IsNullOrWhiteSpace(runbook)) return null;
+        var target = baseUrl is null ? DefaultBase : WithTrailingSlash(baseUrl);
+        if (Uri.TryCreate(runbook, UriKind.Absolute, out var absolute) && absolute.Scheme is "http" or "https" or "mailto")
+        {
+            var text = absolute.OriginalString;
+            var prefix = DefaultBase.OriginalString;
+            return baseUrl is not null && text.StartsWith(prefix, StringComparison.Ordinal) ? new Uri(target, text[prefix.Length..]).ToString() : text;
+        }
+        var relative = runbook.Trim().TrimStart('/');
+        if (relative.StartsWith("./", StringComparison.Ordinal)) relative = relative[2..];
+        return new Uri(target, relative).ToString();
+    }
+
+    private static Uri WithTrailingSlash(Uri u) =>
+        u.AbsolutePath.EndsWith('/') ? u : new UriBuilder(u) { Path = u.AbsolutePath + "/" }.Uri;
 }

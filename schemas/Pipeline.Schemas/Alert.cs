@@ -1,5 +1,6 @@
 // Field meanings are documented once, in schemas/alert.avsc.
 #pragma warning disable CS1591
+using System.Collections.Concurrent;
 using Avro;
 using Avro.Generic;
 
@@ -33,22 +34,30 @@ public sealed record Alert
     public string Summary { get; init; } = "";
     public string? RunbookUrl { get; init; }
     public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+    /// <summary>The silence that matched when the record was made (no webhook was sent), or null.</summary>
+    public string? SilenceId { get; init; }
+    public string? AckedBy { get; init; }
+    public DateTimeOffset? AckedAt { get; init; }
+    public string? AckNote { get; init; }
 }
 
-/// <summary>Confluent-framed Avro for <see cref="Alert"/> (catalogue id 3).</summary>
+/// <summary>
+/// Confluent-framed Avro for <see cref="Alert"/>: writes catalogue id 4 (<c>alert.avsc</c>); reads any alert
+/// schema by its id (id 3, <c>alert.v1.avsc</c>, and later versions registered in the catalogue), resolving
+/// it to the current schema, so fields added with defaults read as their defaults. Thread-safe.
+/// </summary>
 public sealed class AlertSerializer
 {
     private static readonly string[] Severities = ["INFO", "WARNING", "ERROR", "CRITICAL"];
     private readonly RecordSchema _schema = SchemaCatalog.Alert;
     private readonly GenericDatumWriter<GenericRecord> _writer;
-    private readonly GenericDatumReader<GenericRecord> _reader;
+    private readonly ConcurrentDictionary<int, GenericDatumReader<GenericRecord>> _readers = new();
     private readonly EnumSchema _stateSchema;
     private readonly EnumSchema _severitySchema;
 
     public AlertSerializer()
     {
         _writer = new GenericDatumWriter<GenericRecord>(_schema);
-        _reader = new GenericDatumReader<GenericRecord>(_schema, _schema);
         _stateSchema = (EnumSchema)_schema["state"].Schema;
         _severitySchema = (EnumSchema)_schema["severity"].Schema;
     }
@@ -79,13 +88,24 @@ public sealed class AlertSerializer
         r.Add("summary", a.Summary);
         r.Add("runbook_url", a.RunbookUrl);
         r.Add("labels", a.Labels.ToDictionary(kv => kv.Key, kv => (object)kv.Value));
-        return WireFormat.Frame(SchemaCatalog.AlertV1, _writer, r);
+        r.Add("silence_id", a.SilenceId);
+        r.Add("acked_by", a.AckedBy);
+        r.Add("acked_at", a.AckedAt?.UtcDateTime);
+        r.Add("ack_note", a.AckNote);
+        return WireFormat.Frame(SchemaCatalog.AlertV2, _writer, r);
     }
 
     public Alert Deserialize(ReadOnlyMemory<byte> bytes)
     {
-        var r = WireFormat.Unframe(bytes, SchemaCatalog.AlertV1, _reader, "an alert");
+        var id = WireFormat.ReadSchemaId(bytes.Span);
+        if (!_readers.TryGetValue(id, out var reader))
+        {
+            reader = ReaderFor(id) ?? throw new EventDecodeException(DecodeFailure.UnknownSchemaId, $"schema id {id} is not an alert");
+            _readers[id] = reader;
+        }
+        var r = WireFormat.Unframe(bytes, id, reader, "an alert");
         static DateTimeOffset T(object o) => new(DateTime.SpecifyKind((DateTime)o, DateTimeKind.Utc));
+
         return new Alert
         {
             AlertId = (string)r["alert_id"],
@@ -105,6 +125,17 @@ public sealed class AlertSerializer
             Summary = (string)r["summary"],
             RunbookUrl = (string?)r["runbook_url"],
             Labels = ((IDictionary<string, object>)r["labels"]).ToDictionary(kv => kv.Key, kv => (string)kv.Value),
+            // The reader schema is the current one: fields an older writer lacked hold their defaults (null).
+            SilenceId = (string?)r["silence_id"],
+            AckedBy = (string?)r["acked_by"],
+            AckedAt = r["acked_at"] is { } acked ? T(acked) : null,
+            AckNote = (string?)r["ack_note"],
         };
     }
+
+    // Any catalogued schema of the alert record (same full name) resolves to the current one; anything else is not an alert.
+    private GenericDatumReader<GenericRecord>? ReaderFor(int id) =>
+        SchemaCatalog.Find(id) is RecordSchema writer && writer.Fullname == _schema.Fullname
+            ? new GenericDatumReader<GenericRecord>(writer, _schema)
+            : null;
 }

@@ -15,8 +15,11 @@ public static class SchemaCatalog
     /// <summary>Schema id of <c>window_aggregate.avsc</c>, version 1.</summary>
     public const int WindowAggregateV1 = 2;
 
-    /// <summary>Schema id of <c>alert.avsc</c>, version 1.</summary>
+    /// <summary>Schema id of <c>alert.v1.avsc</c>, version 1 of the alert (read, no longer written).</summary>
     public const int AlertV1 = 3;
+
+    /// <summary>Schema id of <c>alert.avsc</c>, version 2 (adds <c>silence_id</c>, <c>acked_by</c>, <c>acked_at</c>, <c>ack_note</c>).</summary>
+    public const int AlertV2 = 4;
 
     /// <summary>Topic names of the pipeline.</summary>
     public static class Topics
@@ -39,8 +42,11 @@ public static class SchemaCatalog
     /// <summary>The current schema of <see cref="WindowAggregate"/>.</summary>
     public static RecordSchema WindowAggregate { get; } = (RecordSchema)Load("window_aggregate.avsc");
 
-    /// <summary>The current schema of <see cref="Alert"/>.</summary>
+    /// <summary>The current schema of <see cref="Alert"/> (id <see cref="AlertV2"/>).</summary>
     public static RecordSchema Alert { get; } = (RecordSchema)Load("alert.avsc");
+
+    /// <summary>Version 1 of the alert schema, kept so that records written with it stay readable.</summary>
+    public static RecordSchema AlertVersion1 { get; } = (RecordSchema)Load("alert.v1.avsc");
 
     /// <summary>Registers an extra writer schema under an id (tests of evolution, registry lookups).</summary>
     public static void Register(int id, Schema schema) => ById[id] = schema;
@@ -52,7 +58,8 @@ public static class SchemaCatalog
     {
         ById[LlmCallV1] = LlmCall;
         ById[WindowAggregateV1] = WindowAggregate;
-        ById[AlertV1] = Alert;
+        ById[AlertV1] = AlertVersion1;
+        ById[AlertV2] = Alert;
     }
 
     /// <summary>Reads one of the embedded <c>.avsc</c> files.</summary>

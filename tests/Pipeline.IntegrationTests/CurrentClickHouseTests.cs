@@ -20,8 +20,15 @@ public sealed class CurrentClickHouseTests
         {
             Assert.Skip($"npm package chdb is not installed in {chdb} (run `make deps`, which needs the npm registry): current-ClickHouse check not run");
         }
+        // The runbooks' queries too, one file each (check.mjs runs every .sql of a directory).
+        var runbooks = Directory.CreateTempSubdirectory("pipeline-runbook-sql-").FullName;
+        var documented = RunbookQueriesTests.Queries();
+        for (var i = 0; i < documented.Count; i++)
+        {
+            await File.WriteAllTextAsync(Path.Combine(runbooks, $"runbook_{i:D2}.sql"), documented[i] + "\n", ct);
+        }
         var psi = new ProcessStartInfo("node") { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { Path.Combine(chdb, "check.mjs"), "analytics/clickhouse/migrations", "analytics/clickhouse/rollups", "analytics/queries" })
+        foreach (var a in new[] { Path.Combine(chdb, "check.mjs"), "analytics/clickhouse/migrations", "analytics/clickhouse/rollups", "analytics/queries", runbooks })
         {
             psi.ArgumentList.Add(a);
         }
@@ -46,6 +53,7 @@ public sealed class CurrentClickHouseTests
             var failures = lines.Where(l => l.TryGetProperty("ok", out var ok) && !ok.GetBoolean()).Select(l => l.ToString()).ToList();
             Assert.True(failures.Count == 0, string.Join('\n', failures) + await stderr);
             Assert.Equal(0, process.ExitCode);
+            Assert.Equal(documented.Count, lines.Count(l => l.TryGetProperty("file", out var f) && f.GetString()!.StartsWith(runbooks, StringComparison.Ordinal)));
             // Every kind ran: migrations, queries (incl. rollups) and all views, with rows.
             var results = lines.Where(l => l.TryGetProperty("ok", out _)).ToList();
             Assert.Contains(results, l => l.GetProperty("kind").GetString() == "migration");
