@@ -293,3 +293,23 @@ public sealed class DetectionTests
     }
 }
 
+
+public sealed class RunbookLinkTests
+{
+    [Fact]
+    public void EveryDefaultRule_LinksToASectionOfDocsRunbooks()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "docs", "runbooks.md"))) dir = dir.Parent;
+        Assert.NotNull(dir);
+        // GitHub's anchors: lower case, spaces to hyphens.
+        var anchors = File.ReadAllLines(Path.Combine(dir.FullName, "docs", "runbooks.md"))
+            .Where(l => l.StartsWith("## ", StringComparison.Ordinal)).Select(l => l[3..].Trim().ToLowerInvariant().Replace(' ', '-')).ToHashSet();
+        foreach (var rule in RuleFile.Defaults)
+        {
+            Assert.NotNull(rule.Runbook);
+            var anchor = rule.Runbook!.Split('#').Last();
+            Assert.True(rule.Runbook.StartsWith("runbooks.md#", StringComparison.Ordinal) && anchors.Contains(anchor), $"{rule.Id}: {rule.Runbook}");
+        }
+    }
+}
