@@ -59,6 +59,23 @@ public sealed class AlertEngine
         Store(window);
     }
 
+    /// <summary>
+    /// Restores one clock hour of a series' seasonal history from stored sums (after a restart). Counts, rates,
+    /// cost, tokens and quality means are exact; latency and the per-call variances are not kept per hour, so
+    /// rules that need them fall back to the previous period until the worker has seen that hour itself.
+    /// </summary>
+    public void RememberHour(SeriesKey series, DateTimeOffset hour, long calls, long successes, long errors, double cost, double tokens,
+        double qualitySum, long qualityCount, int windows)
+    {
+        if (!_hours.TryGetValue(series, out var hours))
+        {
+            hours = [];
+            _hours[series] = hours;
+        }
+        hours.TryAdd(HourOf(hour), RollingStats.FromTotals(calls, successes, errors, cost, tokens, qualitySum, qualityCount, windows));
+        if (!_firstSeen.TryGetValue(series, out var first) || hour < first) _firstSeen[series] = hour;
+    }
+
     /// <summary>Restores an incident that was firing before a restart, so it is neither re-sent nor forgotten.</summary>
     public void RestoreFiring(Alert alert)
     {

@@ -74,6 +74,14 @@ public sealed class RollingStats
         return s;
     }
 
+    /// <summary>Sums read back from storage (no sketch, no per-window moments).</summary>
+    public static RollingStats FromTotals(long calls, long successes, long errors, double cost, double tokens, double qualitySum, long qualityCount, int windows) =>
+        new()
+        {
+            Calls = calls, Successes = successes, Errors = errors, CostUsd = cost, Tokens = tokens, QualitySum = qualitySum, QualityCount = qualityCount,
+            Windows = windows,
+        };
+
     /// <summary>Windows merged, without caching.</summary>
     public static RollingStats Of(IEnumerable<WindowAggregate> windows)
     {

@@ -301,7 +301,25 @@ public sealed partial class AlertWorker : IDisposable
         }
         // Silences and acknowledgements before the first window: a restart must not notify what they suppress.
         await _retry.ExecuteAsync(async ct => await RefreshSuppressionsAsync(ct), cancellationToken);
-        var since = (_time.GetUtcNow() - TimeSpan.FromHours(3)).ToUnixTimeSeconds();
+        // Minute windows for the last three hours (from an hour boundary); per-hour sums before that, for the
+        // seasonal baselines (same hours of previous days), so a restart does not forget what a day looks like.
+        var boundary = _time.GetUtcNow() - TimeSpan.FromHours(3);
+        var since = (boundary.ToUnixTimeSeconds() / 3600) * 3600;
+        var seasonalFrom = since - (long)AlertEngine.SeasonalRetention.TotalSeconds;
+        var hours = await _retry.ExecuteAsync(async ct => await _clickHouse.QueryAsync(
+            "SELECT environment, service, prompt_name, prompt_version, request_model, toUnixTimestamp(toStartOfHour(window_start)) AS hour, " +
+            "sum(calls) AS calls, sum(successes) AS successes, sum(errors) AS errors, sum(cost_usd) AS cost, sum(input_tokens) + sum(output_tokens) AS tokens, " +
+            "sum(quality_sum) AS quality_sum, sum(quality_count) AS quality_count, count() AS windows " +
+            $"FROM metrics_1m FINAL WHERE window_start >= {seasonalFrom} AND window_start < {since} " +
+            "GROUP BY environment, service, prompt_name, prompt_version, request_model, hour", ct), cancellationToken);
+        foreach (var h in hours)
+        {
+            string S(string n) => h.GetProperty(n).GetString() ?? "";
+            var series = new SeriesKey(S("environment"), S("service"), S("prompt_name"), S("prompt_version"), S("request_model"));
+            _engine.RememberHour(series, DateTimeOffset.FromUnixTimeSeconds(StoredValues.Count(h, "hour")), StoredValues.Count(h, "calls"),
+                StoredValues.Count(h, "successes"), StoredValues.Count(h, "errors"), StoredValues.Number(h, "cost"), StoredValues.Number(h, "tokens"),
+                StoredValues.Number(h, "quality_sum"), StoredValues.Count(h, "quality_count"), (int)StoredValues.Count(h, "windows"));
+        }
         var windows = await _retry.ExecuteAsync(async ct => await _clickHouse.QueryAsync(
             $"SELECT * FROM metrics_1m FINAL WHERE window_start >= {since} ORDER BY window_start", ct), cancellationToken);
         foreach (var row in windows)

@@ -158,6 +158,24 @@ public sealed class DetectionTests
     }
 
     [Fact]
+    public void AfterARestart_HoursRestoredFromStorage_StillPredictTraffic()
+    {
+        // A restarted worker gets the previous days' hours as stored sums, so a stop is judged against them.
+        var engine = Defaults("traffic_stopped");
+        var t0 = _clock.GetUtcNow(); // 06:00
+        for (var h = -30; h < -3; h++)
+        {
+            var hour = t0.AddHours(h);
+            if (hour.Hour is >= 6 and < 22) engine.RememberHour(Series, hour, 1200, 1190, 10, 1.2, 1e6, 1000, 1190, 60);
+        }
+        // Awake now: minutes with calls, then a stop at 06:40, which yesterday's 06:00 hour says is not normal.
+        var other = Series with { PromptName = "other" };
+        var alerts = Play(engine, 40, _ => [(Series, new Shape()), (other, new Shape())]);
+        alerts.AddRange(Play(engine, 5, _ => [(other, new Shape())], offset: 40));
+        Assert.Single(alerts, a => a.Alert.RuleId == "traffic_stopped" && a.Alert.State == AlertState.Firing && a.Alert.Series == Series);
+    }
+
+    [Fact]
     public void AllPartitionsQuiet_WallClockWatermark_StillSeesTheSilence()
     {
         var engine = Defaults("traffic_stopped");
