@@ -1,4 +1,3 @@
-using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Text.Json;
 using Confluent.Kafka;
@@ -18,9 +17,9 @@ namespace Pipeline.Consumers;
 /// </summary>
 public sealed partial class AlertWorker : IDisposable
 {
-    private static readonly Meter Meter = new("Pipeline.Alerting");
-    private static readonly Counter<long> Evaluations = Meter.CreateCounter<long>("pipeline.alerting.windows", "{window}", "Closed windows evaluated");
-    private static readonly Counter<long> AlertsOut = Meter.CreateCounter<long>("pipeline.alerting.alerts", "{alert}", "Alert records published");
+    // The instruments live in AlertMetrics (one per worker, tagged pipeline.instance); these names keep the call sites short.
+    private TaggedCounter Evaluations => _metrics.Evaluations;
+    private TaggedCounter AlertsOut => _metrics.AlertsOut;
 
     private static readonly IReadOnlyList<KeyValuePair<string, string>> Columns =
     [
@@ -38,6 +37,8 @@ public sealed partial class AlertWorker : IDisposable
     private readonly AlertWorkerOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _log;
+    private readonly AlertMetrics _metrics;
+    private readonly bool _ownsMetrics;
     private readonly AlertEngine _engine;
     private readonly AlertSerializer _alertSerializer = new();
     private readonly WindowAggregateSerializer _windowSerializer = new();
@@ -45,7 +46,8 @@ public sealed partial class AlertWorker : IDisposable
     private readonly AlertWebhooks? _webhooks;
     private readonly HttpClient? _http;
 
-    public AlertWorker(KafkaSettings kafka, ClickHouseHttp clickHouse, AlertWorkerOptions options, TimeProvider time, ILogger log)
+    /// <param name="metrics">Its meters (from the host's <c>IMeterFactory</c>, with its instance tag); default: meters of its own.</param>
+    public AlertWorker(KafkaSettings kafka, ClickHouseHttp clickHouse, AlertWorkerOptions options, TimeProvider time, ILogger log, AlertMetrics? metrics = null)
     {
         _kafka = kafka;
         _clickHouse = clickHouse;
@@ -56,6 +58,8 @@ public sealed partial class AlertWorker : IDisposable
         _engine = new AlertEngine(rules) { OlderHistory = LoadOlderHistory };
         _retry = ClickHouseResilience.Create(time, log);
         RuleCount = rules.Count;
+        _ownsMetrics = metrics is null;
+        _metrics = metrics ?? new AlertMetrics();
         if (options.Webhooks.Any(w => w.Url is not null))
         {
             _http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
@@ -64,7 +68,11 @@ public sealed partial class AlertWorker : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => _http?.Dispose();
+    public void Dispose()
+    {
+        _http?.Dispose();
+        if (_ownsMetrics) _metrics.Dispose();
+    }
 
     /// <summary>Alerts that ended in the webhook dead-letter log.</summary>
     public long WebhookDeadLetters => _webhooks?.DeadLettered ?? 0;
