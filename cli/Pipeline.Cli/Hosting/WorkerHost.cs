@@ -1,3 +1,4 @@
+using System.Collections;
 using System.CommandLine;
 using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.Configuration;
@@ -41,8 +42,11 @@ internal static class WorkerHost
         where TService : WorkerService
     {
         var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, Args = [] });
-        // The pipeline's own settings are bound already; the host reads only OTEL_* variables (OTLP headers, certificates).
-        builder.Configuration.AddEnvironmentVariables("OTEL_");
+        // The pipeline's own settings are bound already; the host sees only the OTEL_* variables, which the
+        // OpenTelemetry SDK reads under their full names (OTEL_EXPORTER_OTLP_HEADERS, ..._CERTIFICATE, ..._TIMEOUT).
+        builder.Configuration.AddInMemoryCollection(Environment.GetEnvironmentVariables().Cast<DictionaryEntry>()
+            .Select(e => new KeyValuePair<string, string?>((string)e.Key, (string?)e.Value))
+            .Where(e => e.Key.StartsWith("OTEL_", StringComparison.Ordinal)));
         builder.Logging.ClearProviders()
             .AddFilter("Microsoft", LogLevel.Warning)
             .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
