@@ -1,7 +1,10 @@
 using System.CommandLine;
+using System.Diagnostics.Metrics;
 using System.Text.Json;
 using Confluent.Kafka;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Pipeline.Cli.Hosting;
 using Pipeline.ClickHouse;
 using Pipeline.Consumers;
 using Pipeline.Schemas;
@@ -35,40 +38,33 @@ internal static class AlertCommands
             windows against baselines or thresholds), and publishes FIRING/RESOLVED records to llm.alerts.v1
             and the ClickHouse 'alerts' table. Rebuilds open incidents from ClickHouse on start. Settings under
             Alerting: (see 'pipeline config show'); a broken rule file stops it at start with file:line: reason.
+            Started while ClickHouse or Kafka is away, it waits for them (unready on /readyz). Stops cleanly
+            on Ctrl-C or SIGTERM (commits what it published).
 
             Examples:
               pipeline alert
               pipeline alert --rules my-rules.yaml
             """);
         command.Options.Add(Rules);
-        CommandRunner.SetHandler(command, async (config, parse, ct) =>
+        WorkerHost.Hosts(command);
+        CommandRunner.SetHandler(command, (config, parse, ct) =>
         {
             var options = config.Alerting;
             if (parse.GetValue(Rules) is { } rules) options.RulesFile = rules;
-            await SmokeCommand.RequireServersAsync(config, ct);
-            using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }));
-            using var metrics = SelfMetrics.Start(config);
-            using var clickHouse = new ClickHouseHttp(config.ClickHouse);
-            await new Migrator(clickHouse, TimeProvider.System).ApplyAsync(Migrator.Embedded, ct);
-            AlertWorker worker;
-            try
-            {
-                worker = new AlertWorker(config.Kafka, clickHouse, options, TimeProvider.System, loggerFactory.CreateLogger("alert"));
-            }
-            catch (Pipeline.Alerting.RuleFileException ex)
-            {
-                throw new ConfigException("Alerting:RulesFile: " + ex.Message);
-            }
-            using (worker)
-            {
-                var run = Task.Factory.StartNew(() => worker.RunAsync(ct), TaskCreationOptions.LongRunning).Unwrap();
-                using (HealthEndpoint.Start(config, clickHouse, () => run.IsCompleted ? "stopped" : null))
+            return WorkerHost.RunAsync<AlertService>(config, "pipeline-alert", services => services
+                .AddSingleton(sp => new AlertMetrics(sp.GetRequiredService<IMeterFactory>(), config.Metrics.Instance))
+                .AddSingleton(sp =>
                 {
-                    await run;
-                }
-            }
-            Console.WriteLine($"stopped: {worker.WindowsEvaluated} windows evaluated, {worker.AlertsPublished} alerts published, {worker.WebhookDeadLetters} webhook dead letters");
-            return ExitCodes.Ok;
+                    try
+                    {
+                        return new AlertWorker(config.Kafka, sp.GetRequiredService<ClickHouseHttp>(), options, TimeProvider.System,
+                            sp.GetRequiredService<ILoggerFactory>().CreateLogger("alert"), sp.GetRequiredService<AlertMetrics>());
+                    }
+                    catch (Pipeline.Alerting.RuleFileException ex)
+                    {
+                        throw new ConfigException("Alerting:RulesFile: " + ex.Message);
+                    }
+                }), ct);
         });
         return command;
     }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Pipeline.Cli;
+using Pipeline.Cli.Hosting;
 
 var root = new RootCommand("""
     Pipeline: watch how LLM prompts behave in production (Kafka + ClickHouse).
@@ -54,4 +55,8 @@ if (parse.Errors.Count > 0)
     Console.Error.WriteLine("run 'pipeline --help' (or 'pipeline COMMAND --help') for usage");
     return ExitCodes.Usage;
 }
-return await parse.InvokeAsync();
+// The worker commands run a generic host that handles Ctrl-C and SIGTERM itself and drains the worker;
+// System.CommandLine's handler would end the process 2 s after the signal.
+var invocation = new InvocationConfiguration();
+if (WorkerHost.HandlesSignals(parse)) invocation.ProcessTerminationTimeout = null;
+return await parse.InvokeAsync(invocation);

@@ -1,6 +1,9 @@
 using System.CommandLine;
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Pipeline.Cli.Hosting;
 using Pipeline.ClickHouse;
 using Pipeline.Consumers;
 using Pipeline.Producers;
@@ -135,7 +138,7 @@ internal static class SmokeCommand
     };
 }
 
-/// <summary><c>pipeline aggregate</c>: run the consumer worker until Ctrl-C.</summary>
+/// <summary><c>pipeline aggregate</c>: run the consumer worker in a generic host until Ctrl-C or SIGTERM.</summary>
 internal static class AggregateCommand
 {
     private static readonly Option<string?> Group = new("--group") { Description = "Consumer group id (default: Aggregator:GroupId, 'aggregator')" };
@@ -152,30 +155,18 @@ internal static class AggregateCommand
             Example: pipeline aggregate --group aggregator
             """);
         command.Options.Add(Group);
-        CommandRunner.SetHandler(command, async (config, parse, ct) =>
+        WorkerHost.Hosts(command);
+        CommandRunner.SetHandler(command, (config, parse, ct) =>
         {
-            using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }));
-            using var metrics = SelfMetrics.Start(config);
-            using var clickHouse = new ClickHouseHttp(config.ClickHouse);
             var options = config.Aggregator;
             if (parse.GetValue(Group) is { } group)
             {
                 options.GroupId = group;
             }
-            using var worker = new AggregatorWorker(config.Kafka, clickHouse, options, TimeProvider.System, loggerFactory.CreateLogger("aggregate"));
-            Task? run = null;
-            string? starting = "starting: connecting to ClickHouse and Kafka";
-            using (HealthEndpoint.Start(config, clickHouse, () => starting ?? (run!.IsCompleted ? "stopped" : worker.NotReadyReason)))
-            {
-                // A worker started while a server is away waits for it (unready), as it would if the server left later.
-                await SmokeCommand.WaitForServersAsync(config, reason => starting = reason, ct);
-                await new Migrator(clickHouse, TimeProvider.System).ApplyAsync(Migrator.Embedded, ct);
-                run = Task.Factory.StartNew(() => worker.RunAsync(ct), TaskCreationOptions.LongRunning).Unwrap();
-                starting = null;
-                await run;
-            }
-            Console.WriteLine($"stopped: {worker.EventsWritten} events written, {worker.WindowsWritten} windows, {worker.DeadLettered} dead-lettered");
-            return ExitCodes.Ok;
+            return WorkerHost.RunAsync<AggregatorService>(config, "pipeline-aggregate", services => services
+                .AddSingleton(sp => new AggregatorMetrics(sp.GetRequiredService<IMeterFactory>(), config.Metrics.Instance))
+                .AddSingleton(sp => new AggregatorWorker(config.Kafka, sp.GetRequiredService<ClickHouseHttp>(), options, TimeProvider.System,
+                    sp.GetRequiredService<ILoggerFactory>().CreateLogger("aggregate"), metrics: sp.GetRequiredService<AggregatorMetrics>())), ct);
         });
         return command;
     }

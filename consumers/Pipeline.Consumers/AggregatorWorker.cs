@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -47,29 +46,25 @@ public sealed partial class AggregatorWorker : IDisposable
     /// <summary>DLQ header on a stub that stands for a record the DLQ refused: <c>size=N sha256=HEX error=...</c>.</summary>
     public const string StubHeader = "pipeline.dlq.stub";
 
-    private static readonly Meter Meter = new("Pipeline.Aggregator");
-    private static readonly Counter<long> EventsIn = Meter.CreateCounter<long>("pipeline.aggregator.events", "{event}", "Events decoded and written");
-    private static readonly Counter<long> DeadLetters = Meter.CreateCounter<long>("pipeline.aggregator.dead_letters", "{event}", "Records sent to the DLQ");
-    private static readonly Counter<long> WindowsOut = Meter.CreateCounter<long>("pipeline.aggregator.windows", "{window}", "Window revisions written");
-    private static readonly Counter<long> LateEvents = Meter.CreateCounter<long>("pipeline.aggregator.late_events", "{event}", "Events that reopened a closed window");
-    private static readonly Counter<long> ProcessingErrors = Meter.CreateCounter<long>("pipeline.aggregator.processing_errors", "{event}", "Records a bug met, dead-lettered (alert on any)");
-    private static readonly Counter<long> RejectedRows = Meter.CreateCounter<long>("pipeline.aggregator.rejected_rows", "{row}", "Rows ClickHouse refused, isolated and dead-lettered");
-    private static readonly Counter<long> SkippedRecords = Meter.CreateCounter<long>("pipeline.aggregator.records_skipped", "{record}", "Records jumped over by an offset reset: data loss");
-    private static readonly Counter<long> SaturatedWindows = Meter.CreateCounter<long>("pipeline.aggregator.saturated_windows", "{window}", "Windows whose sums reached their bound");
-    private static readonly Histogram<double> FlushSeconds = Meter.CreateHistogram<double>("pipeline.aggregator.flush.duration", "s", "Time to write one batch");
-    private static readonly Histogram<long> BatchRows = Meter.CreateHistogram<long>("pipeline.aggregator.batch.size", "{event}", "Rows per insert into calls");
-
-    // Read by the observable gauges below; written by the consume thread once per flush.
-    private static long s_lag;
-    private static double s_watermarkDelaySeconds;
-    private static readonly ObservableGauge<long> LagGauge = Meter.CreateObservableGauge("pipeline.aggregator.consumer.lag", () => Interlocked.Read(ref s_lag), "{record}", "Records behind the end of the assigned partitions");
-    private static readonly ObservableGauge<double> WatermarkGauge = Meter.CreateObservableGauge("pipeline.aggregator.watermark.delay", () => Volatile.Read(ref s_watermarkDelaySeconds), "s", "How far the slowest partition's watermark trails the clock");
+    // The instruments live in AggregatorMetrics (one per worker, tagged pipeline.instance); these names keep the call sites short.
+    private TaggedCounter EventsIn => _metrics.EventsIn;
+    private TaggedCounter DeadLetters => _metrics.DeadLetters;
+    private TaggedCounter WindowsOut => _metrics.WindowsOut;
+    private TaggedCounter LateEvents => _metrics.LateEvents;
+    private TaggedCounter ProcessingErrors => _metrics.ProcessingErrors;
+    private TaggedCounter RejectedRows => _metrics.RejectedRows;
+    private TaggedCounter SkippedRecords => _metrics.SkippedRecords;
+    private TaggedCounter SaturatedWindows => _metrics.SaturatedWindows;
+    private TaggedHistogram<double> FlushSeconds => _metrics.FlushSeconds;
+    private TaggedHistogram<long> BatchRows => _metrics.BatchRows;
 
     private readonly KafkaSettings _kafka;
     private readonly ClickHouseHttp _clickHouse;
     private readonly AggregatorOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _log;
+    private readonly AggregatorMetrics _metrics;
+    private readonly bool _ownsMetrics;
     private readonly PriceTable _prices;
     private readonly LlmCallSerializer _serializer = new();
     private readonly WindowAggregateSerializer _aggregateSerializer = new();
@@ -109,8 +104,12 @@ public sealed partial class AggregatorWorker : IDisposable
     private long _deadLetteredSinceFlush;
 
     /// <summary>Creates a worker; <see cref="RunAsync"/> starts it.</summary>
-    public AggregatorWorker(KafkaSettings kafka, ClickHouseHttp clickHouse, AggregatorOptions options, TimeProvider time, ILogger log, PriceTable? prices = null)
+    /// <param name="metrics">Its meters (from the host's <c>IMeterFactory</c>, with its instance tag); default: meters of its own.</param>
+    public AggregatorWorker(KafkaSettings kafka, ClickHouseHttp clickHouse, AggregatorOptions options, TimeProvider time, ILogger log, PriceTable? prices = null,
+        AggregatorMetrics? metrics = null)
     {
+        _ownsMetrics = metrics is null;
+        _metrics = metrics ?? new AggregatorMetrics();
         _kafka = kafka;
         _clickHouse = clickHouse;
         _options = options;
@@ -896,15 +895,16 @@ public sealed partial class AggregatorWorker : IDisposable
             var high = consumer.GetWatermarkOffsets(new TopicPartition(_options.Topic, partition)).High;
             if (!high.IsSpecial) lag += Math.Max(0, high.Value - next);
         }
-        Interlocked.Exchange(ref s_lag, lag);
         var slowest = _windows.Values.Select(w => w.Watermark).Where(w => w > DateTimeOffset.MinValue).DefaultIfEmpty(now).Min();
-        Volatile.Write(ref s_watermarkDelaySeconds, Math.Max(0, (now - slowest).TotalSeconds));
-        GC.KeepAlive(LagGauge);
-        GC.KeepAlive(WatermarkGauge);
+        _metrics.SetProgress(lag, Math.Max(0, (now - slowest).TotalSeconds));
     }
 
     /// <inheritdoc />
-    public void Dispose() => _producer?.Dispose();
+    public void Dispose()
+    {
+        _producer?.Dispose();
+        if (_ownsMetrics) _metrics.Dispose();
+    }
 
     /// <summary>Where a row came from, kept until it is written, so a row ClickHouse rejects can be dead-lettered as the original bytes.</summary>
     private readonly record struct SourceRecord(string Topic, int Partition, long Offset, byte[]? Key, byte[]? Value)

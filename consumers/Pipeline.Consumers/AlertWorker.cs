@@ -1,4 +1,3 @@
-using System.Diagnostics.Metrics;
 using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 using Pipeline.Alerting;
@@ -20,15 +19,17 @@ namespace Pipeline.Consumers;
 /// </summary>
 public sealed partial class AlertWorker : IDisposable
 {
-    private static readonly Meter Meter = new("Pipeline.Alerting");
-    private static readonly Counter<long> Evaluations = Meter.CreateCounter<long>("pipeline.alerting.windows", "{window}", "Closed windows evaluated");
-    private static readonly Counter<long> AlertsOut = Meter.CreateCounter<long>("pipeline.alerting.alerts", "{alert}", "Alert records published");
+    // The instruments live in AlertMetrics (one per worker, tagged pipeline.instance); these names keep the call sites short.
+    private TaggedCounter Evaluations => _metrics.Evaluations;
+    private TaggedCounter AlertsOut => _metrics.AlertsOut;
 
     private readonly KafkaSettings _kafka;
     private readonly ClickHouseHttp _clickHouse;
     private readonly AlertWorkerOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _log;
+    private readonly AlertMetrics _metrics;
+    private readonly bool _ownsMetrics;
     private readonly AlertEngine _engine;
     private readonly AlertSerializer _alertSerializer = new();
     private readonly WindowAggregateSerializer _windowSerializer = new();
@@ -41,7 +42,8 @@ public sealed partial class AlertWorker : IDisposable
     private readonly Dictionary<string, Alert> _open = [];
     private long _suppressionsLoaded;
 
-    public AlertWorker(KafkaSettings kafka, ClickHouseHttp clickHouse, AlertWorkerOptions options, TimeProvider time, ILogger log)
+    /// <param name="metrics">Its meters (from the host's <c>IMeterFactory</c>, with its instance tag); default: meters of its own.</param>
+    public AlertWorker(KafkaSettings kafka, ClickHouseHttp clickHouse, AlertWorkerOptions options, TimeProvider time, ILogger log, AlertMetrics? metrics = null)
     {
         _kafka = kafka;
         _clickHouse = clickHouse;
@@ -53,6 +55,8 @@ public sealed partial class AlertWorker : IDisposable
         _retry = ClickHouseResilience.Create(time, log);
         RuleCount = rules.Count;
         _store = new SuppressionStore(clickHouse, time);
+        _ownsMetrics = metrics is null;
+        _metrics = metrics ?? new AlertMetrics();
         if (options.Webhooks.Any(w => w.Url is not null))
         {
             _http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
@@ -61,7 +65,11 @@ public sealed partial class AlertWorker : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => _http?.Dispose();
+    public void Dispose()
+    {
+        _http?.Dispose();
+        if (_ownsMetrics) _metrics.Dispose();
+    }
 
     /// <summary>Alerts that ended in the webhook dead-letter log.</summary>
     public long WebhookDeadLetters => _webhooks?.DeadLettered ?? 0;

@@ -393,7 +393,7 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
         if (!_inFlight.TryRemove(sequence, out var record)) return;
         if (!report.Error.IsError)
         {
-            _metrics.OnSent(_time.GetElapsedTime(enqueuedAt).TotalMilliseconds);
+            _metrics.OnSent(_time.GetElapsedTime(enqueuedAt).TotalSeconds);
         }
         else if (IsPermanent(report.Error))
         {

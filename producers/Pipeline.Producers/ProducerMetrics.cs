@@ -47,7 +47,7 @@ internal sealed class ProducerMetrics : IDisposable
         _clamped = _meter.CreateCounter<long>("pipeline.producer.events.clamped", "{event}", "Calls sent with fields clamped at the edge");
         _failed = _meter.CreateCounter<long>("pipeline.producer.events.failed", "{event}", "Calls Kafka refused permanently");
         _batchSize = _meter.CreateHistogram<int>("pipeline.producer.batch.size", "{event}", "Calls taken from the queue per send");
-        _deliveryLatency = _meter.CreateHistogram<double>("pipeline.producer.delivery.latency", "ms", "Track to Kafka acknowledgement");
+        _deliveryLatency = _meter.CreateHistogram<double>("pipeline.producer.delivery.duration", "s", "Track to Kafka acknowledgement");
         _meter.CreateObservableGauge("pipeline.producer.queue.depth", () => new Measurement<long>(queueDepth(), _topic), "{event}", "Calls waiting in memory");
         _meter.CreateObservableGauge("pipeline.producer.spill.bytes", () => new Measurement<long>(spillBytes(), _topic), "By", "Bytes waiting in the disk spill");
     }
@@ -63,11 +63,11 @@ internal sealed class ProducerMetrics : IDisposable
         }
     }
 
-    public void OnSent(double latencyMs)
+    public void OnSent(double latencySeconds)
     {
         Interlocked.Increment(ref Sent);
         _sent.Add(1, _topic);
-        _deliveryLatency.Record(latencyMs, _topic);
+        _deliveryLatency.Record(latencySeconds, _topic);
     }
 
     public void OnSpilled()

@@ -25,6 +25,7 @@ public sealed partial class SelfMetricsTests(ServersFixture servers)
             "--set", $"ClickHouse:Password={servers.ClickHouse.Password}", "--set", $"ClickHouse:Database={clickHouse.Options.Database}",
             "--set", $"Kafka:bootstrap.servers={servers.Bootstrap}", "--set", $"Aggregator:Topic={topic}", "--set", $"Aggregator:GroupId=g-{topic}",
             "--set", $"Aggregator:MetricsTopic={await servers.NewTopicAsync("metrics", 1, ct)}", "--set", $"Metrics:PrometheusPort={port}", "--set", $"Metrics:HealthPort={healthPort}",
+            "--set", "Metrics:Instance=prom-agg-1",
         ], home);
         using var http = new HttpClient();
         double events = 0;
@@ -55,6 +56,7 @@ public sealed partial class SelfMetricsTests(ServersFixture servers)
         {
             Assert.Contains(name, scraped, StringComparison.Ordinal);
         }
+        Assert.Contains("pipeline_instance=\"prom-agg-1\"", scraped, StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.OK, alive.StatusCode);
         Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
         Assert.Contains("\"clickhouse\":\"ok\"", readyBody, StringComparison.Ordinal);

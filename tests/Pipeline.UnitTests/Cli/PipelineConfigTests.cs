@@ -90,6 +90,14 @@ public sealed class PipelineConfigTests : IDisposable
     [InlineData("Dashboard:MonthlyBudgetUsd=NaN", "Dashboard:MonthlyBudgetUsd")]
     [InlineData("Dashboard:Bind=localhost", "Dashboard:Bind")]
     [InlineData("Metrics:HealthPort=abc", "Metrics:HealthPort")]
+    [InlineData("Metrics:OtlpEndpoint=collector:4318", "Metrics:OtlpEndpoint")]
+    [InlineData("Metrics:OtlpEndpoint=/v1/metrics", "Metrics:OtlpEndpoint")]
+    [InlineData("Metrics:OtlpEndpoint=ftp://collector/", "Metrics:OtlpEndpoint")]
+    [InlineData("Metrics:OtlpProtocol=http/json", "Metrics:OtlpProtocol")]
+    [InlineData("Metrics:OtlpExportInterval=0", "Metrics:OtlpExportInterval")]
+    [InlineData("Metrics:OtlpExportInterval=2h", "Metrics:OtlpExportInterval")]
+    [InlineData("Metrics:Instance= ", "Metrics:Instance")]
+    [InlineData("Metrics:OtlpEndpont=http://x/", "Metrics:OtlpEndpont")]
     [InlineData("Kafka:ssl:key:pem=x", "Kafka:ssl:key")]
     [InlineData("ClickHouse:Url=", "ClickHouse:Url")]
     [InlineData("Aggregator:MaxBatchRows=", "Aggregator:MaxBatchRows")]
@@ -98,6 +106,26 @@ public sealed class PipelineConfigTests : IDisposable
     {
         var ex = Assert.Throws<ConfigException>(() => PipelineConfig.Load(null, [setting, $"Local:RunDir={_home}"]));
         Assert.StartsWith(key, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("http://collector:4318", "http/protobuf", "http://collector:4318/v1/metrics")]
+    [InlineData("http://collector:4318/", "http/protobuf", "http://collector:4318/v1/metrics")]
+    [InlineData("https://otlp.example/custom/path", "http/protobuf", "https://otlp.example/custom/path")]
+    [InlineData("http://collector:4317/", "grpc", "http://collector:4317/")]
+    public void Load_OtlpEndpoint_MetricsUrlByProtocol(string endpoint, string protocol, string expected)
+    {
+        var config = PipelineConfig.Load(null, [$"Metrics:OtlpEndpoint={endpoint}", $"Metrics:OtlpProtocol={protocol}", $"Local:RunDir={_home}"]);
+        Assert.Equal(new Uri(expected), config.Metrics.OtlpMetricsUrl);
+    }
+
+    [Fact]
+    public void Load_NoOtlpEndpoint_ExportsNoneOverOtlp()
+    {
+        var config = PipelineConfig.Load(null, [$"Local:RunDir={_home}"]);
+        Assert.Null(config.Metrics.OtlpMetricsUrl);
+        Assert.Equal("http/protobuf", config.Metrics.OtlpProtocol);
+        Assert.Equal(TimeSpan.FromSeconds(60), config.Metrics.OtlpExportInterval);
     }
 
     [Theory]
