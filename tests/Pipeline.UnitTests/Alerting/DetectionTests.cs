@@ -331,3 +331,42 @@ public sealed class RunbookLinkTests
         }
     }
 }
+
+public sealed class DetectorDocsTests
+{
+    [Fact]
+    public void EveryRuleExampleInDocsDetectors_Parses()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "docs", "detectors.md"))) dir = dir.Parent;
+        Assert.NotNull(dir);
+        var text = File.ReadAllText(Path.Combine(dir.FullName, "docs", "detectors.md"));
+        var blocks = text.Split("```yaml").Skip(1).Select(b => b[..b.IndexOf("```", StringComparison.Ordinal)]).ToList();
+        Assert.Equal(2, blocks.Count);
+        var rules = blocks.SelectMany(b => RuleFile.Parse("rules:\n" + string.Join('\n', b.Split('\n').Select(l => "  " + l)), "detectors.md")).ToList();
+        Assert.Equal(["error_rate_anomaly", "latency_p99_critical", "quality_low"], rules.Select(r => r.Id));
+        Assert.Equal(RuleKind.Anomaly, rules[0].Kind);
+        Assert.Equal((3, 5), (rules[0].AnomalyCount, rules[0].AnomalyWindows));
+    }
+}
+
+public sealed class DetectorRuleFileTests
+{
+    [Theory]
+    [InlineData("{id: a, metric: error_rate, comparison: above, threshold: 0.05, confidence: 1.5}", "'confidence' 1.5 must be between 0.5 and 0.999999")]
+    [InlineData("{id: a, kind: anomaly, metric: latency_p50, comparison: above, threshold: 4}", "cannot be scored")]
+    [InlineData("{id: a, kind: anomaly, metric: error_rate, comparison: above, threshold: 4, windows: 6/5}", "'windows' '6/5' must be N/M")]
+    [InlineData("{id: a, kind: anomaly, metric: error_rate, comparison: above, baseline_factor: 2}", "'threshold' is required for kind anomaly")]
+    [InlineData("{id: a, kind: sometimes, metric: error_rate, comparison: above, threshold: 4}", "'kind' must be 'threshold' or 'anomaly'")]
+    [InlineData("{id: a, metric: error_rate, comparison: above, threshold: 0.05, windows: 3/5}", "'windows' is only used by kind anomaly")]
+    [InlineData("{id: a, metric: traffic_stopped, comparison: below}", "'comparison' is not used by metric traffic_stopped")]
+    [InlineData("{id: a, metric: traffic_stopped, min_expected: 0}", "'min_expected' 0 must be from 1")]
+    [InlineData("{id: a, metric: traffic, comparison: below, baseline_factor: 0.5, min_expected: 3}", "'min_expected' is only used by metric traffic_stopped")]
+    [InlineData("{id: a, metric: burn_rate, comparison: above, threshold: 14, slo: 0.99, long_window: 1h, confidence: 0.99}", "'confidence' is not used by metric burn_rate")]
+    public void BadDetectorFields_AreRefusedNamingRuleAndField(string rule, string expected)
+    {
+        var ex = Assert.Throws<RuleFileException>(() => RuleFile.Parse("rules:\n  - " + rule, "r.yaml"));
+        Assert.Contains("rule 'a'", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+    }
+}
