@@ -105,7 +105,7 @@ internal static class EvalCommand
 
     internal static string RunLine(EvalRun r) => string.Create(CultureInfo.InvariantCulture,
         $"seed {r.Seed}: {r.Sent:N0} calls sent ({r.Distinct:N0} distinct, {r.Sent - r.Distinct:N0} duplicates), calls FINAL {r.CallsFinal:N0}; {r.PlannedLate:N0} sent late, {r.AggregatorLate:N0} late by the aggregator; "
-        + $"unconsumed at most {r.MaxUnconsumedCalls:N0} calls and {r.MaxUnconsumedWindows:N0} windows (bounds keep each under 2 MiB); {r.WindowsEvaluated:N0} windows evaluated; {r.Elapsed.TotalMinutes:0.0} min");
+        + $"unconsumed at most {r.MaxUnconsumedCalls:N0} calls and {r.MaxUnconsumedWindows:N0} windows of at most {r.MaxWindowBytes:N0} bytes (each under 2 MiB in all); {r.WindowsEvaluated:N0} windows evaluated; {r.Elapsed.TotalMinutes:0.0} min");
 
     /// <summary>The table, then the summary lines (the last lines of the output).</summary>
     internal static string Table(EvalSuite suite, IReadOnlyList<EvalRun> runs)
