@@ -5,7 +5,7 @@ export PIPELINE_CONFIGURATION := $(CONFIGURATION)
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: all build test demo bench up down status clean deps help
+.PHONY: all build test demo bench eval up down status clean deps help
 
 all: build
 
@@ -34,6 +34,10 @@ bench: deps build ## end-to-end throughput with ratios, then BenchmarkDotNet hot
 	dotnet tests/Pipeline.Benchmarks/bin/Release/net10.0/Pipeline.Benchmarks.dll e2e 120000 2000 3
 	dotnet tests/Pipeline.Benchmarks/bin/Release/net10.0/Pipeline.Benchmarks.dll backfill 50000 300000 2000 20
 	dotnet tests/Pipeline.Benchmarks/bin/Release/net10.0/Pipeline.Benchmarks.dll --filter '*' --job short
+
+eval: deps build ## how well the default alert rules catch a suite of incidents: table in docs/detection.md (~20 min; never part of make test)
+	./pipeline up
+	./pipeline eval --days 1 --series 50 --seeds 1,2,3 --json .run/eval.json
 
 up: ## start the local ClickHouse and dev broker
 	./pipeline up

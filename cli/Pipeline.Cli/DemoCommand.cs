@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using Confluent.Kafka;
 using Microsoft.Extensions.Logging;
 using Pipeline.ClickHouse;
 using Pipeline.Consumers;
@@ -143,16 +142,6 @@ internal static class DemoCommand
 
     private static void Step(string markup) => AnsiConsole.MarkupLine($"[blue]==>[/] {markup}");
 
-    private static void StartAtEnd(PipelineConfig config, string group, string topic)
-    {
-        var settings = config.Kafka.Consumer(group);
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(settings).SetLogHandler((_, _) => { }).Build();
-        using var admin = new AdminClientBuilder(new AdminClientConfig(config.Kafka.All.ToDictionary())).SetLogHandler((_, _) => { }).Build();
-        var metadata = admin.GetMetadata(topic, TimeSpan.FromSeconds(10));
-        var offsets = metadata.Topics.Single().Partitions
-            .Select(p => new TopicPartitionOffset(topic, p.PartitionId, consumer.QueryWatermarkOffsets(new TopicPartition(topic, p.PartitionId), TimeSpan.FromSeconds(10)).High))
-            .ToList();
-        consumer.Commit(offsets);
-    }
+    private static void StartAtEnd(PipelineConfig config, string group, string topic) => EvalRunner.StartAtEnd(config.Kafka, group, topic);
 
 }

@@ -11,6 +11,7 @@ var root = new RootCommand("""
       pipeline migrate            create or upgrade the ClickHouse tables
       pipeline smoke              send one event through the whole pipeline
       pipeline demo               a scenario with an incident, end to end: alerts, health, report
+      pipeline eval               how well the alert rules catch a suite of incidents (make eval)
       pipeline aggregate          run an aggregator worker
       pipeline alert              run the alert worker
       pipeline top                live health per prompt version
@@ -34,6 +35,7 @@ root.Subcommands.Add(DlqCommands.Create());
 root.Subcommands.Add(LoadGenCommand.Create());
 root.Subcommands.Add(TopCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(ReportCommand.Create());
 root.Subcommands.Add(DashboardCommands.Dashboard());
 root.Subcommands.Add(DashboardCommands.ExportCommand());

@@ -30,6 +30,9 @@ public sealed class ScenarioFileException(string source, long line, string messa
 ///     description: retrieval index degraded
 ///     set: { extra_retrieval_ms: 1500 }
 /// </code>
+/// Also: per stream or incident <c>latency_multiplier</c>, <c>latency_drift_to</c> (a factor rising linearly
+/// over the incident), <c>cost_multiplier</c> (scales tokens), <c>quality_multiplier</c>, <c>stopped: true</c>;
+/// per scenario <c>late_fraction</c>, <c>late_minutes</c>, <c>duplicate_fraction</c> (arrival faults).
 /// </summary>
 public static class ScenarioFile
 {
@@ -61,29 +64,28 @@ public static class ScenarioFile
         foreach (var s in doc.Streams)
         {
             if (string.IsNullOrWhiteSpace(s.Id)) throw new ScenarioFileException(source, 0, "streams: every stream needs an id");
-            if (!streams.TryAdd(s.Id, s.Apply(new TrafficProfile { PromptName = s.PromptName ?? "", PromptVersion = s.PromptVersion ?? "" }, source, $"streams[{s.Id}]")))
+            if (!streams.TryAdd(s.Id, s.Apply(new TrafficProfile { PromptName = s.PromptName ?? "", PromptVersion = s.PromptVersion ?? "" }, source, $"streams[{s.Id}]", (0, doc.Minutes))))
             {
                 throw new ScenarioFileException(source, 0, $"streams: id '{s.Id}' appears twice");
             }
         }
+        var ids = streams.Keys.ToList();
+        var changes = new List<StreamChange>();
         foreach (var i in doc.Incidents)
         {
             if (i.Stream is null || !streams.TryGetValue(i.Stream, out var stream)) throw new ScenarioFileException(source, 0, $"incidents: stream '{i.Stream}' is not one of the streams ({string.Join(", ", streams.Keys)})");
             if (i.From < 0 || i.To <= i.From || i.To > doc.Minutes) throw new ScenarioFileException(source, 0, $"incidents[{i.Stream}]: from {i.From} to {i.To} must satisfy 0 <= from < to <= minutes ({doc.Minutes})");
-            i.Set.Apply(stream, source, $"incidents[{i.Stream}].set"); // checks the values
+            var where = $"incidents[{i.Stream}].set";
+            i.Set.Apply(stream, source, where, (i.From, i.To)); // checks the values
+            var (from, to, set) = (i.From, i.To, i.Set);
+            changes.Add(new StreamChange(ids.IndexOf(i.Stream), i.From, i.To, p => set.Apply(p, source, where, (from, to)), i.Description ?? $"incident on {i.Stream}"));
         }
+        if (doc.LateFraction is < 0 or > 1) throw new ScenarioFileException(source, 0, $"late_fraction: {doc.LateFraction} must be between 0 and 1");
+        if (doc.DuplicateFraction is < 0 or > 1) throw new ScenarioFileException(source, 0, $"duplicate_fraction: {doc.DuplicateFraction} must be between 0 and 1");
+        if (doc.LateMinutes is < 2 or > 60) throw new ScenarioFileException(source, 0, $"late_minutes: {doc.LateMinutes} must be between 2 and 60");
         // Phases start and end wherever an incident does.
-        var cuts = doc.Incidents.SelectMany(i => new[] { i.From, i.To }).Append(0).Append(doc.Minutes).Distinct().Order().ToList();
-        var phases = new List<Phase>();
-        for (var k = 0; k + 1 < cuts.Count; k++)
-        {
-            var (from, to) = (cuts[k], cuts[k + 1]);
-            var active = doc.Incidents.Where(i => i.From <= from && i.To >= to).ToList();
-            var profiles = streams.Select(p => active.Where(i => i.Stream == p.Key).Aggregate(p.Value, (profile, i) => i.Set.Apply(profile, source, "set"))).ToList();
-            var description = active.Count == 0 ? "normal" : string.Join("; ", active.Select(i => i.Description ?? $"incident on {i.Stream}"));
-            phases.Add(new Phase(from, to, profiles, description));
-        }
-        return new Scenario(doc.Name, doc.Description ?? "", doc.Minutes, phases) { Diurnal = doc.Diurnal };
+        var scenario = Scenario.FromStreams(doc.Name, doc.Description ?? "", doc.Minutes, streams.Values.ToList(), changes);
+        return scenario with { Diurnal = doc.Diurnal, LateFraction = doc.LateFraction, LateMinutes = doc.LateMinutes, DuplicateFraction = doc.DuplicateFraction };
     }
 
     private sealed class ScenarioDocument
@@ -92,6 +94,9 @@ public static class ScenarioFile
         public string? Description { get; set; }
         public int Minutes { get; set; } = 90;
         public bool Diurnal { get; set; }
+        public double LateFraction { get; set; }
+        public int LateMinutes { get; set; } = 5;
+        public double DuplicateFraction { get; set; }
         public List<StreamSpec> Streams { get; set; } = [];
         public List<IncidentSpec> Incidents { get; set; } = [];
     }
@@ -126,8 +131,16 @@ public static class ScenarioFile
         public double? TailMultiplier { get; set; }
         public double? RetrievalShare { get; set; }
         public double? ExtraRetrievalMs { get; set; }
+        public double? LatencyMultiplier { get; set; }
+        /// <summary>The latency factor reached at the end of the stream or incident, rising linearly from 1 at its start.</summary>
+        public double? LatencyDriftTo { get; set; }
+        public double? CostMultiplier { get; set; }
+        public double? QualityMultiplier { get; set; }
+        /// <summary>True: the stream sends nothing (calls_per_minute 0), as a series that stopped.</summary>
+        public bool? Stopped { get; set; }
 
-        public TrafficProfile Apply(TrafficProfile p, string source, string where)
+        /// <param name="span">Scenario minutes the spec applies over (the stream's, or its incident's): where a drift rises.</param>
+        public TrafficProfile Apply(TrafficProfile p, string source, string where, (int From, int To) span)
         {
             var r = p with
             {
@@ -148,7 +161,12 @@ public static class ScenarioFile
                 TailMultiplier = TailMultiplier ?? p.TailMultiplier,
                 RetrievalShare = RetrievalShare ?? p.RetrievalShare,
                 ExtraRetrievalMs = ExtraRetrievalMs ?? p.ExtraRetrievalMs,
+                LatencyMultiplier = LatencyMultiplier ?? p.LatencyMultiplier,
+                LatencyDrift = LatencyDriftTo is { } drift ? new LatencyDrift(drift, span.From, span.To) : p.LatencyDrift,
+                CostMultiplier = CostMultiplier ?? p.CostMultiplier,
+                QualityMultiplier = QualityMultiplier ?? p.QualityMultiplier,
             };
+            if (Stopped == true) r = r with { CallsPerMinute = 0 };
             string? problem =
                 string.IsNullOrWhiteSpace(r.PromptName) ? "prompt_name: required"
                 : string.IsNullOrWhiteSpace(r.PromptVersion) ? "prompt_version: required"
@@ -161,6 +179,10 @@ public static class ScenarioFile
                 : r.RetrievalShare is < 0 or > 0.8 ? $"retrieval_share: {r.RetrievalShare} must be between 0 and 0.8"
                 : r.ExtraRetrievalMs < 0 ? $"extra_retrieval_ms: {r.ExtraRetrievalMs} must not be negative"
                 : r.MeanInputTokens < 0 || r.MeanOutputTokens < 0 ? "mean_input_tokens and mean_output_tokens must not be negative"
+                : r.LatencyMultiplier is < 0.01 or > 100 ? $"latency_multiplier: {r.LatencyMultiplier} must be between 0.01 and 100"
+                : r.LatencyDrift is { To: < 0.01 or > 100 } d ? $"latency_drift_to: {d.To} must be between 0.01 and 100"
+                : r.CostMultiplier is < 0 or > 100 ? $"cost_multiplier: {r.CostMultiplier} must be between 0 and 100"
+                : r.QualityMultiplier < 0 || r.MeanQuality * r.QualityMultiplier > 1 ? $"quality_multiplier: {r.QualityMultiplier} must keep mean_quality x quality_multiplier between 0 and 1"
                 : null;
             return problem is null ? r : throw new ScenarioFileException(source, 0, $"{where}.{problem}");
         }

@@ -40,6 +40,7 @@ public sealed class CliTests(ServersFixture servers) : IDisposable
     [InlineData("loadgen")]
     [InlineData("top")]
     [InlineData("demo")]
+    [InlineData("eval")]
     [InlineData("report daily")]
     [InlineData("report range")]
     [InlineData("rollup")]
