@@ -72,6 +72,8 @@ internal sealed class EvalRunner(KafkaSettings kafka, ClickHouseOptions clickHou
         {
             MetricsTopic = topics.Metrics, AlertsTopic = topics.Alerts, GroupId = $"eval-alerter-{runId}-{seed}", RulesFile = "",
             PartitionIdleTimeout = TimeSpan.FromSeconds(5),
+            // Simulated time: when play ends every series stops, and the wall clock must not call that a silence.
+            WallClockLag = TimeSpan.Zero,
         };
         StartAtEnd(kafka, aggregator.GroupId, topics.Calls);
         StartAtEnd(kafka, alerting.GroupId, topics.Metrics);

@@ -10,14 +10,8 @@ namespace Pipeline.IntegrationTests;
 /// </summary>
 public sealed class EvalTests(ServersFixture servers)
 {
-    /// <summary>
-    /// Rules that, on main at the time of writing, fire on healthy series of this suite: error_rate and
-    /// success_rate_warning on a series with 1% errors (their `for` is measured from the start of the rolling
-    /// window, so one noisy 5-minute window fires, above all while a new series has few calls), traffic_drop
-    /// on a 12-a-minute series in a thin minute, latency_p99_critical on a series whose slow tail reaches 5 s.
-    /// Their false alerts are printed, not failed. Issue 14's detectors are expected to end them: then empty this list.
-    /// </summary>
-    private static readonly string[] NoisyRulesUntilIssue14 = ["error_rate", "success_rate_warning", "traffic_drop", "latency_p99_critical"];
+    /// <summary>Rules whose false alerts are printed, not failed: none since issue 14's detectors.</summary>
+    private static readonly string[] NoisyRulesUntilIssue14 = [];
 
     [Fact]
     public async Task ShortSuite_SupportedIncidentsCaughtWithin5Minutes_NoOtherFalseAlerts()
