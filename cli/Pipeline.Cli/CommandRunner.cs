@@ -62,6 +62,12 @@ internal static class CommandRunner
                 await Console.Error.WriteLineAsync("cancelled");
                 return 130;
             }
+            catch (OperationCanceledException ex)
+            {
+                // Not our token: a timeout (an HTTP request to ClickHouse, a Kafka call). Still one line, never a silent exit 1.
+                await Console.Error.WriteLineAsync($"error: timed out: {SecretMask.MaskText(ex.Message)}");
+                return ExitCodes.Failed;
+            }
             catch (Exception ex) when (ex is InvalidOperationException or ClickHouseException or IOException)
             {
                 await Console.Error.WriteLineAsync($"error: {SecretMask.MaskText(ex.Message)}");

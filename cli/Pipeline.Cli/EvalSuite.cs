@@ -10,13 +10,22 @@ namespace Pipeline.Cli;
 /// <param name="To">Minute the incident ends (exclusive).</param>
 /// <param name="AwaitsIssue14">True when no rule on main at the time of writing covers it: expected to be caught once issue 14's detectors land.</param>
 /// <param name="Change">The stream's profile during the incident.</param>
-internal sealed record EvalIncident(string Id, string Description, int Stream, int From, int To, bool AwaitsIssue14, Func<TrafficProfile, TrafficProfile> Change);
+internal sealed record EvalIncident(string Id, string Description, int Stream, int From, int To, bool AwaitsIssue14, Func<TrafficProfile, TrafficProfile> Change)
+{
+    /// <summary>Alert metrics (prefixes) that measure what the incident changes; a catch by another metric is noise that happened to fall in its span.</summary>
+    public IReadOnlyList<string> Metrics { get; init; } = [];
+
+    public bool Measures(string metric) => Metrics.Any(m => metric.StartsWith(m, StringComparison.Ordinal));
+}
 
 /// <summary>An alert record read back from the <c>alerts</c> table: the rule and the series it fired for, at a window end (event time).</summary>
-internal sealed record EvalAlert(string RuleId, string PromptName, string PromptVersion, DateTimeOffset WindowEnd);
+internal sealed record EvalAlert(string RuleId, string PromptName, string PromptVersion, DateTimeOffset WindowEnd, string Metric = "");
 
-/// <summary>How one incident fared in one run: caught (by which rule, how many minutes after the end of its first affected minute).</summary>
-internal sealed record IncidentOutcome(string Id, bool Caught, string? Rule, double? DelayMinutes);
+/// <summary>
+/// How one incident fared in one run: caught (by which rule, how many minutes after the end of its first affected
+/// minute), and whether that first FIRING measured what the incident changed.
+/// </summary>
+internal sealed record IncidentOutcome(string Id, bool Caught, string? Rule, double? DelayMinutes, bool ByRelatedMetric = false);
 
 /// <summary>The scored alerts of one run.</summary>
 internal sealed record EvalScore(IReadOnlyList<IncidentOutcome> Incidents, IReadOnlyList<EvalAlert> FalseAlerts, double SteadySeriesHours)
@@ -73,12 +82,12 @@ internal sealed class EvalSuite
         var (from, to) = (p + lead, p + lead + 30);
         var streams = new List<TrafficProfile>();
         var incidents = new List<EvalIncident>();
-        void Add(string id, string description, bool awaits, Func<TrafficProfile, TrafficProfile> change, bool sibling = false, int? end = null, TrafficProfile? profile = null)
+        void Add(string id, string description, bool awaits, Func<TrafficProfile, TrafficProfile> change, bool sibling = false, int? end = null)
         {
-            var baseProfile = profile ?? IncidentStream(id, streams.Count);
+            var baseProfile = IncidentStream(id, streams.Count);
             if (sibling) streams.Add(baseProfile with { PromptVersion = "1" });
             streams.Add(baseProfile);
-            incidents.Add(new EvalIncident(id, description, streams.Count - 1, from, end ?? to, awaits, change));
+            incidents.Add(new EvalIncident(id, description, streams.Count - 1, from, end ?? to, awaits, change) { Metrics = MetricsOf(id) });
         }
         Add("latency +20%", "latency x1.2 on one version (the other healthy)", true, s => s with { LatencyMultiplier = 1.2 }, sibling: true);
         Add("latency +60%", "latency x1.6 on one version (the other healthy)", true, s => s with { LatencyMultiplier = 1.6 }, sibling: true);
@@ -103,16 +112,26 @@ internal sealed class EvalSuite
         var streams = new List<TrafficProfile>();
         var incidents = new List<EvalIncident>();
         streams.Add(IncidentStream("errors 1%->12%", 0));
-        incidents.Add(new EvalIncident("errors 1%->12%", "error rate from 1% to 12%", 0, from, to, false, s => s with { ErrorRate = 0.12 }));
+        incidents.Add(new EvalIncident("errors 1%->12%", "error rate from 1% to 12%", 0, from, to, false, s => s with { ErrorRate = 0.12 }) { Metrics = MetricsOf("errors") });
         var latency = IncidentStream("latency 2x", 1);
         streams.Add(latency with { PromptVersion = "1" });
         streams.Add(latency);
-        incidents.Add(new EvalIncident("latency 2x", "latency x2 on one version (the other healthy); exactly at the 2x rule's threshold", 2, from, to, true, s => s with { LatencyMultiplier = 2 }));
+        incidents.Add(new EvalIncident("latency 2x", "latency x2 on one version (the other healthy); exactly at the 2x rule's threshold", 2, from, to, true, s => s with { LatencyMultiplier = 2 }) { Metrics = MetricsOf("latency") });
         streams.Add(IncidentStream("series stops", 3));
-        incidents.Add(new EvalIncident("series stops", "the series sends nothing for 15 minutes", 3, from, to, true, s => s with { CallsPerMinute = 0 }));
+        incidents.Add(new EvalIncident("series stops", "the series sends nothing for 15 minutes", 3, from, to, true, s => s with { CallsPerMinute = 0 }) { Metrics = MetricsOf("series stops") });
         AddSteady(streams, 5);
         return new EvalSuite("short (1 h x 5 series)", p, lead, 30, streams, incidents);
     }
+
+    /// <summary>What each kind of incident changes, as alert metric prefixes (AlertRule metric names).</summary>
+    private static string[] MetricsOf(string id) => id switch
+    {
+        _ when id.StartsWith("latency", StringComparison.Ordinal) => ["latency"],
+        _ when id.StartsWith("quality", StringComparison.Ordinal) => ["quality"],
+        _ when id.StartsWith("errors", StringComparison.Ordinal) => ["error_rate", "success_rate", "burn_rate"],
+        _ when id.StartsWith("cost", StringComparison.Ordinal) => ["cost"],
+        _ => ["traffic"],
+    };
 
     private static TrafficProfile IncidentStream(string id, int index)
     {
@@ -179,7 +198,7 @@ internal sealed class EvalSuite
             explained.UnionWith(hits);
             outcomes.Add(hits.Count == 0
                 ? new IncidentOutcome(i.Id, false, null, null)
-                : new IncidentOutcome(i.Id, true, hits[0].RuleId, (hits[0].WindowEnd - from.AddMinutes(1)).TotalMinutes));
+                : new IncidentOutcome(i.Id, true, hits[0].RuleId, (hits[0].WindowEnd - from.AddMinutes(1)).TotalMinutes, i.Measures(hits[0].Metric)));
         }
         var falseAlerts = firing.Where(a => !explained.Contains(a)).OrderBy(a => a.WindowEnd).ToList();
         var incidentHours = Incidents.Sum(i => (i.To - i.From + CatchGrace.TotalMinutes) / 60);

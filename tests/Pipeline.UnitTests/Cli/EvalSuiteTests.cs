@@ -49,7 +49,7 @@ public sealed class EvalSuiteTests
         var from = Start.AddMinutes(errors.From);
         var alerts = new List<EvalAlert>
         {
-            new("success_rate_warning", e.PromptName, e.PromptVersion, from.AddMinutes(3)),
+            new("success_rate_warning", e.PromptName, e.PromptVersion, from.AddMinutes(3), "success_rate"),
             new("error_rate", e.PromptName, e.PromptVersion, from.AddMinutes(4)),             // the same incident: neither caught again nor false
             new("error_rate", e.PromptName, e.PromptVersion, from.AddMinutes(-10)),           // before it: false
             new("latency_p95_regression", l.PromptName, "1", from.AddMinutes(5)),             // the healthy sibling version: false
@@ -60,6 +60,7 @@ public sealed class EvalSuiteTests
         Assert.True(caught.Caught);
         Assert.Equal("success_rate_warning", caught.Rule);
         Assert.Equal(2, caught.DelayMinutes); // from the end of the first affected minute
+        Assert.True(caught.ByRelatedMetric);
         Assert.False(score.Incidents.Single(o => o.Id == latency.Id).Caught);
         Assert.Equal(3, score.FalseAlerts.Count);
         var hours = suite.Streams.Count * suite.Minutes / 60.0 - suite.Incidents.Sum(i => (i.To - i.From + 5) / 60.0);
