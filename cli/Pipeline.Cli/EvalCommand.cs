@@ -36,8 +36,9 @@ internal static class EvalCommand
             events produced). Terms and the latest results: docs/detection.md.
 
             Examples:
-              pipeline eval                       # the full suite: 3 days x 50 series, seeds 1,2,3 (about 25 minutes here)
-              pipeline eval --short --seeds 1     # the CI version, about a minute
+              pipeline eval                       # the whole suite: 3 days x 50 series, seeds 1,2,3 (about 45 minutes on 2 cores)
+              pipeline eval --days 1              # what make eval runs (about 18 minutes on 2 cores)
+              pipeline eval --short --seeds 1     # the CI version, about 30 seconds
               pipeline eval --days 1 --series 20 --json eval.json
             """);
         command.Options.Add(Seeds);
