@@ -91,7 +91,7 @@ internal sealed class EvalSuite
         }
         Add("latency +20%", "latency x1.2 on one version (the other healthy)", true, s => s with { LatencyMultiplier = 1.2 }, sibling: true);
         Add("latency +60%", "latency x1.6 on one version (the other healthy)", true, s => s with { LatencyMultiplier = 1.6 }, sibling: true);
-        Add("latency 2x", "latency x2 on one version (the other healthy); exactly at the 2x rule's threshold", true, s => s with { LatencyMultiplier = 2 }, sibling: true);
+        Add("latency 2x", "latency x2 on one version (the other healthy)", false, s => s with { LatencyMultiplier = 2 }, sibling: true);
         Add("quality -5%", "mean quality score x0.95", true, s => s with { QualityMultiplier = 0.95 });
         Add("quality -25%", "mean quality score x0.75", true, s => s with { QualityMultiplier = 0.75 });
         Add("errors 1%->12%", "error rate from 1% to 12%", false, s => s with { ErrorRate = 0.12 });
@@ -116,7 +116,7 @@ internal sealed class EvalSuite
         var latency = IncidentStream("latency 2x", 1);
         streams.Add(latency with { PromptVersion = "1" });
         streams.Add(latency);
-        incidents.Add(new EvalIncident("latency 2x", "latency x2 on one version (the other healthy); exactly at the 2x rule's threshold", 2, from, to, true, s => s with { LatencyMultiplier = 2 }) { Metrics = MetricsOf("latency") });
+        incidents.Add(new EvalIncident("latency 2x", "latency x2 on one version (the other healthy)", 2, from, to, false, s => s with { LatencyMultiplier = 2 }) { Metrics = MetricsOf("latency") });
         streams.Add(IncidentStream("series stops", 3));
         incidents.Add(new EvalIncident("series stops", "the series sends nothing for 15 minutes", 3, from, to, true, s => s with { CallsPerMinute = 0 }) { Metrics = MetricsOf("series stops") });
         AddSteady(streams, 5);
