@@ -129,7 +129,7 @@ internal sealed class EvalSuite
         _ when id.StartsWith("latency", StringComparison.Ordinal) => ["latency"],
         _ when id.StartsWith("quality", StringComparison.Ordinal) => ["quality"],
         _ when id.StartsWith("errors", StringComparison.Ordinal) => ["error_rate", "success_rate", "burn_rate"],
-        _ when id.StartsWith("cost", StringComparison.Ordinal) => ["cost"],
+        _ when id.StartsWith("cost", StringComparison.Ordinal) => ["cost", "tokens"], // the suite raises cost by raising tokens
         _ => ["traffic"],
     };
 
