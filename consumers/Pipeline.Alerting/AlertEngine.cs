@@ -23,6 +23,8 @@ public sealed class AlertEngine
     private readonly Dictionary<SeriesKey, DateTimeOffset> _lastEvaluated = [];
     private readonly Dictionary<SeriesKey, DateTimeOffset> _queued = [];
     private readonly Dictionary<SeriesKey, DateTimeOffset> _lastWindowEnd = [];
+    private readonly Dictionary<SeriesKey, string> _sources = [];
+    private readonly Dictionary<SeriesKey, DateTimeOffset> _silenceJudged = [];
     private readonly List<(DateTimeOffset End, SeriesKey Series)> _pending = [];
     private readonly Dictionary<SeriesKey, DateTimeOffset> _firstSeen = [];
     private readonly Dictionary<string, Tracker> _trackers = [];
@@ -105,11 +107,15 @@ public sealed class AlertEngine
     /// passed that end: before then another partition may still bring windows of that minute, and a minute
     /// that is not yet known must never count as a minute without calls.
     /// </summary>
-    public IReadOnlyList<Alert> OnWindow(WindowAggregate window, DateTimeOffset? watermark)
+    public IReadOnlyList<Alert> OnWindow(WindowAggregate window, DateTimeOffset? watermark) => OnWindow(window, watermark, null);
+
+    /// <summary>As <see cref="OnWindow(WindowAggregate, DateTimeOffset?)"/>, naming the calls partition the window came from.</summary>
+    public IReadOnlyList<Alert> OnWindow(WindowAggregate window, DateTimeOffset? watermark, string? source)
     {
         ArgumentNullException.ThrowIfNull(window);
         Store(window);
         var series = window.Series;
+        if (source is not null) _sources[series] = source;
         if (!_lastWindowEnd.TryGetValue(series, out var lastEnd) || window.WindowEnd > lastEnd) _lastWindowEnd[series] = window.WindowEnd;
         var evaluated = _lastEvaluated.TryGetValue(series, out var last) && window.WindowEnd <= last;
         // A late revision updates history; alerts move on with newer windows.
@@ -190,11 +196,18 @@ public sealed class AlertEngine
     /// Advances event time to <paramref name="safeNow"/>: the time up to which every partition of the
     /// window topic has delivered (the caller's low watermark). Firing series silent since then resolve.
     /// </summary>
-    public IReadOnlyList<Alert> AdvanceTo(DateTimeOffset safeNow)
+    public IReadOnlyList<Alert> AdvanceTo(DateTimeOffset safeNow) => AdvanceTo(safeNow, null);
+
+    /// <summary>
+    /// As <see cref="AdvanceTo(DateTimeOffset)"/>, with how far each source (calls partition) has delivered. A
+    /// series whose source lags (a slow aggregator partition, a replay) is judged for silence only up to what
+    /// its own source has delivered, never up to another source's progress. Sources not listed use the watermark.
+    /// </summary>
+    public IReadOnlyList<Alert> AdvanceTo(DateTimeOffset safeNow, IReadOnlyDictionary<string, DateTimeOffset>? sourceWatermarks)
     {
         if (safeNow > _watermark) _watermark = safeNow;
         var alerts = Drain();
-        alerts.AddRange(CheckSilence(_watermark));
+        alerts.AddRange(CheckSilence(_watermark, sourceWatermarks));
         alerts.AddRange(ResolveSilent(_watermark));
         return alerts;
     }
@@ -205,20 +218,26 @@ public sealed class AlertEngine
     /// The newest minute is left out: the windows of one flush arrive one record at a time, so the watermark
     /// reaches a minute's end with its first window, and that minute is complete only once a later one begins.
     /// </summary>
-    private List<Alert> CheckSilence(DateTimeOffset watermark)
+    private List<Alert> CheckSilence(DateTimeOffset watermark, IReadOnlyDictionary<string, DateTimeOffset>? sourceWatermarks)
     {
-        var now = new DateTimeOffset(watermark.UtcTicks - watermark.UtcTicks % TimeSpan.TicksPerMinute, TimeSpan.Zero) - TimeSpan.FromMinutes(1);
+        static DateTimeOffset Complete(DateTimeOffset mark) => new DateTimeOffset(mark.UtcTicks - mark.UtcTicks % TimeSpan.TicksPerMinute, TimeSpan.Zero) - TimeSpan.FromMinutes(1);
+        var global = Complete(watermark);
         var alerts = new List<Alert>();
-        if (now <= _silenceCheckedAt || !_rules.Any(r => r.Metric == AlertMetric.TrafficStopped)) return alerts;
-        _silenceCheckedAt = now;
+        if (!_rules.Any(r => r.Metric == AlertMetric.TrafficStopped)) return alerts;
+        if (global <= _silenceCheckedAt && sourceWatermarks is null) return alerts;
+        _silenceCheckedAt = global;
         foreach (var (series, lastEnd) in _lastWindowEnd.ToList())
         {
+            var now = global;
+            if (_sources.TryGetValue(series, out var source) && sourceWatermarks?.TryGetValue(source, out var mark) == true && Complete(mark) < now) now = Complete(mark);
+            if (_silenceJudged.TryGetValue(series, out var judged) && judged >= now) continue;
             if (lastEnd >= now || (_lastEvaluated.TryGetValue(series, out var last) && last >= now)) continue;
             if (now - lastEnd > SeasonalRetention)
             {
                 Forget(series);
                 continue;
             }
+            _silenceJudged[series] = now;
             alerts.AddRange(EvaluateSeries(series, now, silenceOnly: true));
         }
         return alerts;
@@ -228,6 +247,8 @@ public sealed class AlertEngine
     private void Forget(SeriesKey series)
     {
         _lastWindowEnd.Remove(series);
+        _sources.Remove(series);
+        _silenceJudged.Remove(series);
         _history.Remove(series);
         _hours.Remove(series);
     }

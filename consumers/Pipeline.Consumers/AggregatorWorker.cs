@@ -33,6 +33,12 @@ public sealed partial class AggregatorWorker : IDisposable
 {
     /// <summary>Header on window records: when the worker emitted the record (unix ms, wall clock).</summary>
     public const string EmittedAtHeader = "pipeline.emitted_at_ms";
+    /// <summary>
+    /// Header naming the calls partition a window was aggregated from (<c>topic:partition</c>): every series of a
+    /// source closes its windows together, so the alert worker knows a minute of a series is complete (and an
+    /// absent window means no calls) once its source has delivered a later minute.
+    /// </summary>
+    public const string WindowSourceHeader = "pipeline.source";
 
     /// <summary>
     /// DLQ header: the failure class: a <see cref="DecodeFailure"/> name, <c>ProcessingError</c> (a bug met
@@ -589,7 +595,11 @@ public sealed partial class AggregatorWorker : IDisposable
             Value = _aggregateSerializer.Serialize(MetricsRows.ToAggregate(state, revision, _prices.Version)),
             Timestamp = new Timestamp(state.WindowEnd),
             // Event time is the record's timestamp; the wall-clock emission goes in a header, for freshness and alert-delay measurements.
-            Headers = new Headers { { EmittedAtHeader, Encoding.UTF8.GetBytes(now.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)) } },
+            Headers = new Headers
+            {
+                { EmittedAtHeader, Encoding.UTF8.GetBytes(now.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture)) },
+                { WindowSourceHeader, Encoding.UTF8.GetBytes(_options.Topic + ":" + state.Partition.ToString(CultureInfo.InvariantCulture)) },
+            },
         });
     }
 

@@ -100,6 +100,10 @@ public sealed partial class AlertWorker : IDisposable
         // Event time each partition has delivered up to, and when it last delivered (its low watermark).
         var partitionEnds = new Dictionary<int, (DateTimeOffset End, long SeenTicks)>();
         var swept = DateTimeOffset.MinValue;
+        // How far each source (calls partition, from the aggregator's header) has delivered, and when it last did.
+        var sourceEnds = new Dictionary<string, (DateTimeOffset End, long SeenTicks)>(StringComparer.Ordinal);
+        var sourcesChanged = false;
+        var lastSourceSweep = _time.GetTimestamp();
         var lastRefresh = _time.GetTimestamp();
         try
         {
@@ -127,8 +131,16 @@ public sealed partial class AlertWorker : IDisposable
                     var p = result.Partition.Value;
                     var end = partitionEnds.TryGetValue(p, out var known) && known.End > window.WindowEnd ? known.End : window.WindowEnd;
                     partitionEnds[p] = (end, _time.GetTimestamp());
+                    string? source = null;
+                    if (result.Message.Headers?.TryGetLastBytes(AggregatorWorker.WindowSourceHeader, out var sourceBytes) == true)
+                    {
+                        source = System.Text.Encoding.UTF8.GetString(sourceBytes);
+                        var sourceEnd = sourceEnds.TryGetValue(source, out var s) && s.End > window.WindowEnd ? s.End : window.WindowEnd;
+                        sourceEnds[source] = (sourceEnd, _time.GetTimestamp());
+                        sourcesChanged = true;
+                    }
                     // A series is judged at a window's end once every partition still delivering has passed it.
-                    var alerts = _engine.OnWindow(window, LowWatermark(partitionEnds));
+                    var alerts = _engine.OnWindow(window, LowWatermark(partitionEnds), source);
                     WindowsEvaluated++;
                     Evaluations.Add(1);
                     if (alerts.Count > 0)
@@ -140,11 +152,18 @@ public sealed partial class AlertWorker : IDisposable
                 if (partitionEnds.Count > 0)
                 {
                     var safeNow = LowWatermark(partitionEnds);
-                    // The sweep visits every incident: run it only when event time moved.
-                    if (safeNow > swept)
+                    // The sweep visits every incident and series: run it when event time moved, or (at most once a
+                    // second) when a source moved on.
+                    var sweepSources = sourcesChanged && _time.GetElapsedTime(lastSourceSweep) >= TimeSpan.FromSeconds(1);
+                    if (safeNow > swept || sweepSources)
                     {
                         swept = safeNow;
-                        var resolved = _engine.AdvanceTo(safeNow);
+                        sourcesChanged = false;
+                        lastSourceSweep = _time.GetTimestamp();
+                        // Sources that stopped delivering (all their series quiet) no longer limit their series.
+                        var active = sourceEnds.Where(kv => _time.GetElapsedTime(kv.Value.SeenTicks) < _options.PartitionIdleTimeout)
+                            .ToDictionary(kv => kv.Key, kv => kv.Value.End, StringComparer.Ordinal);
+                        var resolved = _engine.AdvanceTo(safeNow, active);
                         if (resolved.Count > 0)
                         {
                             await PublishAsync(producer, resolved, cancellationToken);

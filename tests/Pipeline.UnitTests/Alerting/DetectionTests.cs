@@ -176,6 +176,34 @@ public sealed class DetectionTests
     }
 
     [Fact]
+    public void SeriesOfALaggingSource_AreNotCalledSilent_UntilTheirSourceHasPassedThem()
+    {
+        // Two calls partitions: "a" delivers up to now, "b" (this series) lags 6 minutes behind, as an aggregator
+        // partition behind on its input does. The low watermark follows "a"; silence must follow "b".
+        var engine = Defaults("traffic_stopped");
+        var fast = Series with { PromptName = "fast" };
+        var t0 = _clock.GetUtcNow();
+        var alerts = new List<Alert>();
+        for (var m = 0; m < 120; m++)
+        {
+            alerts.AddRange(engine.OnWindow(Minute(new Shape(), fast, t0.AddMinutes(m)), t0.AddMinutes(m + 1), "calls:0"));
+            if (m >= 6) alerts.AddRange(engine.OnWindow(Minute(new Shape(), Series, t0.AddMinutes(m - 6)), t0.AddMinutes(m + 1), "calls:1"));
+            var sources = new Dictionary<string, DateTimeOffset> { ["calls:0"] = t0.AddMinutes(m + 1) };
+            if (m >= 6) sources["calls:1"] = t0.AddMinutes(m - 5);
+            alerts.AddRange(engine.AdvanceTo(t0.AddMinutes(m + 1), sources));
+        }
+        Assert.True(alerts.Count == 0, string.Join("\n", alerts.Select(a => a.Summary)));
+        // Source "b" moves on (other series of it deliver) while this series sends nothing: now it is a silence.
+        var other = Series with { PromptName = "b-other" };
+        for (var m = 120; m < 126; m++)
+        {
+            alerts.AddRange(engine.OnWindow(Minute(new Shape(), other, t0.AddMinutes(m - 6)), t0.AddMinutes(m + 1), "calls:1"));
+            alerts.AddRange(engine.AdvanceTo(t0.AddMinutes(m + 1), new Dictionary<string, DateTimeOffset> { ["calls:0"] = t0.AddMinutes(m + 1), ["calls:1"] = t0.AddMinutes(m - 5) }));
+        }
+        Assert.Single(alerts, a => a.RuleId == "traffic_stopped" && a.State == AlertState.Firing && a.Series == Series);
+    }
+
+    [Fact]
     public void AllPartitionsQuiet_WallClockWatermark_StillSeesTheSilence()
     {
         var engine = Defaults("traffic_stopped");
