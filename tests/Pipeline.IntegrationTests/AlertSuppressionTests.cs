@@ -264,24 +264,5 @@ public sealed partial class AlertSuppressionTests : IDisposable
         Assert.True(await condition(), "condition not reached in 30 s");
     }
 
-    private List<Alert> ReadAlerts(string topic, CancellationToken ct)
-    {
-        var serializer = new AlertSerializer();
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]>(_servers.Kafka.Consumer("read-" + Guid.NewGuid().ToString("N"))).Build();
-        consumer.Assign(new TopicPartitionOffset(topic, 0, Offset.Beginning));
-        var list = new List<Alert>();
-        for (var idle = 0; idle < 10 && !ct.IsCancellationRequested;)
-        {
-            if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { IsPartitionEOF: false, Message: { } m })
-            {
-                list.Add(serializer.Deserialize(m.Value));
-                idle = 0;
-            }
-            else
-            {
-                idle++;
-            }
-        }
-        return list;
-    }
+    private List<Alert> ReadAlerts(string topic, CancellationToken ct) => AlertTopic.ReadAll(_servers, topic, ct);
 }
