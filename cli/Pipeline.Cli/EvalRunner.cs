@@ -218,8 +218,10 @@ internal sealed class EvalRunner(KafkaSettings kafka, ClickHouseOptions clickHou
                 WindowSize = TimeSpan.FromMinutes(1), AllowedLateness = user.Windowing.AllowedLateness, LateRetention = user.Windowing.LateRetention,
                 // Event time runs days ahead of the clock's pace: a partition that looks idle for this long lets its
                 // watermark jump to the clock. The producer feeds every partition continuously, so only the end of play
-                // is idle; 10 s closes the last windows soon after it (the run fails if a jump happened mid-run).
-                IdleTimeout = TimeSpan.FromSeconds(10),
+                // is idle; 30 s closes the last windows soon after it, and is longer than the stalls a loaded CI
+                // machine gives a partition mid-run (10 s was not: a jump mid-run made 1,108 events late).
+                // The run fails if a jump happened mid-run.
+                IdleTimeout = TimeSpan.FromSeconds(30),
             },
             Anomalies = user.Anomalies,
         };
