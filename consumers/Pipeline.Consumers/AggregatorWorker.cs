@@ -104,6 +104,7 @@ public sealed partial class AggregatorWorker : IDisposable
     // Cancelled 30 s after a stop: bounds every wait for a server, in callbacks too.
     private CancellationToken _writes;
     private long _recordsConsumed;
+    private long _lateEvents;
     private long _eventsWritten;
     private long _deadLettered;
     // Dead letters sent since the last flush: their delivery must be confirmed before offsets move past them.
@@ -134,6 +135,8 @@ public sealed partial class AggregatorWorker : IDisposable
     public long DeadLettered => Interlocked.Read(ref _deadLettered);
     /// <summary>Window revisions written so far.</summary>
     public long WindowsWritten { get; private set; }
+    /// <summary>Events this worker counted late (its share of <c>pipeline.aggregator.late_events</c>, which every worker in a process shares by name).</summary>
+    public long LateEventsCounted => Interlocked.Read(ref _lateEvents);
     /// <summary>Times partitions were assigned to this worker (one while its group membership holds).</summary>
     public int Assignments { get; private set; }
 
@@ -324,11 +327,11 @@ public sealed partial class AggregatorWorker : IDisposable
                 // its row goes to calls, and the window is rebuilt from calls FINAL once this batch is inserted.
                 // Exact (duplicates collapse by event id) and nothing held in memory, however far behind it is.
                 _recompute[new WindowKey(SeriesKey.Of(call), PartitionWindows.WindowStartOf(call.OccurredAt, _options.Windowing.WindowSize))] = partition;
-                LateEvents.Add(1);
+                CountLate();
             }
             else if (windows.Add(call, offset) == AddOutcome.Late)
             {
-                LateEvents.Add(1);
+                CountLate();
             }
             _rows.Add(row);
             _sources.Add(SourceRecord.Of(result));
@@ -342,6 +345,12 @@ public sealed partial class AggregatorWorker : IDisposable
             DeadLetter(SourceRecord.Of(result), "ProcessingError", $"{ex.GetType().Name}: {ex.Message}");
             _nextOffsets[partition] = offset + 1;
         }
+    }
+
+    private void CountLate()
+    {
+        LateEvents.Add(1);
+        Interlocked.Increment(ref _lateEvents);
     }
 
     /// <summary>
