@@ -55,6 +55,7 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
     private readonly Channel<Pending> _queue;
     private readonly SpillStore _spill;
     private readonly SpillReplayer _replayer;
+    private readonly Sampler? _sampler;
     private readonly bool _temporarySpill;
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _wake = new(0);
@@ -83,6 +84,7 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
         _time = time ?? TimeProvider.System;
         // The registry first: a start-up failure there must not leave a locked spill folder behind.
         _schema = new SchemaIdResolver(options, _log, _time);
+        _sampler = options.Sampling.IsOff ? null : new Sampler(options.Sampling, options.Sampling.Seed is { } seed ? new Random(seed) : null);
         _temporarySpill = string.IsNullOrWhiteSpace(options.SpillDirectory);
         _spill = _temporarySpill
             ? new SpillStore(Path.Combine(Path.GetTempPath(), "pipeline-spill-" + Guid.NewGuid().ToString("N")), options.SpillMaxBytes, options.SpillSegmentBytes)
@@ -133,6 +135,8 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
     public long Rejected => Interlocked.Read(ref _metrics.Rejected);
     /// <summary>Calls sent with clamped fields.</summary>
     public long Clamped => Interlocked.Read(ref _metrics.Clamped);
+    /// <summary>Calls left out by <see cref="ProducerOptions.Sampling"/> (accepted, not sent: the kept ones carry their weight).</summary>
+    public long SampledOut => Interlocked.Read(ref _metrics.SampledOut);
     /// <summary>Calls Kafka refused permanently (too large, not authorized).</summary>
     public long Failed => Interlocked.Read(ref _metrics.Failed);
     /// <summary>True while events are routed to the disk spill (Kafka unreachable or replay in progress).</summary>
@@ -171,7 +175,14 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
             return false;
         }
         _metrics.OnAccepted(edge.Clamped > 0);
-        var pending = new Pending(edge.Call, _time.GetTimestamp());
+        var kept = _sampler is null ? edge.Call : _sampler.Apply(edge.Call);
+        if (kept is null)
+        {
+            // Left out by sampling: the kept calls of its series carry its weight.
+            _metrics.OnSampledOut();
+            return true;
+        }
+        var pending = new Pending(kept, _time.GetTimestamp());
         if (_queue.Writer.TryWrite(pending)) return true;
         if (_options.MaxBlock > TimeSpan.Zero && WaitForRoom(pending)) return true;
         // The sender is behind: this caller writes its own event to disk rather than wait.

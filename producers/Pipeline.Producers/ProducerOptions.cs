@@ -79,6 +79,9 @@ public sealed record ProducerOptions : IValidatableObject
     [Range(0, LlmCallValidator.MaxMapEntries)]
     public int MaxTags { get; set; } = LlmCallValidator.MaxMapEntries;
 
+    /// <summary>Head sampling (off by default): a rate per prompt, errors and slow calls always kept. See <see cref="SamplingOptions"/>.</summary>
+    public SamplingOptions Sampling { get; set; } = new();
+
     /// <summary>
     /// Repeated librdkafka log lines (a broker that is down is reported several times a second) are let through
     /// at most once per this interval, 0 (every line) to 1 hour. Default 30 s.
