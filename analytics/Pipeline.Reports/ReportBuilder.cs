@@ -327,7 +327,7 @@ public sealed class ReportBuilder(ClickHouseHttp clickHouse)
         }
         var line = string.Create(inv, $"- Cost: ${total:0.00}; projected per 30 days at this rate: ${r.ProjectedMonthlyCost:0.00}");
         return r.UnpricedCalls == 0 ? line
-            : line + string.Create(inv, $"; {r.UnpricedCalls:N0} calls ({(double)r.UnpricedCalls / Math.Max(1, calls):P1}) unpriced and not included (add prices: docs/configuration.md, Prices)");
+            : line + string.Create(inv, $"; {r.UnpricedCalls:N0} calls ({100.0 * r.UnpricedCalls / Math.Max(1, calls):0.0}%) unpriced and not included (add prices: docs/configuration.md, Prices)");
     }
 
     private static string PerCall(double? cost) => cost is { } c ? "$" + c.ToString("0.000000", CultureInfo.InvariantCulture) : "unpriced";

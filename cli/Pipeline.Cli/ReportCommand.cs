@@ -54,6 +54,7 @@ internal static class ReportCommand
             }
             return await RunAsync(config, "range", from, to, parse.GetValue(Out), ScopeFlags.Read(parse), ct);
         });
+        command.Subcommands.Add(range);
         return command;
     }
 

@@ -77,13 +77,13 @@ internal static class TopCommand
     {
         ArgumentNullException.ThrowIfNull(scope);
         var rows = await clickHouse.QueryAsync($"""
-            SELECT environment, service, prompt_name, prompt_version, count() AS n FROM
+            SELECT e AS environment, s AS service, p AS prompt_name, v AS prompt_version, count() AS n FROM
             (
-                SELECT alert_id, any(environment) AS environment, any(service) AS service, any(prompt_name) AS prompt_name,
-                       any(prompt_version) AS prompt_version, countIf(state = 'RESOLVED') AS resolved
+                SELECT alert_id, any(environment) AS e, any(service) AS s, any(prompt_name) AS p, any(prompt_version) AS v,
+                       countIf(state = 'RESOLVED') AS resolved
                 FROM alerts FINAL WHERE {scope.Sql()} GROUP BY alert_id
             )
-            WHERE resolved = 0 GROUP BY environment, service, prompt_name, prompt_version
+            WHERE resolved = 0 GROUP BY e, s, p, v
             """, ct);
         return rows.ToDictionary(r => Terminal.AlertKey(r.GetProperty("environment").GetString() ?? "", r.GetProperty("service").GetString() ?? "",
                 r.GetProperty("prompt_name").GetString() ?? "", r.GetProperty("prompt_version").GetString() ?? ""),
