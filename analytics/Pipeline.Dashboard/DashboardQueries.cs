@@ -43,16 +43,38 @@ public readonly record struct TimeRange(DateTimeOffset From, DateTimeOffset To)
         DateTimeOffset.TryParse(s, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out value);
 }
 
-/// <summary>Which series a request is about; empty fields match everything.</summary>
-public sealed record SeriesFilter(string? Prompt, string? Version, string? Model)
+/// <summary>Which series a request is about (API parameters <c>prompt</c>, <c>version</c>, <c>model</c>, <c>environment</c>, <c>service</c>); empty fields match everything.</summary>
+public sealed record SeriesFilter(string? Prompt, string? Version, string? Model, string? Environment = null, string? Service = null)
 {
+    /// <summary>Everything.</summary>
+    public static SeriesFilter All { get; } = new(null, null, null);
+
+    /// <summary>The environment and service part.</summary>
+    public SeriesScope Scope => new(Environment, Service);
+
+    /// <summary>True when it names anything to look for.</summary>
+    public bool IsAll => string.IsNullOrEmpty(Prompt) && string.IsNullOrEmpty(Version) && string.IsNullOrEmpty(Model) && Scope.IsAll;
+
     public string Sql()
     {
         var parts = new List<string>();
         if (!string.IsNullOrEmpty(Prompt)) parts.Add($"prompt_name = {ClickHouseHttp.Quote(Prompt)}");
         if (!string.IsNullOrEmpty(Version)) parts.Add($"prompt_version = {ClickHouseHttp.Quote(Version)}");
         if (!string.IsNullOrEmpty(Model)) parts.Add($"request_model = {ClickHouseHttp.Quote(Model)}");
+        if (!Scope.IsAll) parts.Add(Scope.Sql());
         return parts.Count == 0 ? "1" : string.Join(" AND ", parts);
+    }
+
+    /// <summary>For a 404: <c>unknown prompt 'x' version '2' in environment 'prod'</c>.</summary>
+    public string Describe()
+    {
+        var parts = new List<string>();
+        if (!string.IsNullOrEmpty(Prompt)) parts.Add($"prompt '{Prompt}'");
+        if (!string.IsNullOrEmpty(Version)) parts.Add($"version '{Version}'");
+        if (!string.IsNullOrEmpty(Model)) parts.Add($"model '{Model}'");
+        if (!string.IsNullOrEmpty(Environment)) parts.Add($"environment '{Environment}'");
+        if (!string.IsNullOrEmpty(Service)) parts.Add($"service '{Service}'");
+        return string.Join(" ", parts);
     }
 }
 
@@ -68,41 +90,48 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
 {
     public HealthThresholds Thresholds { get; } = new();
 
+    /// <summary>A 404 (<see cref="UnknownSeriesException"/>) when the filter names a prompt, version, model, environment or service never seen.</summary>
     public async Task CheckKnownAsync(SeriesFilter filter, CancellationToken ct)
     {
-        if (string.IsNullOrEmpty(filter.Prompt) && string.IsNullOrEmpty(filter.Version) && string.IsNullOrEmpty(filter.Model)) return;
+        ArgumentNullException.ThrowIfNull(filter);
+        if (filter.IsAll) return;
         if (await clickHouse.ScalarAsync($"SELECT count() FROM metrics_1m WHERE {filter.Sql()}", ct) == 0)
         {
-            throw new UnknownSeriesException($"unknown prompt '{filter.Prompt}'" + (filter.Version is { Length: > 0 } v ? $" version '{v}'" : "") + (filter.Model is { Length: > 0 } m ? $" model '{m}'" : ""));
+            throw new UnknownSeriesException($"unknown {filter.Describe()}");
         }
     }
 
-    public async Task<IReadOnlyList<PromptRow>> PromptsAsync(TimeRange range, CancellationToken ct)
+    /// <summary>Health of every series in <paramref name="scope"/> (environment and service).</summary>
+    public async Task<IReadOnlyList<PromptRow>> PromptsAsync(TimeRange range, SeriesScope scope, CancellationToken ct)
     {
-        var health = await PromptHealth.QueryAsync(clickHouse, range.From, range.To, Thresholds, ct);
+        ArgumentNullException.ThrowIfNull(scope);
+        var health = await PromptHealth.QueryAsync(clickHouse, range.From, range.To, Thresholds, scope, ct);
         var errors = await clickHouse.QueryAsync($"""
-            SELECT prompt_name, prompt_version, request_model, sum(errors) AS e, sum(input_tokens) AS i, sum(output_tokens) AS o
-            FROM metrics_1m FINAL WHERE {Range("window_start", range)} GROUP BY prompt_name, prompt_version, request_model
+            SELECT environment, service, prompt_name, prompt_version, request_model, sum(errors) AS e, sum(input_tokens) AS i, sum(output_tokens) AS o
+            FROM metrics_1m FINAL WHERE {Range("window_start", range)} AND {scope.Sql()}
+            GROUP BY environment, service, prompt_name, prompt_version, request_model
             """, ct);
-        var extra = errors.ToDictionary(r => (S(r, "prompt_name"), S(r, "prompt_version"), S(r, "request_model")), r => (L(r, "e"), L(r, "i"), L(r, "o")));
+        var extra = errors.ToDictionary(r => (S(r, "environment"), S(r, "service"), S(r, "prompt_name"), S(r, "prompt_version"), S(r, "request_model")),
+            r => (L(r, "e"), L(r, "i"), L(r, "o")));
         return health.Select(h =>
         {
-            var (e, i, o) = extra.GetValueOrDefault((h.PromptName, h.PromptVersion, h.Model));
+            var (e, i, o) = extra.GetValueOrDefault((h.Environment, h.Service, h.PromptName, h.PromptVersion, h.Model));
             return new PromptRow(h.Environment, h.Service, h.PromptName, h.PromptVersion, h.Model, h.Calls, h.SuccessRate,
                 h.Calls == 0 ? 0 : (double)e / h.Calls, h.MeanLatencyMs, h.P50Ms, h.P95Ms, h.P99Ms, i, o,
-                h.Calls == 0 ? 0 : (double)(i + o) / h.Calls, h.CostUsd, h.Calls == 0 ? 0 : h.CostUsd / h.Calls, h.QualityMean,
+                h.Calls == 0 ? 0 : (double)(i + o) / h.Calls, h.CostUsd, h.CostPerCallUsd, h.UnpricedCalls, h.QualityMean,
                 h.Status.ToString().ToLowerInvariant());
         }).ToList();
     }
 
     public async Task<Overview> OverviewAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(filter);
         var rows = await clickHouse.QueryAsync($"""
-            SELECT calls, successes, errors, latency_sum_ms, latency_sketch, input_tokens, output_tokens, cost_usd
+            SELECT calls, successes, errors, latency_sum_ms, latency_sketch, input_tokens, output_tokens, cost_usd, unpriced_calls
             FROM metrics_1m FINAL WHERE {Range("window_start", range)} AND {filter.Sql()}
             """, ct);
         var sketch = new QuantileSketch();
-        long calls = 0, successes = 0, errors = 0, input = 0, output = 0;
+        long calls = 0, successes = 0, errors = 0, input = 0, output = 0, unpriced = 0;
         double latencySum = 0, cost = 0;
         foreach (var r in rows)
         {
@@ -111,25 +140,29 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
             errors += L(r, "errors");
             input += L(r, "input_tokens");
             output += L(r, "output_tokens");
+            unpriced += L(r, "unpriced_calls");
             latencySum += StoredValues.Number(r, "latency_sum_ms");
             cost += StoredValues.Number(r, "cost_usd");
             sketch.Merge(QuantileSketch.FromStored(S(r, "latency_sketch")));
         }
-        var firing = await FiringCountAsync(ct);
+        var firing = await FiringCountAsync(filter.Scope, ct);
         var newest = await clickHouse.ScalarAsync("SELECT toUInt32(max(emitted_at)) FROM metrics_1m", ct);
         double? freshness = newest > 0 ? (time.GetUtcNow() - DateTimeOffset.FromUnixTimeSeconds((long)newest)).TotalSeconds : null;
         return new Overview(range.From, range.To, calls,
             calls == 0 ? null : (double)successes / calls, calls == 0 ? null : (double)errors / calls,
             calls == 0 ? null : latencySum / calls,
             sketch.Count == 0 ? null : sketch.Quantile(0.5), sketch.Count == 0 ? null : sketch.Quantile(0.95), sketch.Count == 0 ? null : sketch.Quantile(0.99),
-            input, output, cost, firing, freshness, calls == 0 ? "no data in this range" : null);
+            input, output, Known(cost, calls, unpriced), Math.Min(unpriced, calls), firing, freshness, calls == 0 ? "no data in this range" : null);
     }
+
+    /// <summary>A cost sum, or null when every one of <paramref name="calls"/> is unpriced (a sum of nothing known is not $0).</summary>
+    private static double? Known(double cost, long calls, long unpriced) => calls > 0 && unpriced >= calls ? null : cost;
 
     public async Task<TimeSeries> TimeSeriesAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
     {
         var bucket = BucketSeconds(range.Span);
         var rows = await clickHouse.QueryAsync($"""
-            SELECT intDiv(toUInt32(window_start), {bucket}) * {bucket} AS b, calls, successes, errors, latency_sketch, cost_usd
+            SELECT intDiv(toUInt32(window_start), {bucket}) * {bucket} AS b, calls, successes, errors, latency_sketch, cost_usd, unpriced_calls
             FROM metrics_1m FINAL WHERE {Range("window_start", range)} AND {filter.Sql()} ORDER BY b
             """, ct);
         var points = rows.GroupBy(r => L(r, "b")).Select(g =>
@@ -143,7 +176,7 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
             return new TimePoint(DateTimeOffset.FromUnixTimeSeconds(g.Key), calls,
                 calls == 0 ? null : (double)g.Sum(r => L(r, "successes")) / calls, calls == 0 ? null : (double)g.Sum(r => L(r, "errors")) / calls,
                 sketch.Count == 0 ? null : sketch.Quantile(0.5), sketch.Count == 0 ? null : sketch.Quantile(0.95), sketch.Count == 0 ? null : sketch.Quantile(0.99),
-                g.Sum(r => StoredValues.Number(r, "cost_usd")));
+                Known(g.Sum(r => StoredValues.Number(r, "cost_usd")), calls, g.Sum(r => L(r, "unpriced_calls"))), Math.Min(calls, g.Sum(r => L(r, "unpriced_calls"))));
         }).ToList();
         var anomalies = (await clickHouse.QueryAsync($"""
             SELECT toUInt32(window_start) AS ws, prompt_name, prompt_version, request_model, metric, value, baseline_median, score
@@ -153,34 +186,47 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
         return new TimeSeries(bucket, points, anomalies);
     }
 
-    public async Task<Comparison> CompareAsync(TimeRange range, IReadOnlyList<SeriesFilter> series, CancellationToken ct)
+    /// <summary>
+    /// Two or three series side by side, each later one against the first (<see cref="ReportBuilder.CompareAsync"/>,
+    /// with its minimum sample per side). Within <paramref name="scope"/>; a later series is taken from the first
+    /// one's environment and service when it ran there, so versions of another team's prompt of the same name are
+    /// not its control.
+    /// </summary>
+    public async Task<Comparison> CompareAsync(TimeRange range, IReadOnlyList<SeriesFilter> series, SeriesScope scope, CancellationToken ct)
     {
-        var prompts = await PromptHealth.QueryAsync(clickHouse, range.From, range.To, Thresholds, ct);
+        ArgumentNullException.ThrowIfNull(series);
+        ArgumentNullException.ThrowIfNull(scope);
+        var prompts = await PromptHealth.QueryAsync(clickHouse, range.From, range.To, Thresholds, scope, ct);
         var picked = new List<PromptHealth>();
         foreach (var s in series)
         {
-            var match = prompts.Where(p => p.PromptName == s.Prompt && (string.IsNullOrEmpty(s.Version) || p.PromptVersion == s.Version)
-                && (string.IsNullOrEmpty(s.Model) || p.Model == s.Model)).MaxBy(p => p.Calls);
-            picked.Add(match ?? throw new UnknownSeriesException($"no data for '{s.Prompt}@{s.Version}' in this range"));
+            var matches = prompts.Where(p => p.PromptName == s.Prompt && (string.IsNullOrEmpty(s.Version) || p.PromptVersion == s.Version)
+                && (string.IsNullOrEmpty(s.Model) || p.Model == s.Model)).ToList();
+            var match = picked.Count > 0 && matches.Where(p => p.Environment == picked[0].Environment && p.Service == picked[0].Service).MaxBy(p => p.Calls) is { } same
+                ? same : matches.MaxBy(p => p.Calls);
+            picked.Add(match ?? throw new UnknownSeriesException($"no data for '{s.Prompt}@{s.Version}' in this range"
+                + (scope.IsAll ? "" : $" for {scope}")));
         }
         var builder = new ReportBuilder(clickHouse);
         var verdicts = new List<VersionComparison>();
         for (var i = 1; i < picked.Count; i++)
         {
-            verdicts.Add(await builder.CompareAsync(picked[0], picked[i], range.From.ToUnixTimeSeconds(), range.To.ToUnixTimeSeconds(), ct));
+            verdicts.Add(await builder.CompareAsync(picked[0], picked[i], range.From.ToUnixTimeSeconds(), range.To.ToUnixTimeSeconds(), AbMinimums.Default, ct));
         }
         return new Comparison(picked.Select(h => new PromptRow(h.Environment, h.Service, h.PromptName, h.PromptVersion, h.Model, h.Calls, h.SuccessRate, 1 - h.SuccessRate,
-            h.MeanLatencyMs, h.P50Ms, h.P95Ms, h.P99Ms, 0, 0, h.Calls == 0 ? 0 : (double)h.Tokens / h.Calls, h.CostUsd, h.Calls == 0 ? 0 : h.CostUsd / h.Calls,
+            h.MeanLatencyMs, h.P50Ms, h.P95Ms, h.P99Ms, 0, 0, h.Calls == 0 ? 0 : (double)h.Tokens / h.Calls, h.CostUsd, h.CostPerCallUsd, h.UnpricedCalls,
             h.QualityMean, h.Status.ToString().ToLowerInvariant())).ToList(), verdicts);
     }
 
-    public async Task<IReadOnlyList<AlertRow>> AlertsAsync(TimeRange range, CancellationToken ct)
+    /// <summary>Incidents touching the range, of series in <paramref name="scope"/>.</summary>
+    public async Task<IReadOnlyList<AlertRow>> AlertsAsync(TimeRange range, SeriesScope scope, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(scope);
         var rows = await clickHouse.QueryAsync($"""
             SELECT alert_id, rule_id, toString(state) AS state, toString(severity) AS severity, environment, service, prompt_name, prompt_version, request_model,
                    metric, observed, baseline, threshold, toUInt32(started_at) AS started, toUInt32(ifNull(resolved_at, toDateTime(0))) AS resolved, summary, runbook_url
             FROM alerts FINAL
-            WHERE started_at < {range.To.ToUnixTimeSeconds()} AND (resolved_at IS NULL OR resolved_at >= {range.From.ToUnixTimeSeconds()})
+            WHERE started_at < {range.To.ToUnixTimeSeconds()} AND (resolved_at IS NULL OR resolved_at >= {range.From.ToUnixTimeSeconds()}) AND {scope.Sql()}
             ORDER BY started DESC, alert_id, state
             """, ct);
         return rows.GroupBy(r => S(r, "alert_id")).Select(g =>
@@ -189,32 +235,41 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
             var isResolved = g.Any(r => S(r, "state") == "RESOLVED");
             var last = isResolved ? g.First(r => S(r, "state") == "RESOLVED") : firing;
             return new AlertRow(g.Key, S(firing, "rule_id"), S(firing, "severity"), isResolved ? "resolved" : "firing",
-                S(firing, "prompt_name"), S(firing, "prompt_version"), S(firing, "request_model"), S(firing, "metric"),
+                S(firing, "environment"), S(firing, "service"), S(firing, "prompt_name"), S(firing, "prompt_version"), S(firing, "request_model"), S(firing, "metric"),
                 StoredValues.Number(firing, "observed"), firing.GetProperty("baseline").ValueKind == JsonValueKind.Number ? StoredValues.Number(firing, "baseline") : null,
                 StoredValues.Number(firing, "threshold"), DateTimeOffset.FromUnixTimeSeconds(L(firing, "started")),
                 isResolved ? DateTimeOffset.FromUnixTimeSeconds(L(last, "resolved")) : null, S(last, "summary"), S(firing, "runbook_url"));
         }).OrderByDescending(a => a.State == "firing").ThenByDescending(a => a.StartedAt).ToList();
     }
 
+    /// <summary>
+    /// Spend per day and per prompt and model. Costs are of the calls that have one; a row whose calls all lack a
+    /// cost has <c>costUsd</c> null and says how many in <c>unpricedRequests</c>, and so do the totals.
+    /// </summary>
     public async Task<CostView> CostAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
     {
+        ArgumentNullException.ThrowIfNull(filter);
         var days = (await clickHouse.QueryAsync($"""
-            SELECT toString(toDate(window_start)) AS day, sum(cost_usd) AS cost, sum(calls) AS calls
+            SELECT toString(toDate(window_start)) AS day, sum(cost_usd) AS cost, sum(calls) AS calls, sum(unpriced_calls) AS u
             FROM metrics_1m FINAL WHERE {Range("window_start", range)} AND {filter.Sql()} GROUP BY day ORDER BY day
-            """, ct)).Select(r => new CostPoint(S(r, "day"), StoredValues.Number(r, "cost"), L(r, "calls"))).ToList();
+            """, ct)).Select(r => new CostPoint(S(r, "day"), Known(StoredValues.Number(r, "cost"), L(r, "calls"), L(r, "u")), L(r, "calls"), Math.Min(L(r, "u"), L(r, "calls")))).ToList();
         var byPrompt = (await clickHouse.QueryAsync($"""
-            SELECT prompt_name, request_model, sum(calls) AS calls, sum(input_tokens) AS i, sum(output_tokens) AS o, sum(cost_usd) AS cost
+            SELECT prompt_name, request_model, sum(calls) AS calls, sum(input_tokens) AS i, sum(output_tokens) AS o, sum(cost_usd) AS cost, sum(unpriced_calls) AS u
             FROM metrics_1m FINAL WHERE {Range("window_start", range)} AND {filter.Sql()} GROUP BY prompt_name, request_model ORDER BY cost DESC
-            """, ct)).Select(r => new CostByPrompt(S(r, "prompt_name"), S(r, "request_model"), L(r, "calls"), L(r, "i"), L(r, "o"), StoredValues.Number(r, "cost"))).ToList();
-        var total = byPrompt.Sum(p => p.CostUsd);
+            """, ct)).Select(r => new CostByPrompt(S(r, "prompt_name"), S(r, "request_model"), L(r, "calls"), L(r, "i"), L(r, "o"),
+                Known(StoredValues.Number(r, "cost"), L(r, "calls"), L(r, "u")), Math.Min(L(r, "u"), L(r, "calls")))).ToList();
+        var unpriced = byPrompt.Sum(p => p.UnpricedRequests);
+        double? total = byPrompt.Any(p => p.CostUsd is not null) ? byPrompt.Sum(p => p.CostUsd ?? 0) : null;
         var projected = total / Math.Max(1.0 / 24, range.Span.TotalDays) * 30;
         double? budget = options.MonthlyBudgetUsd > 0 ? options.MonthlyBudgetUsd : null;
-        return new CostView(total, projected, budget, budget is { } b ? projected / b : null, days, byPrompt);
+        return new CostView(total, projected, budget, budget is { } b ? projected / b : null, unpriced, days, byPrompt);
     }
 
-    public async Task<IReadOnlyList<Recommendation>> RecommendationsAsync(TimeRange range, CancellationToken ct)
+    /// <summary>Recommendations for the series in <paramref name="scope"/> ; versions are compared only within one environment and service.</summary>
+    public async Task<IReadOnlyList<Recommendation>> RecommendationsAsync(TimeRange range, SeriesScope scope, CancellationToken ct)
     {
-        var prompts = await PromptsAsync(range, ct);
+        ArgumentNullException.ThrowIfNull(scope);
+        var prompts = await PromptsAsync(range, scope, ct);
         var list = new List<Recommendation>();
         var active = prompts.Where(p => p.Requests >= 20).ToList();
         if (active.Count >= 2)
@@ -238,9 +293,10 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
                 $"{p.PromptName}@{p.PromptVersion} on {p.Model} has p95 {p.LatencyP95Ms:0} ms with only {p.ErrorRate:P1} errors: the model is reliable but slow; a faster model may serve this prompt.",
                 p.LatencyP95Ms, Thresholds.RedLatencyMs));
         }
-        foreach (var g in active.GroupBy(p => (p.PromptName, p.Model)).Where(g => g.Count() > 1))
+        foreach (var g in active.GroupBy(p => (p.Environment, p.Service, p.PromptName, p.Model)).Where(g => g.Count() > 1))
         {
-            var comparison = await CompareAsync(range, [.. g.OrderByDescending(p => p.Requests).Select(p => new SeriesFilter(p.PromptName, p.PromptVersion, p.Model))], ct);
+            var comparison = await CompareAsync(range, [.. g.OrderByDescending(p => p.Requests).Select(p => new SeriesFilter(p.PromptName, p.PromptVersion, p.Model))],
+                new SeriesScope(g.Key.Environment, g.Key.Service), ct);
             foreach (var v in comparison.Verdicts.Where(v => v.P95DiffLowMs > 0 || (v.SuccessP < 0.05 && v.CandidateSuccess < v.ControlSuccess)))
             {
                 list.Add(new Recommendation("version", "error", v.Prompt, v.Candidate,
@@ -248,12 +304,13 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
                     v.CandidateP95Ms, v.ControlP95Ms));
             }
         }
-        var cost = await CostAsync(range, new SeriesFilter(null, null, null), ct);
-        if (cost.BudgetUsd is { } budget && cost.ProjectedMonthUsd > budget)
+        var cost = await CostAsync(range, new SeriesFilter(null, null, null, scope.Environment, scope.Service), ct);
+        if (cost.BudgetUsd is { } budget && cost.ProjectedMonthUsd is { } projected && projected > budget)
         {
+            var unpriced = cost.UnpricedRequests > 0 ? $" (and {cost.UnpricedRequests:N0} unpriced requests are not counted)" : "";
             list.Add(new Recommendation("cost", "warning", "", "",
-                $"Spend is on pace for ${cost.ProjectedMonthUsd:0.00} this month, above the ${budget:0.00} budget ({cost.ProjectedMonthUsd / budget:P0}); the largest is {(cost.ByPrompt.Count > 0 ? cost.ByPrompt[0].PromptName : "-")}.",
-                cost.ProjectedMonthUsd, budget));
+                $"Spend is on pace for ${projected:0.00} this month, above the ${budget:0.00} budget ({projected / budget:P0}){unpriced}; the largest is {(cost.ByPrompt.Count > 0 ? cost.ByPrompt[0].PromptName : "-")}.",
+                projected, budget));
         }
         return list;
     }
@@ -266,8 +323,8 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
             FROM (SELECT * FROM calls FINAL WHERE {Range("occurred_at", range)} AND {filter.Sql()} ORDER BY occurred_at DESC LIMIT {limit})
             """, ct);
 
-    private async Task<int> FiringCountAsync(CancellationToken ct) => (int)await clickHouse.ScalarAsync(
-        "SELECT count() FROM (SELECT alert_id, groupArray(toString(state)) AS s FROM alerts FINAL GROUP BY alert_id) WHERE has(s, 'FIRING') AND NOT has(s, 'RESOLVED')", ct);
+    private async Task<int> FiringCountAsync(SeriesScope scope, CancellationToken ct) => (int)await clickHouse.ScalarAsync(
+        $"SELECT count() FROM (SELECT alert_id, groupArray(toString(state)) AS s FROM alerts FINAL WHERE {scope.Sql()} GROUP BY alert_id) WHERE has(s, 'FIRING') AND NOT has(s, 'RESOLVED')", ct);
 
     internal static int BucketSeconds(TimeSpan span) =>
         span <= TimeSpan.FromHours(6) ? 60 : span <= TimeSpan.FromDays(2) ? 900 : span <= TimeSpan.FromDays(8) ? 3600 : 21600;
@@ -280,15 +337,19 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
     private static long L(JsonElement r, string name) => StoredValues.Count(r, name);
 }
 
+/// <param name="CostUsd">Cost of the requests that have one; null when none has (unpriced, not free).</param>
+/// <param name="CostPerRequestUsd">Over the requests that have a cost; null when none has.</param>
+/// <param name="UnpricedRequests">Requests with no <c>cost_usd</c> and no price for their model: not in the costs.</param>
 public sealed record PromptRow(string Environment, string Service, string PromptName, string PromptVersion, string Model, long Requests,
     double SuccessRate, double ErrorRate, double LatencyMeanMs, double LatencyP50Ms, double LatencyP95Ms, double LatencyP99Ms,
-    long InputTokens, long OutputTokens, double TokensPerRequest, double CostUsd, double CostPerRequestUsd, double? QualityMean, string Health);
+    long InputTokens, long OutputTokens, double TokensPerRequest, double? CostUsd, double? CostPerRequestUsd, long UnpricedRequests, double? QualityMean, string Health);
 
 public sealed record Overview(DateTimeOffset From, DateTimeOffset To, long Requests, double? SuccessRate, double? ErrorRate, double? LatencyMeanMs,
-    double? LatencyP50Ms, double? LatencyP95Ms, double? LatencyP99Ms, long InputTokens, long OutputTokens, double CostUsd, int ActiveAlerts,
+    double? LatencyP50Ms, double? LatencyP95Ms, double? LatencyP99Ms, long InputTokens, long OutputTokens, double? CostUsd, long UnpricedRequests, int ActiveAlerts,
     double? FreshnessSeconds, string? Message);
 
-public sealed record TimePoint(DateTimeOffset At, long Requests, double? SuccessRate, double? ErrorRate, double? LatencyP50Ms, double? LatencyP95Ms, double? LatencyP99Ms, double CostUsd);
+public sealed record TimePoint(DateTimeOffset At, long Requests, double? SuccessRate, double? ErrorRate, double? LatencyP50Ms, double? LatencyP95Ms, double? LatencyP99Ms,
+    double? CostUsd, long UnpricedRequests);
 
 public sealed record AnomalyMark(DateTimeOffset At, string PromptName, string PromptVersion, string Model, string Metric, double Value, double BaselineMedian, double Score);
 
@@ -296,13 +357,16 @@ public sealed record TimeSeries(int BucketSeconds, IReadOnlyList<TimePoint> Poin
 
 public sealed record Comparison(IReadOnlyList<PromptRow> Series, IReadOnlyList<VersionComparison> Verdicts);
 
-public sealed record AlertRow(string AlertId, string RuleId, string Severity, string State, string PromptName, string PromptVersion, string Model,
+public sealed record AlertRow(string AlertId, string RuleId, string Severity, string State, string Environment, string Service, string PromptName, string PromptVersion, string Model,
     string Metric, double Observed, double? Baseline, double Threshold, DateTimeOffset StartedAt, DateTimeOffset? ResolvedAt, string Summary, string RunbookUrl);
 
-public sealed record CostPoint(string Day, double CostUsd, long Requests);
+public sealed record CostPoint(string Day, double? CostUsd, long Requests, long UnpricedRequests);
 
-public sealed record CostByPrompt(string PromptName, string Model, long Requests, long InputTokens, long OutputTokens, double CostUsd);
+public sealed record CostByPrompt(string PromptName, string Model, long Requests, long InputTokens, long OutputTokens, double? CostUsd, long UnpricedRequests);
 
-public sealed record CostView(double TotalUsd, double ProjectedMonthUsd, double? BudgetUsd, double? BudgetPace, IReadOnlyList<CostPoint> Days, IReadOnlyList<CostByPrompt> ByPrompt);
+/// <param name="TotalUsd">Cost of the requests that have one; null when none has.</param>
+/// <param name="UnpricedRequests">Requests left out of every cost because they have none.</param>
+public sealed record CostView(double? TotalUsd, double? ProjectedMonthUsd, double? BudgetUsd, double? BudgetPace, long UnpricedRequests,
+    IReadOnlyList<CostPoint> Days, IReadOnlyList<CostByPrompt> ByPrompt);
 
 public sealed record Recommendation(string Kind, string Severity, string PromptName, string PromptVersion, string Message, double Value, double Reference);

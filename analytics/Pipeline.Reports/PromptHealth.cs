@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Pipeline.Aggregation;
 using Pipeline.ClickHouse;
@@ -47,25 +48,34 @@ public sealed record PromptHealth
     public double P95Ms { get; init; }
     public double P99Ms { get; init; }
     public long Tokens { get; init; }
-    public double CostUsd { get; init; }
+    /// <summary>
+    /// Reported plus priced cost of the calls that have one; null when none has (every call unpriced: its model
+    /// has no price and the event no <c>cost_usd</c>), never a 0 that reads as free.
+    /// </summary>
+    public double? CostUsd { get; init; }
+    /// <summary>Calls with no cost (no <c>cost_usd</c> and no price for the model): left out of <see cref="CostUsd"/>.</summary>
+    public long UnpricedCalls { get; init; }
+    /// <summary>Cost per call over the calls that have a cost; null when none has.</summary>
+    public double? CostPerCallUsd => CostUsd is { } c && Calls > UnpricedCalls ? c / (Calls - UnpricedCalls) : null;
     public double? QualityMean { get; init; }
     public DateTimeOffset LastWindowEnd { get; init; }
     public HealthStatus Status { get; init; }
 
     /// <summary>
-    /// Health of every series with closed windows in [from, to). Percentiles merge the windows' sketches
-    /// (1% relative error); counts and sums are exact.
+    /// Health of every series in <paramref name="scope"/> with closed windows in [from, to).
+    /// Percentiles merge the windows' sketches (1% relative error); counts and sums are exact.
     /// </summary>
     public static async Task<IReadOnlyList<PromptHealth>> QueryAsync(ClickHouseHttp clickHouse, DateTimeOffset from, DateTimeOffset to,
-        HealthThresholds thresholds, CancellationToken cancellationToken)
+        HealthThresholds thresholds, SeriesScope scope, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(clickHouse);
         ArgumentNullException.ThrowIfNull(thresholds);
+        ArgumentNullException.ThrowIfNull(scope);
         var rows = await clickHouse.QueryAsync($"""
             SELECT environment, service, prompt_name, prompt_version, request_model, toUInt32(window_start) AS ws, window_seconds,
-                   calls, successes, latency_sum_ms, latency_sketch, input_tokens + output_tokens AS tokens, cost_usd, quality_sum, quality_count
+                   calls, successes, latency_sum_ms, latency_sketch, input_tokens + output_tokens AS tokens, cost_usd, unpriced_calls, quality_sum, quality_count
             FROM metrics_1m FINAL
-            WHERE window_start >= {from.ToUnixTimeSeconds()} AND window_start < {to.ToUnixTimeSeconds()}
+            WHERE window_start >= {from.ToUnixTimeSeconds()} AND window_start < {to.ToUnixTimeSeconds()} AND {scope.Sql()}
             """, cancellationToken);
         var minutes = Math.Max(1, (to - from).TotalMinutes);
         return rows.GroupBy(r => (S(r, "environment"), S(r, "service"), S(r, "prompt_name"), S(r, "prompt_version"), S(r, "request_model")))
@@ -78,6 +88,7 @@ public sealed record PromptHealth
                 var mean = calls == 0 ? 0 : g.Sum(r => StoredValues.Number(r, "latency_sum_ms")) / calls;
                 var qualityCount = g.Sum(r => L(r, "quality_count"));
                 double? quality = qualityCount == 0 ? null : g.Sum(r => StoredValues.Number(r, "quality_sum")) / qualityCount;
+                var unpriced = Math.Min(calls, g.Sum(r => L(r, "unpriced_calls")));
                 return new PromptHealth
                 {
                     Environment = g.Key.Item1, Service = g.Key.Item2, PromptName = g.Key.Item3, PromptVersion = g.Key.Item4, Model = g.Key.Item5,
@@ -89,14 +100,27 @@ public sealed record PromptHealth
                     P95Ms = sketch.Quantile(0.95),
                     P99Ms = sketch.Quantile(0.99),
                     Tokens = g.Sum(r => L(r, "tokens")),
-                    CostUsd = g.Sum(r => StoredValues.Number(r, "cost_usd")),
+                    CostUsd = calls > 0 && unpriced >= calls ? null : g.Sum(r => StoredValues.Number(r, "cost_usd")),
+                    UnpricedCalls = unpriced,
                     QualityMean = quality,
                     LastWindowEnd = DateTimeOffset.FromUnixTimeSeconds(g.Max(r => L(r, "ws") + L(r, "window_seconds"))),
                     Status = thresholds.Classify(success, mean, quality),
                 };
             })
             .OrderBy(h => h.PromptName, StringComparer.Ordinal).ThenBy(h => h.PromptVersion, StringComparer.Ordinal)
+            .ThenBy(h => h.Environment, StringComparer.Ordinal).ThenBy(h => h.Service, StringComparer.Ordinal).ThenBy(h => h.Model, StringComparer.Ordinal)
             .ToList();
+    }
+
+    /// <summary>
+    /// A cost as the terminal and reports print it: <c>unpriced</c> when no call has a cost, the amount with
+    /// <c>(+N unpriced)</c> when some have none (their cost is missing from it), else the amount.
+    /// </summary>
+    public static string FormatCost(double? costUsd, long unpricedCalls, string format = "0.0000")
+    {
+        if (costUsd is not { } cost) return "unpriced";
+        var amount = cost.ToString(format, CultureInfo.InvariantCulture);
+        return unpricedCalls > 0 ? $"{amount} (+{unpricedCalls.ToString("N0", CultureInfo.InvariantCulture)} unpriced)" : amount;
     }
 
     private static string S(JsonElement r, string name) => r.GetProperty(name).GetString() ?? "";

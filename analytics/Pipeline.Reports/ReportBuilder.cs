@@ -12,17 +12,104 @@ public sealed record ReportRequest(string Title, DateTimeOffset From, DateTimeOf
     public HealthThresholds Thresholds { get; init; } = new();
     /// <summary>Success-rate objective for the SLA section. Default 0.99.</summary>
     public double Slo { get; init; } = 0.99;
+    /// <summary>Only this environment and service (every section); default all.</summary>
+    public SeriesScope Scope { get; init; } = SeriesScope.All;
+    /// <summary>The least data an A/B verdict needs on each side. Default <see cref="AbMinimums.Default"/>.</summary>
+    public AbMinimums Minimums { get; init; } = AbMinimums.Default;
 }
 
-/// <summary>One candidate version of a prompt against its control (the version with most calls).</summary>
+/// <summary>What one side of a version comparison measured over the range.</summary>
+/// <param name="Calls">Calls, weighted by 1/sample_rate.</param>
+/// <param name="Received">Calls received (events, unweighted): the sample size of the success test.</param>
+/// <param name="CostPerCall">Cost per call over the calls that have a cost; null when none has.</param>
+/// <param name="Latencies">Raw latencies, at most <see cref="ReportBuilder.LatencySampleLimit"/> (a deterministic sample).</param>
+public sealed record VersionSide(long Calls, long Received, long Successes, double? CostPerCall, IReadOnlyList<double> Latencies)
+{
+    /// <summary>Raw calls behind the p95 test: the sample when it is complete, else (the sample is capped) the calls received.</summary>
+    public long LatencySamples => Latencies.Count < ReportBuilder.LatencySampleLimit ? Latencies.Count : Math.Max(Latencies.Count, Received);
+}
+
+/// <summary>
+/// One candidate version of a prompt against its control (the version with most calls), in one environment and
+/// service. A test without enough data on both sides (<see cref="AbMinimums"/>) is not run: its fields are null and
+/// the verdict says "not enough data".
+/// </summary>
 public sealed record VersionComparison(string Prompt, string Control, string Candidate, long ControlCalls, long CandidateCalls,
-    double ControlSuccess, double CandidateSuccess, double SuccessZ, double SuccessP,
-    double ControlP95Ms, double CandidateP95Ms, double P95DiffLowMs, double P95DiffHighMs, double ControlCostPerCall, double CandidateCostPerCall, string Verdict);
+    double ControlSuccess, double CandidateSuccess, double? SuccessZ, double? SuccessP,
+    double ControlP95Ms, double CandidateP95Ms, double? P95DiffLowMs, double? P95DiffHighMs, double? ControlCostPerCall, double? CandidateCostPerCall, string Verdict)
+{
+    public string Environment { get; init; } = "";
+    public string Service { get; init; } = "";
+
+    /// <summary>
+    /// The comparison of two measured sides: the bootstrap p95 interval when both have
+    /// <see cref="AbMinimums.LatencySamplesPerSide"/> latencies, the two-proportion test when both have enough calls and
+    /// outcomes, and a plain verdict that names what was not tested and why.
+    /// </summary>
+    public static VersionComparison Of(PromptHealth control, PromptHealth candidate, VersionSide a, VersionSide b, AbMinimums minimums)
+    {
+        ArgumentNullException.ThrowIfNull(control);
+        ArgumentNullException.ThrowIfNull(candidate);
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        var findings = new List<string>();
+        var untested = new List<(string What, string Why)>();
+        double? low = null, high = null, z = null, p = null;
+        // Messages name the candidate first, as the verdict does ("2.1 vs 2.0").
+        if (Statistics.LatencyShortfall(b.LatencySamples, a.LatencySamples, minimums) is { } latencyWhy)
+        {
+            untested.Add(("p95", latencyWhy));
+        }
+        else
+        {
+            var (l, h, _) = Statistics.BootstrapQuantileDifference(a.Latencies, b.Latencies, 0.95);
+            (low, high) = (l, h);
+            if (l > 0) findings.Add($"p95 is slower by {l:0}-{h:0} ms (95% CI)");
+            else if (h < 0) findings.Add($"p95 is faster by {-h:0}-{-l:0} ms (95% CI)");
+        }
+        var successA = (double)a.Successes / Math.Max(1, a.Calls);
+        var successB = (double)b.Successes / Math.Max(1, b.Calls);
+        if (Statistics.SuccessShortfall(b.Successes, b.Calls, b.Received, a.Successes, a.Calls, a.Received, minimums) is { } successWhy)
+        {
+            untested.Add(("success rate", successWhy));
+        }
+        else
+        {
+            var (zz, pp) = Statistics.TwoProportion(a.Successes, a.Calls, b.Successes, b.Calls);
+            (z, p) = (zz, pp);
+            if (pp < 0.05) findings.Add($"success rate is {(zz < 0 ? "worse" : "better")} ({successB:P2} vs {successA:P2}, p={pp:0.0000})");
+        }
+        string verdict;
+        var versus = $"{candidate.PromptVersion} vs {control.PromptVersion}";
+        if (untested.Count == 2)
+        {
+            verdict = untested[0].Why == untested[1].Why
+                ? $"{versus}: not enough data ({untested[0].Why})"
+                : $"{versus}: not enough data (p95: {untested[0].Why}; success rate: {untested[1].Why})";
+        }
+        else
+        {
+            verdict = findings.Count == 0
+                ? $"{candidate.PromptVersion}: no significant difference from {control.PromptVersion}"
+                : $"{versus}: " + string.Join("; ", findings);
+            foreach (var (what, why) in untested) verdict += $"; {what} not compared: not enough data ({why})";
+        }
+        return new VersionComparison(control.PromptName, control.PromptVersion, candidate.PromptVersion, a.Calls, b.Calls,
+            successA, successB, z, p, control.P95Ms, candidate.P95Ms, low, high, a.CostPerCall, b.CostPerCall, verdict)
+        {
+            Environment = control.Environment,
+            Service = control.Service,
+        };
+    }
+}
 
 /// <summary>A finished report: its sections and the files written.</summary>
+/// <param name="TotalCost">Cost of the calls that have one; null when none has.</param>
+/// <param name="ProjectedMonthlyCost">30 days at the rate of <paramref name="TotalCost"/>; null with it.</param>
+/// <param name="UnpricedCalls">Calls without a cost (no <c>cost_usd</c>, no price): not in the totals.</param>
 public sealed record Report(IReadOnlyList<PromptHealth> Health, IReadOnlyList<VersionComparison> Comparisons,
     IReadOnlyList<JsonElement> TopErrors, IReadOnlyList<JsonElement> Stages, IReadOnlyList<JsonElement> Alerts, long Anomalies,
-    double TotalCost, double ProjectedMonthlyCost, IReadOnlyList<string> Files);
+    double? TotalCost, double? ProjectedMonthlyCost, long UnpricedCalls, IReadOnlyList<string> Files);
 
 /// <summary>Data missing for the requested range: the report job should fail loudly, not write an empty report.</summary>
 public sealed class NoDataException(string message) : Exception(message);
@@ -34,6 +121,9 @@ public sealed class NoDataException(string message) : Exception(message);
 /// </summary>
 public sealed class ReportBuilder(ClickHouseHttp clickHouse)
 {
+    /// <summary>Raw latencies read per side for the p95 bootstrap at most.</summary>
+    public const int LatencySampleLimit = 4000;
+
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
     public async Task<Report> BuildAsync(ReportRequest request, IProgress<string>? progress, CancellationToken ct)
@@ -41,91 +131,96 @@ public sealed class ReportBuilder(ClickHouseHttp clickHouse)
         ArgumentNullException.ThrowIfNull(request);
         var from = request.From.ToUnixTimeSeconds();
         var to = request.To.ToUnixTimeSeconds();
+        var scope = request.Scope.Sql();
         progress?.Report("health per prompt version");
-        var health = await PromptHealth.QueryAsync(clickHouse, request.From, request.To, request.Thresholds, ct);
+        var health = await PromptHealth.QueryAsync(clickHouse, request.From, request.To, request.Thresholds, request.Scope, ct);
         if (health.Count == 0)
         {
-            throw new NoDataException($"no closed windows between {request.From:u} and {request.To:u} in database '{clickHouse.Options.Database}'");
+            throw new NoDataException($"no closed windows between {request.From:u} and {request.To:u} in database '{clickHouse.Options.Database}'"
+                + (request.Scope.IsAll ? "" : $" for {request.Scope}"));
         }
         progress?.Report("version comparisons");
         var comparisons = new List<VersionComparison>();
-        foreach (var prompt in health.GroupBy(h => (h.PromptName, h.Model)).Where(g => g.Count() > 1))
+        // Versions compete only within one environment and service: another team's prompt of the same name is not a control.
+        foreach (var prompt in health.GroupBy(h => (h.Environment, h.Service, h.PromptName, h.Model)).Where(g => g.Count() > 1))
         {
             var control = prompt.MaxBy(h => h.Calls)!;
             foreach (var candidate in prompt.Where(h => h != control))
             {
-                comparisons.Add(await CompareAsync(control, candidate, from, to, ct));
+                comparisons.Add(await CompareAsync(control, candidate, from, to, request.Minimums, ct));
             }
         }
         progress?.Report("errors, stages, alerts");
         var errors = await clickHouse.QueryAsync($"""
             SELECT prompt_name, prompt_version, error_type, error_message, count() AS errors
-            FROM calls FINAL WHERE outcome = 'ERROR' AND occurred_at >= {from} AND occurred_at < {to}
+            FROM calls FINAL WHERE outcome = 'ERROR' AND occurred_at >= {from} AND occurred_at < {to} AND {scope}
             GROUP BY prompt_name, prompt_version, error_type, error_message ORDER BY errors DESC LIMIT 10
             """, ct);
         var stages = await clickHouse.QueryAsync($"""
             SELECT prompt_name, stage, avg(duration_ms) AS mean_ms, sum(duration_ms) AS total_ms
-            FROM (SELECT prompt_name, stage_names, stage_durations_ms FROM calls FINAL WHERE occurred_at >= {from} AND occurred_at < {to})
+            FROM (SELECT prompt_name, stage_names, stage_durations_ms FROM calls FINAL WHERE occurred_at >= {from} AND occurred_at < {to} AND {scope})
             ARRAY JOIN stage_names AS stage, stage_durations_ms AS duration_ms
             GROUP BY prompt_name, stage ORDER BY prompt_name, total_ms DESC
             """, ct);
         var alerts = await clickHouse.QueryAsync(
-            $"SELECT window_end, state, severity, rule_id, summary FROM alerts FINAL WHERE window_end >= {from} AND window_end < {to} ORDER BY window_end, state", ct);
+            $"SELECT window_end, state, severity, rule_id, summary FROM alerts FINAL WHERE window_end >= {from} AND window_end < {to} AND {scope} ORDER BY window_end, state", ct);
         var anomalies = (long)await clickHouse.ScalarAsync(
-            $"SELECT count() FROM anomalies FINAL WHERE is_anomaly = 1 AND window_start >= {from} AND window_start < {to}", ct);
-        var totalCost = health.Sum(h => h.CostUsd);
+            $"SELECT count() FROM anomalies FINAL WHERE is_anomaly = 1 AND window_start >= {from} AND window_start < {to} AND {scope}", ct);
+        // Unpriced calls are left out of the totals and counted, never added as 0.
+        var priced = health.Where(h => h.CostUsd is not null).ToList();
+        double? totalCost = priced.Count == 0 ? null : priced.Sum(h => h.CostUsd!.Value);
+        var unpriced = health.Sum(h => h.UnpricedCalls);
         var days = Math.Max(1.0 / 24, (request.To - request.From).TotalDays);
 
         progress?.Report("charts");
         Directory.CreateDirectory(request.OutputDirectory);
         var files = new List<string>();
         files.AddRange(await ChartsAsync(request, from, to, ct));
-        var report = new Report(health, comparisons, errors, stages, alerts, anomalies, totalCost, totalCost / days * 30, files);
+        var report = new Report(health, comparisons, errors, stages, alerts, anomalies, totalCost, totalCost / days * 30, unpriced, files);
         progress?.Report("writing files");
         files.AddRange(await WriteAsync(request, report, ct));
         return report with { Files = files };
     }
 
-    /// <summary>A/B of a candidate version against its control over [from, to) (unix seconds): two-proportion test, bootstrap p95 interval, verdict.</summary>
-    public async Task<VersionComparison> CompareAsync(PromptHealth control, PromptHealth candidate, long from, long to, CancellationToken ct)
+    /// <summary>
+    /// A/B of a candidate version against its control over [from, to) (unix seconds): bootstrap p95 interval and
+    /// two-proportion test, each only with enough data on both sides (<paramref name="minimums"/>), and a verdict.
+    /// </summary>
+    public async Task<VersionComparison> CompareAsync(PromptHealth control, PromptHealth candidate, long from, long to, AbMinimums minimums, CancellationToken ct)
     {
-        async Task<(long Calls, long Successes, double Cost, List<double> Sample)> Side(PromptHealth h)
+        ArgumentNullException.ThrowIfNull(control);
+        ArgumentNullException.ThrowIfNull(candidate);
+        async Task<VersionSide> Side(PromptHealth h)
         {
             var filter = $"prompt_name = {ClickHouseHttp.Quote(h.PromptName)} AND prompt_version = {ClickHouseHttp.Quote(h.PromptVersion)}"
                 + $" AND request_model = {ClickHouseHttp.Quote(h.Model)} AND environment = {ClickHouseHttp.Quote(h.Environment)} AND service = {ClickHouseHttp.Quote(h.Service)}";
-            var counts = (await clickHouse.QueryAsync(
-                $"SELECT sum(calls) AS c, sum(successes) AS s, sum(cost_usd) AS cost FROM metrics_1m FINAL WHERE {filter} AND window_start >= {from} AND window_start < {to}", ct))[0];
+            var counts = (await clickHouse.QueryAsync($"""
+                SELECT sum(calls) AS c, sum(events) AS e, sum(successes) AS s, sum(cost_usd) AS cost, sum(unpriced_calls) AS u
+                FROM metrics_1m FINAL WHERE {filter} AND window_start >= {from} AND window_start < {to}
+                """, ct))[0];
             var sample = (await clickHouse.QueryAsync(
-                $"SELECT latency_ms FROM calls FINAL WHERE {filter} AND occurred_at >= {from} AND occurred_at < {to} ORDER BY cityHash64(toString(event_id)) LIMIT 4000", ct))
+                $"SELECT latency_ms FROM calls FINAL WHERE {filter} AND occurred_at >= {from} AND occurred_at < {to} ORDER BY cityHash64(toString(event_id)) LIMIT {LatencySampleLimit}", ct))
                 .Select(r => StoredValues.Number(r, "latency_ms")).ToList();
             var calls = StoredValues.Count(counts, "c");
-            return (calls, StoredValues.Count(counts, "s"), calls == 0 ? 0 : StoredValues.Number(counts, "cost") / calls, sample);
+            var costed = calls - Math.Min(calls, StoredValues.Count(counts, "u"));
+            return new VersionSide(calls, StoredValues.Count(counts, "e"), StoredValues.Count(counts, "s"),
+                costed == 0 ? null : StoredValues.Number(counts, "cost") / costed, sample);
         }
-        var a = await Side(control);
-        var b = await Side(candidate);
-        var (z, p) = Statistics.TwoProportion(a.Successes, a.Calls, b.Successes, b.Calls);
-        var (low, high, _) = Statistics.BootstrapQuantileDifference(a.Sample, b.Sample, 0.95);
-        var findings = new List<string>();
-        if (low > 0) findings.Add($"p95 is slower by {low:0}-{high:0} ms (95% CI)");
-        else if (high < 0) findings.Add($"p95 is faster by {-high:0}-{-low:0} ms (95% CI)");
-        if (p < 0.05) findings.Add($"success rate is {(z < 0 ? "worse" : "better")} ({(double)b.Successes / Math.Max(1, b.Calls):P2} vs {(double)a.Successes / Math.Max(1, a.Calls):P2}, p={p:0.0000})");
-        var verdict = findings.Count == 0
-            ? $"{candidate.PromptVersion}: no significant difference from {control.PromptVersion}"
-            : $"{candidate.PromptVersion} vs {control.PromptVersion}: " + string.Join("; ", findings);
-        return new VersionComparison(control.PromptName, control.PromptVersion, candidate.PromptVersion, a.Calls, b.Calls,
-            (double)a.Successes / Math.Max(1, a.Calls), (double)b.Successes / Math.Max(1, b.Calls), z, p,
-            control.P95Ms, candidate.P95Ms, low, high, a.Cost, b.Cost, verdict);
+        return VersionComparison.Of(control, candidate, await Side(control), await Side(candidate), minimums);
     }
 
     private async Task<List<string>> ChartsAsync(ReportRequest request, long from, long to, CancellationToken ct)
     {
         var rows = await clickHouse.QueryAsync($"""
-            SELECT prompt_name, prompt_version, toUInt32(window_start) AS ws, calls, latency_p95_ms
-            FROM metrics_1m FINAL WHERE window_start >= {from} AND window_start < {to} ORDER BY ws
+            SELECT environment, service, prompt_name, prompt_version, toUInt32(window_start) AS ws, calls, latency_p95_ms
+            FROM metrics_1m FINAL WHERE window_start >= {from} AND window_start < {to} AND {request.Scope.Sql()} ORDER BY ws
             """, ct);
         var latency = new ScottPlot.Plot();
         var traffic = new ScottPlot.Plot();
-        foreach (var series in rows.GroupBy(r => $"{r.GetProperty("prompt_name").GetString()}@{r.GetProperty("prompt_version").GetString()}"))
+        // One line per prompt version, and per environment and service when the report spans several.
+        var scoped = rows.Select(r => (r.GetProperty("environment").GetString(), r.GetProperty("service").GetString())).Distinct().Count() > 1;
+        foreach (var series in rows.GroupBy(r => (scoped ? $"{r.GetProperty("environment").GetString()}/{r.GetProperty("service").GetString()} " : "")
+            + $"{r.GetProperty("prompt_name").GetString()}@{r.GetProperty("prompt_version").GetString()}"))
         {
             var xs = series.Select(r => DateTimeOffset.FromUnixTimeSeconds(r.GetProperty("ws").GetInt64()).UtcDateTime.ToOADate()).ToArray();
             var p95 = latency.Add.Scatter(xs, series.Select(r => StoredValues.Number(r, "latency_p95_ms")).ToArray());
@@ -156,25 +251,30 @@ public sealed class ReportBuilder(ClickHouseHttp clickHouse)
         var md = new StringBuilder();
         md.AppendLine(inv, $"# {request.Title}").AppendLine();
         md.AppendLine(inv, $"Period: {request.From:yyyy-MM-dd HH:mm} to {request.To:yyyy-MM-dd HH:mm} UTC.").AppendLine();
+        if (!request.Scope.IsAll) md.AppendLine(inv, $"Scope: {Md(request.Scope.ToString())}.").AppendLine();
         var calls = r.Health.Sum(h => h.Calls);
         var success = r.Health.Sum(h => h.SuccessRate * h.Calls) / Math.Max(1, calls);
+        // Several environments or services: each row says which (the same prompt name may be two teams' prompts).
+        var scoped = r.Health.Select(h => (h.Environment, h.Service)).Distinct().Count() > 1;
         md.AppendLine("## KPIs").AppendLine();
         md.AppendLine(inv, $"- Calls: {calls:N0}");
         md.AppendLine(inv, $"- Success rate: {success:P2} (objective {request.Slo:P1}: {(success >= request.Slo ? "met" : "MISSED")})");
-        md.AppendLine(inv, $"- Cost: ${r.TotalCost:0.00}; projected per 30 days at this rate: ${r.ProjectedMonthlyCost:0.00}");
+        md.AppendLine(CostLine(r, calls));
         md.AppendLine(inv, $"- Alerts: {r.Alerts.Count(a => a.GetProperty("state").GetString() == "FIRING")} fired; anomalous windows: {r.Anomalies}").AppendLine();
         md.AppendLine("## Health and SLA per prompt version").AppendLine();
-        md.AppendLine("| status | prompt | version | model | calls | success | error budget left | p50 ms | p95 ms | p99 ms | cost $ | quality |");
-        md.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        md.AppendLine((scoped ? "| environment | service " : "") + "| status | prompt | version | model | calls | success | error budget left | p50 ms | p95 ms | p99 ms | cost $ | quality |");
+        md.AppendLine((scoped ? "|---|---" : "") + "|---|---|---|---|---|---|---|---|---|---|---|---|");
         foreach (var h in r.Health)
         {
             var budgetLeft = Math.Max(0, 1 - (1 - h.SuccessRate) / (1 - request.Slo));
-            md.AppendLine(inv, $"| {h.Status} | {Md(h.PromptName)} | {Md(h.PromptVersion)} | {Md(h.Model)} | {h.Calls} | {h.SuccessRate:P2} | {budgetLeft:P0} | {h.P50Ms:0} | {h.P95Ms:0} | {h.P99Ms:0} | {h.CostUsd:0.0000} | {h.QualityMean:0.00} |");
+            md.AppendLine(inv, $"{(scoped ? $"| {Md(h.Environment)} | {Md(h.Service)} " : "")}| {h.Status} | {Md(h.PromptName)} | {Md(h.PromptVersion)} | {Md(h.Model)} | {h.Calls} | {h.SuccessRate:P2} | {budgetLeft:P0} | {h.P50Ms:0} | {h.P95Ms:0} | {h.P99Ms:0} | {PromptHealth.FormatCost(h.CostUsd, h.UnpricedCalls)} | {h.QualityMean:0.00} |");
         }
         md.AppendLine().AppendLine("## Version A/B").AppendLine();
+        md.AppendLine(inv, $"Each version against the version with most calls of the same prompt, model, environment and service. A test needs {request.Minimums.LatencySamplesPerSide} calls per side for p95, and {request.Minimums.CallsPerSide} calls with {request.Minimums.ExpectedOutcomesPerSide:0.#} expected successes and errors per side for the success rate; below that the verdict says not enough data.").AppendLine();
         foreach (var c in r.Comparisons)
         {
-            md.AppendLine(inv, $"- **{Md(c.Prompt)}**: {Md(c.Verdict)} (calls {c.ControlCalls} vs {c.CandidateCalls}; p95 {c.ControlP95Ms:0} vs {c.CandidateP95Ms:0} ms; cost/call ${c.ControlCostPerCall:0.000000} vs ${c.CandidateCostPerCall:0.000000})");
+            var where = scoped ? $" ({Md(c.Environment)}/{Md(c.Service)})" : "";
+            md.AppendLine(inv, $"- **{Md(c.Prompt)}**{where}: {Md(c.Verdict)} (calls {c.ControlCalls} vs {c.CandidateCalls}; p95 {c.ControlP95Ms:0} vs {c.CandidateP95Ms:0} ms; cost/call {PerCall(c.ControlCostPerCall)} vs {PerCall(c.CandidateCostPerCall)})");
         }
         if (r.Comparisons.Count == 0) md.AppendLine("No prompt ran more than one version in this period.");
         md.AppendLine().AppendLine("## Top errors").AppendLine();
@@ -202,18 +302,35 @@ public sealed class ReportBuilder(ClickHouseHttp clickHouse)
         var jsonPath = Path.Combine(dir, "report.json");
         await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(new
         {
-            title = request.Title, from = request.From, to = request.To, calls, success_rate = success, cost_usd = r.TotalCost,
+            title = request.Title, from = request.From, to = request.To, environment = request.Scope.Environment, service = request.Scope.Service,
+            calls, success_rate = success, cost_usd = r.TotalCost, unpriced_calls = r.UnpricedCalls,
             projected_month_usd = r.ProjectedMonthlyCost, health = r.Health, comparisons = r.Comparisons, anomalies = r.Anomalies,
         }, Indented), ct);
         var csvPath = Path.Combine(dir, "health.csv");
-        var csv = new StringBuilder("prompt_name,prompt_version,model,calls,success_rate,p50_ms,p95_ms,p99_ms,cost_usd,quality_mean,status\n");
+        // cost_usd is empty when no call of the row has a cost; unpriced_calls says how many calls its cost leaves out.
+        var csv = new StringBuilder("prompt_name,prompt_version,model,calls,success_rate,p50_ms,p95_ms,p99_ms,cost_usd,quality_mean,status,unpriced_calls,environment,service\n");
         foreach (var h in r.Health)
         {
-            csv.AppendLine(inv, $"{Csv(h.PromptName)},{Csv(h.PromptVersion)},{Csv(h.Model)},{h.Calls},{h.SuccessRate},{h.P50Ms},{h.P95Ms},{h.P99Ms},{h.CostUsd},{h.QualityMean},{h.Status}");
+            csv.AppendLine(inv, $"{Csv(h.PromptName)},{Csv(h.PromptVersion)},{Csv(h.Model)},{h.Calls},{h.SuccessRate},{h.P50Ms},{h.P95Ms},{h.P99Ms},{h.CostUsd},{h.QualityMean},{h.Status},{h.UnpricedCalls},{Csv(h.Environment)},{Csv(h.Service)}");
         }
         await File.WriteAllTextAsync(csvPath, csv.ToString(), ct);
         return [mdPath, htmlPath, jsonPath, csvPath];
     }
+
+    /// <summary>The KPI line on cost: what is known, and how many calls it leaves out because they have no price.</summary>
+    private static string CostLine(Report r, long calls)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        if (r.TotalCost is not { } total)
+        {
+            return string.Create(inv, $"- Cost: unpriced: none of the {calls:N0} calls has a cost_usd or a price for its model (add prices: docs/configuration.md, Prices)");
+        }
+        var line = string.Create(inv, $"- Cost: ${total:0.00}; projected per 30 days at this rate: ${r.ProjectedMonthlyCost:0.00}");
+        return r.UnpricedCalls == 0 ? line
+            : line + string.Create(inv, $"; {r.UnpricedCalls:N0} calls ({100.0 * r.UnpricedCalls / Math.Max(1, calls):0.0}%) unpriced and not included (add prices: docs/configuration.md, Prices)");
+    }
+
+    private static string PerCall(double? cost) => cost is { } c ? "$" + c.ToString("0.000000", CultureInfo.InvariantCulture) : "unpriced";
 
     /// <summary>Minimal HTML: every line escaped, table rows and images rendered.</summary>
     private static string Html(string title, string markdown)

@@ -1,8 +1,66 @@
+using System.Globalization;
+
 namespace Pipeline.Reports;
+
+/// <summary>
+/// The least data a version A/B verdict needs on each side before it says anything (<see cref="Statistics.LatencyShortfall"/>,
+/// <see cref="Statistics.SuccessShortfall"/>); below it the verdict says "not enough data". The p95 interval comes from
+/// a bootstrap, which on a handful of calls is as narrow as it is wrong (one call against 9,562 gave "faster by
+/// 409-458 ms, 95% CI"); the success test is a normal approximation, valid only when both outcomes are expected
+/// several times on each side.
+/// </summary>
+public sealed record AbMinimums
+{
+    /// <summary>The documented minimums.</summary>
+    public static AbMinimums Default { get; } = new();
+
+    /// <summary>Raw calls (latency samples) on each side before p95 is compared. Default 30.</summary>
+    public int LatencySamplesPerSide { get; init; } = 30;
+    /// <summary>Calls received (unweighted by sample rate) on each side before success rates are compared. Default 30.</summary>
+    public int CallsPerSide { get; init; } = 30;
+    /// <summary>
+    /// Successes and errors each expected on each side at the pooled success rate before success rates are compared
+    /// (the usual condition for the two-proportion z-test). Default 5.
+    /// </summary>
+    public double ExpectedOutcomesPerSide { get; init; } = 5;
+}
 
 /// <summary>The significance tests the reports use.</summary>
 public static class Statistics
 {
+    /// <summary>
+    /// Why p95 of two sides cannot be compared (<c>n=1 vs 9,562; need 30 per side</c>, first side first), or null when
+    /// both have <see cref="AbMinimums.LatencySamplesPerSide"/> samples.
+    /// </summary>
+    public static string? LatencyShortfall(long samplesA, long samplesB, AbMinimums minimums)
+    {
+        ArgumentNullException.ThrowIfNull(minimums);
+        return Math.Min(samplesA, samplesB) < minimums.LatencySamplesPerSide ? Shortfall(samplesA, samplesB, minimums.LatencySamplesPerSide) : null;
+    }
+
+    /// <summary>
+    /// Why the success rates of two sides cannot be compared, or null when they can: each side needs
+    /// <see cref="AbMinimums.CallsPerSide"/> calls received (<paramref name="receivedA"/>, unweighted) and, at the pooled
+    /// success rate of the (weighted) counts, <see cref="AbMinimums.ExpectedOutcomesPerSide"/> expected successes and errors.
+    /// The message names the first side first.
+    /// </summary>
+    public static string? SuccessShortfall(long successesA, long callsA, long receivedA, long successesB, long callsB, long receivedB, AbMinimums minimums)
+    {
+        ArgumentNullException.ThrowIfNull(minimums);
+        if (Math.Min(receivedA, receivedB) < minimums.CallsPerSide) return Shortfall(receivedA, receivedB, minimums.CallsPerSide);
+        if (callsA + callsB == 0) return Shortfall(0, 0, minimums.CallsPerSide);
+        var pooled = (double)(successesA + successesB) / (callsA + callsB);
+        var smaller = Math.Min(receivedA, receivedB);
+        var (expected, what) = pooled >= 0.5 ? (smaller * (1 - pooled), "errors") : (smaller * pooled, "successes");
+        return expected < minimums.ExpectedOutcomesPerSide
+            ? string.Create(CultureInfo.InvariantCulture,
+                $"{expected:0.#} {what} expected on the smaller side at {pooled * 100:0.00}% success; need {minimums.ExpectedOutcomesPerSide:0.#} per side")
+            : null;
+    }
+
+    private static string Shortfall(long a, long b, int need) =>
+        string.Create(CultureInfo.InvariantCulture, $"n={a:N0} vs {b:N0}; need {need:N0} per side");
+
     /// <summary>Two-proportion z-test: z and the two-sided p-value of successes a/n against b/m.</summary>
     public static (double Z, double P) TwoProportion(long successesA, long callsA, long successesB, long callsB)
     {

@@ -76,8 +76,10 @@ internal static class DashboardCommands
               pipeline export --view prompts --range 7d
               pipeline export --view timeseries --from 2026-11-23T00:00:00Z --to 2026-11-24T00:00:00Z --format json --out day.json
               pipeline export --view calls --prompt support_answer --range 1h --out calls.csv
+              pipeline export --view prompts --environment prod --service checkout
             """);
         foreach (var o in new Option[] { View, From, To, Range, Format, Prompt, Out }) command.Options.Add(o);
+        ScopeFlags.AddTo(command);
         CommandRunner.SetHandler(command, async (config, parse, ct) =>
         {
             if (!TimeRange.TryParse(parse.GetValue(Range), parse.GetValue(From), parse.GetValue(To), TimeProvider.System.GetUtcNow(), out var range, out var error))
@@ -93,14 +95,15 @@ internal static class DashboardCommands
             }
             using var clickHouse = new ClickHouseHttp(config.ClickHouse.AsAnalyst());
             var queries = new DashboardQueries(clickHouse, config.Dashboard, TimeProvider.System);
-            var filter = new SeriesFilter(parse.GetValue(Prompt), null, null);
+            var scope = ScopeFlags.Read(parse);
+            var filter = new SeriesFilter(parse.GetValue(Prompt), null, null, scope.Environment, scope.Service);
             try
             {
                 await queries.CheckKnownAsync(filter, ct);
             }
             catch (UnknownSeriesException ex)
             {
-                await Console.Error.WriteLineAsync($"error: --prompt: {Terminal.Plain(ex.Message)}");
+                await Console.Error.WriteLineAsync($"error: {(parse.GetValue(Prompt) is null ? "--environment/--service" : "--prompt")}: {Terminal.Plain(ex.Message)}");
                 return ExitCodes.Usage;
             }
             var rows = await Export.RowsAsync(queries, parse.GetValue(View)!, range, filter, ct);

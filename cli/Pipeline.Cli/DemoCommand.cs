@@ -99,19 +99,19 @@ internal static class DemoCommand
             if (alerts.Count == 0) AnsiConsole.MarkupLine("  [grey]none[/]");
 
             var from = end.AddMinutes(-scenario.Minutes);
-            var health = await PromptHealth.QueryAsync(clickHouse, from, end, new HealthThresholds(), ct);
+            var health = await PromptHealth.QueryAsync(clickHouse, from, end, new HealthThresholds(), SeriesScope.All, ct);
             var incident = scenario.Phases.Count > 1 ? scenario.Phases[1] : null;
             AnsiConsole.Write(new Rule($"[bold]health over the whole scenario ({scenario.Minutes} min)[/]").LeftJustified());
-            AnsiConsole.Write(Terminal.HealthTable(health, await TopCommand.ActiveAlertsAsync(clickHouse, ct), end));
+            AnsiConsole.Write(Terminal.HealthTable(health, await TopCommand.ActiveAlertsAsync(clickHouse, SeriesScope.All, ct), end));
             if (incident is not null)
             {
-                var during = await PromptHealth.QueryAsync(clickHouse, from.AddMinutes(incident.From), from.AddMinutes(incident.To), new HealthThresholds(), ct);
+                var during = await PromptHealth.QueryAsync(clickHouse, from.AddMinutes(incident.From), from.AddMinutes(incident.To), new HealthThresholds(), SeriesScope.All, ct);
                 AnsiConsole.Write(new Rule($"[bold]during the incident (minutes {incident.From}-{incident.To}): {Terminal.Safe(incident.Description)}[/]").LeftJustified());
                 AnsiConsole.Write(Terminal.HealthTable(during, new Dictionary<string, int>(), end));
             }
 
             var reportDir = Path.Combine(config.RunDir, "reports", $"demo-{runId}");
-            var report = await ReportCommand.Build(clickHouse, $"Pipeline demo report: {scenario.Name}", from, end, reportDir, ct);
+            var report = await ReportCommand.Build(clickHouse, $"Pipeline demo report: {scenario.Name}", from, end, reportDir, SeriesScope.All, ct);
             var reportPath = Path.Combine(reportDir, "report.html");
             AnsiConsole.Write(new Rule("[bold]report[/]").LeftJustified());
             foreach (var c in report.Comparisons)

@@ -215,6 +215,7 @@ internal sealed class EvalRunner(KafkaSettings kafka, ClickHouseOptions clickHou
                 IdleTimeout = TimeSpan.FromSeconds(30),
             },
             Anomalies = user.Anomalies,
+            Prices = user.Prices, PricesFile = user.PricesFile,
         };
     }
 

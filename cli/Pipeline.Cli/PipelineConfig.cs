@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Configuration;
+using Pipeline.Aggregation;
 using Pipeline.ClickHouse;
 using Pipeline.Consumers;
 using Pipeline.Dashboard;
@@ -45,6 +46,8 @@ internal sealed class PipelineConfig
         Retention = Bind<RetentionOptions>("Retention", problems);
         Dashboard = Bind<DashboardOptions>("Dashboard", problems);
         Metrics = Bind<MetricsOptions>("Metrics", problems);
+        // The price file is read here, so a bad entry fails every command (config show too) naming its key.
+        Prices = PriceConfiguration.Build(Aggregator, problems);
         ThrowIfAny(problems);
         RunDir = Path.GetFullPath(Local.RunDir is { Length: > 0 } r ? r : Path.Combine(home, ".run"), home);
         var kafka = new KafkaSettings(root.GetSection(ConfigurationSchema.KafkaSection).AsEnumerable(makePathsRelative: true)
@@ -61,6 +64,8 @@ internal sealed class PipelineConfig
     public LocalOptions Local { get; }
     public ClickHouseOptions ClickHouse { get; }
     public AggregatorOptions Aggregator { get; }
+    /// <summary>The prices the aggregator uses: built-in, with <c>Aggregator:PricesFile</c> and <c>Aggregator:Prices</c> applied.</summary>
+    public PriceTable Prices { get; }
     public AlertWorkerOptions Alerting { get; }
     public RetentionOptions Retention { get; }
     public DashboardOptions Dashboard { get; }
@@ -137,8 +142,13 @@ internal sealed class PipelineConfig
                 {
                     "Local:RunDir" => new(key, RunDir),
                     "Alerting:RulesFile" when value.Length == 0 => new(key, "(built-in defaults)"),
+                    "Aggregator:PricesFile" when value.Length == 0 => new(key, "(none)"),
                     _ => new(key, value),
                 };
+            }
+            if (Sections[i].Name == "Aggregator")
+            {
+                foreach (var line in DescribePrices()) yield return line;
             }
         }
         foreach (var (k, v) in Kafka.Masked.OrderBy(kv => kv.Key, StringComparer.Ordinal))
@@ -147,9 +157,25 @@ internal sealed class PipelineConfig
         }
     }
 
+    /// <summary>
+    /// The prices in force, read-only lines after the Aggregator settings: <c>Aggregator:PriceVersion</c> (what
+    /// <c>metrics_1m.price_version</c> will say) and one <c>Aggregator:PriceTable:provider/model[@date]</c> per entry,
+    /// with where it came from (built-in, <c>Aggregator:Prices:N</c>, or the price file and line).
+    /// </summary>
+    private IEnumerable<KeyValuePair<string, string>> DescribePrices()
+    {
+        yield return new("Aggregator:PriceVersion", Prices.Version);
+        foreach (var e in Prices.Entries)
+        {
+            var at = e.EffectiveFrom is { } from ? "@" + PriceTable.FormatDate(from) : "";
+            yield return new($"Aggregator:PriceTable:{Terminal.Plain(e.Provider)}/{Terminal.Plain(e.Model)}{at}", PriceTable.Describe(e));
+        }
+    }
+
     private static void ThrowIfAny(List<string> problems)
     {
-        if (problems.Count > 0) throw new ConfigException(SecretMask.MaskText(string.Join("; ", problems)));
+        // Price entries are checked by the options walk and again when the table is built: each problem once.
+        if (problems.Count > 0) throw new ConfigException(SecretMask.MaskText(string.Join("; ", problems.Distinct(StringComparer.Ordinal))));
     }
 
     private T Bind<T>(string section, List<string> problems) where T : new()

@@ -18,20 +18,25 @@ internal static class ReportCommand
             Write a report (Markdown, HTML, JSON, CSV, PNG and SVG charts) from ClickHouse: KPIs against
             targets, SLA and error budget, cost with a monthly projection, version A/B with significance and
             a verdict, top errors, stage bottlenecks, alerts and anomalies. Exit code 1 when the range has no data.
+            --environment and --service keep one team's series (every section). Costs leave out calls with no
+            cost_usd and no price for their model and say how many ('unpriced'). An A/B verdict needs 30 calls
+            per side for p95 and 30 calls with 5 expected successes and errors per side for the success rate;
+            below that it says 'not enough data'.
 
             Examples:
               pipeline report daily
-              pipeline report weekly --out /tmp/weekly
+              pipeline report weekly --out /tmp/weekly --environment prod --service checkout
               pipeline report range --from 2026-11-23T09:00Z --to 2026-11-23T12:00Z
             """);
         foreach (var (name, span) in new[] { ("daily", TimeSpan.FromDays(1)), ("weekly", TimeSpan.FromDays(7)) })
         {
-            var sub = new Command(name, $"The last {(name == "daily" ? "24 hours" : "7 days")}. Example: pipeline report {name}");
+            var sub = new Command(name, $"The last {(name == "daily" ? "24 hours" : "7 days")}. Example: pipeline report {name} --environment prod");
             sub.Options.Add(Out);
+            ScopeFlags.AddTo(sub);
             CommandRunner.SetHandler(sub, (config, parse, ct) =>
             {
                 var to = TimeProvider.System.GetUtcNow();
-                return RunAsync(config, name, to - span, to, parse.GetValue(Out), ct);
+                return RunAsync(config, name, to - span, to, parse.GetValue(Out), ScopeFlags.Read(parse), ct);
             });
             command.Subcommands.Add(sub);
         }
@@ -39,6 +44,7 @@ internal static class ReportCommand
         range.Options.Add(From);
         range.Options.Add(To);
         range.Options.Add(Out);
+        ScopeFlags.AddTo(range);
         CommandRunner.SetHandler(range, async (config, parse, ct) =>
         {
             if (parse.GetValue(From) is not { } from || parse.GetValue(To) is not { } to || to <= from)
@@ -46,18 +52,19 @@ internal static class ReportCommand
                 await Console.Error.WriteLineAsync("error: report range needs --from and --to, with --to after --from");
                 return ExitCodes.Usage;
             }
-            return await RunAsync(config, "range", from, to, parse.GetValue(Out), ct);
+            return await RunAsync(config, "range", from, to, parse.GetValue(Out), ScopeFlags.Read(parse), ct);
         });
+        command.Subcommands.Add(range);
         return command;
     }
 
-    public static async Task<int> RunAsync(PipelineConfig config, string kind, DateTimeOffset from, DateTimeOffset to, string? outDir, CancellationToken ct)
+    public static async Task<int> RunAsync(PipelineConfig config, string kind, DateTimeOffset from, DateTimeOffset to, string? outDir, SeriesScope scope, CancellationToken ct)
     {
         var dir = outDir ?? Path.Combine(config.RunDir, "reports", $"{kind}-{to.ToString("yyyyMMdd-HHmm", CultureInfo.InvariantCulture)}");
         using var clickHouse = new ClickHouseHttp(config.ClickHouse.AsAnalyst());
         try
         {
-            var report = await Build(clickHouse, $"Pipeline {kind} report", from, to, dir, ct);
+            var report = await Build(clickHouse, $"Pipeline {kind} report", from, to, dir, scope, ct);
             Console.WriteLine($"report written to {dir}:");
             foreach (var f in report.Files) Console.WriteLine($"  {f}");
             foreach (var c in report.Comparisons) Console.WriteLine($"  A/B {Terminal.Plain(c.Prompt)}: {Terminal.Plain(c.Verdict)}");
@@ -70,7 +77,7 @@ internal static class ReportCommand
         }
     }
 
-    public static Task<Report> Build(ClickHouseHttp clickHouse, string title, DateTimeOffset from, DateTimeOffset to, string dir, CancellationToken ct) =>
-        new ReportBuilder(clickHouse).BuildAsync(new ReportRequest(title, from, to, dir),
+    public static Task<Report> Build(ClickHouseHttp clickHouse, string title, DateTimeOffset from, DateTimeOffset to, string dir, SeriesScope scope, CancellationToken ct) =>
+        new ReportBuilder(clickHouse).BuildAsync(new ReportRequest(title, from, to, dir) { Scope = scope },
             new Progress<string>(step => Console.Error.WriteLine($"  report: {step}...")), ct);
 }

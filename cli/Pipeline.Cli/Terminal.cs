@@ -29,18 +29,30 @@ internal static class Terminal
         _ => "[green]● green[/]",
     };
 
-    /// <summary>The health table of `top` and `demo`.</summary>
+    /// <summary>The key of <see cref="TopCommand.ActiveAlertsAsync"/>: one series' prompt version in its environment and service.</summary>
+    public static string AlertKey(string environment, string service, string prompt, string version) => $"{environment}\n{service}\n{prompt}@{version}";
+
+    /// <summary>
+    /// The health table of `top` and `demo`. Rows of more than one environment or service get those columns, so one
+    /// team's prompt version never passes for another's; a cost reads <c>unpriced</c> when no call has one.
+    /// </summary>
     public static Table HealthTable(IReadOnlyList<PromptHealth> health, IReadOnlyDictionary<string, int> activeAlerts, DateTimeOffset now)
     {
+        ArgumentNullException.ThrowIfNull(health);
+        ArgumentNullException.ThrowIfNull(activeAlerts);
+        var scoped = health.Select(h => (h.Environment, h.Service)).Distinct().Count() > 1;
         var table = new Table().Border(TableBorder.Rounded);
-        foreach (var c in new[] { "status", "prompt", "version", "model", "req/min", "success", "p50 ms", "p95 ms", "p99 ms", "tokens", "cost $", "quality", "alerts", "fresh" })
+        var columns = new[] { "status", "prompt", "version", "model", "req/min", "success", "p50 ms", "p95 ms", "p99 ms", "tokens", "cost $", "quality", "alerts", "fresh" };
+        string[] header = scoped ? ["environment", "service", .. columns] : columns;
+        foreach (var c in header)
         {
             table.AddColumn(new TableColumn(c));
         }
         foreach (var h in health)
         {
-            var key = $"{h.PromptName}@{h.PromptVersion}";
-            table.AddRow(
+            var key = AlertKey(h.Environment, h.Service, h.PromptName, h.PromptVersion);
+            string[] where = scoped ? [Safe(h.Environment), Safe(h.Service)] : [];
+            table.AddRow([.. where,
                 Colour(h.Status), Safe(h.PromptName), Safe(h.PromptVersion), Safe(h.Model),
                 h.CallsPerMinute.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture),
                 h.SuccessRate.ToString("P1", System.Globalization.CultureInfo.InvariantCulture),
@@ -48,10 +60,10 @@ internal static class Terminal
                 h.P95Ms.ToString("0", System.Globalization.CultureInfo.InvariantCulture),
                 h.P99Ms.ToString("0", System.Globalization.CultureInfo.InvariantCulture),
                 h.Tokens.ToString("N0", System.Globalization.CultureInfo.InvariantCulture),
-                h.CostUsd.ToString("0.0000", System.Globalization.CultureInfo.InvariantCulture),
+                h.CostUsd is null ? "[grey]unpriced[/]" : Safe(PromptHealth.FormatCost(h.CostUsd, h.UnpricedCalls)),
                 h.QualityMean?.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture) ?? "-",
                 activeAlerts.TryGetValue(key, out var n) && n > 0 ? $"[red]{n}[/]" : "0",
-                $"{Math.Max(0, (now - h.LastWindowEnd).TotalMinutes):0}m ago");
+                $"{Math.Max(0, (now - h.LastWindowEnd).TotalMinutes):0}m ago"]);
         }
         return table;
     }

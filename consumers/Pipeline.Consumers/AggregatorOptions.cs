@@ -49,6 +49,17 @@ public sealed class AggregatorOptions
     /// </summary>
     [DurationRange("100ms", "10m")]
     public TimeSpan BlockedRetryInterval { get; set; } = TimeSpan.FromSeconds(10);
+    /// <summary>
+    /// Model prices added to or overriding the built-in table, for calls without <c>cost_usd</c>
+    /// (<c>Aggregator:Prices:N:Provider</c>, <c>Model</c>, <c>InputPerMillion</c>, <c>OutputPerMillion</c>,
+    /// <c>CachedInputPerMillion</c>, <c>EffectiveFrom</c>; see <see cref="PriceOptions"/>). Default: none.
+    /// </summary>
+    public List<PriceOptions> Prices { get; set; } = [];
+    /// <summary>
+    /// A YAML or JSON file of more prices (format: <see cref="PriceFile"/>), read at start-up from the working
+    /// directory when relative. Default: none.
+    /// </summary>
+    public string PricesFile { get; set; } = "";
     /// <summary>Window length, lateness, idle handling.</summary>
     public WindowingOptions Windowing { get; set; } = new();
     /// <summary>Anomaly baselines.</summary>

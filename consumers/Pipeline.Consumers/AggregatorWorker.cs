@@ -111,10 +111,13 @@ public sealed partial class AggregatorWorker : IDisposable
     private long _deadLetteredSinceFlush;
 
     /// <summary>Creates a worker; <see cref="RunAsync"/> starts it.</summary>
+    /// <param name="prices">Prices for calls without <c>cost_usd</c>; default: the built-in table with <see cref="AggregatorOptions.Prices"/> and <see cref="AggregatorOptions.PricesFile"/> applied (an <see cref="ArgumentException"/> names a bad entry).</param>
     /// <param name="metrics">Its meters (from the host's <c>IMeterFactory</c>, with its instance tag); default: meters of its own.</param>
     public AggregatorWorker(KafkaSettings kafka, ClickHouseHttp clickHouse, AggregatorOptions options, TimeProvider time, ILogger log, PriceTable? prices = null,
         AggregatorMetrics? metrics = null)
     {
+        // First: a bad price entry throws before anything that needs disposing exists.
+        _prices = prices ?? PriceConfiguration.Build(options);
         _ownsMetrics = metrics is null;
         _metrics = metrics ?? new AggregatorMetrics();
         _kafka = kafka;
@@ -122,7 +125,6 @@ public sealed partial class AggregatorWorker : IDisposable
         _options = options;
         _time = time;
         _log = log;
-        _prices = prices ?? PriceTable.Default;
         _scorer = new AnomalyScorer(options.Anomalies);
         _retry = ClickHouseResilience.Create(time, log, reason => Block(reason), options.BlockedRetryInterval);
     }
@@ -201,7 +203,7 @@ public sealed partial class AggregatorWorker : IDisposable
             .SetLogHandler((_, m) => OnKafkaLog(m))
             .Build();
         consumer.Subscribe(_options.Topic);
-        LogStarted(_log, _options.Topic, _options.GroupId);
+        LogStarted(_log, _options.Topic, _options.GroupId, _prices.Version);
         // A stop lets the write in flight finish (so its offsets are committed): writes are cancelled only
         // if they still wait for a server 30 s after the stop; then nothing more is committed and a restart replays.
         using var writes = new CancellationTokenSource();
@@ -951,8 +953,8 @@ public sealed partial class AggregatorWorker : IDisposable
         public Task? Write { get; set; }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "consuming {Topic} as group {Group}")]
-    private static partial void LogStarted(ILogger log, string topic, string group);
+    [LoggerMessage(Level = LogLevel.Information, Message = "consuming {Topic} as group {Group}; prices {PriceVersion}")]
+    private static partial void LogStarted(ILogger log, string topic, string group, string priceVersion);
     [LoggerMessage(Level = LogLevel.Information, Message = "partition {Partition} assigned from offset {Offset}: {History} baseline windows")]
     private static partial void LogAssigned(ILogger log, int partition, long offset, int history);
     [LoggerMessage(Level = LogLevel.Warning, Message = "dead-lettered {Source}: {Failure}: {Reason}")]

@@ -42,6 +42,8 @@ const fmt = {
   pct: (v) => (v === null || v === undefined ? "–" : (v * 100).toFixed(2) + "%"),
   ms: (v) => (v === null || v === undefined ? "–" : Math.round(v).toLocaleString("en-US") + " ms"),
   usd: (v) => (v === null || v === undefined ? "–" : "$" + Number(v).toFixed(v < 1 ? 4 : 2)),
+  // A cost the API gives as null has no price (its model has none and the calls no cost_usd): unpriced, never $0.
+  cost: (v, row) => (v === null || v === undefined ? "unpriced" : fmt.usd(v) + (row && row.unpricedRequests > 0 ? ` (+${fmt.int(row.unpricedRequests)} unpriced)` : "")),
   time: (v) => (v ? new Date(v).toISOString().replace("T", " ").slice(0, 16) + " UTC" : "–"),
 };
 
@@ -119,7 +121,7 @@ const pages = {
     kpis($("kpis"), [
       ["Requests", fmt.int(o.requests), "kpi-requests"], ["Success rate", fmt.pct(o.successRate), "kpi-success"], ["Error rate", fmt.pct(o.errorRate), "kpi-errors"],
       ["p50", fmt.ms(o.latencyP50Ms), "kpi-p50"], ["p95", fmt.ms(o.latencyP95Ms), "kpi-p95"], ["p99", fmt.ms(o.latencyP99Ms), "kpi-p99"],
-      ["Tokens in / out", `${fmt.int(o.inputTokens)} / ${fmt.int(o.outputTokens)}`, "kpi-tokens"], ["Cost", fmt.usd(o.costUsd), "kpi-cost"],
+      ["Tokens in / out", `${fmt.int(o.inputTokens)} / ${fmt.int(o.outputTokens)}`, "kpi-tokens"], ["Cost", fmt.cost(o.costUsd, o), "kpi-cost"],
       ["Active alerts", fmt.int(o.activeAlerts), "kpi-alerts"],
     ]);
     $("freshness").textContent = o.freshnessSeconds === null ? "no data yet" : `data ${Math.round(o.freshnessSeconds)} s old`;
@@ -147,7 +149,7 @@ const pages = {
       { key: "promptName", label: "Prompt" }, { key: "promptVersion", label: "Version" }, { key: "model", label: "Model" },
       { key: "requests", label: "Requests", format: fmt.int }, { key: "successRate", label: "Success", format: fmt.pct },
       { key: "latencyP50Ms", label: "p50", format: fmt.ms }, { key: "latencyP95Ms", label: "p95", format: fmt.ms }, { key: "latencyP99Ms", label: "p99", format: fmt.ms },
-      { key: "tokensPerRequest", label: "Tokens/req", format: fmt.int }, { key: "costPerRequestUsd", label: "Cost/req", format: fmt.usd }, { key: "costUsd", label: "Cost", format: fmt.usd },
+      { key: "tokensPerRequest", label: "Tokens/req", format: fmt.int }, { key: "costPerRequestUsd", label: "Cost/req", format: (v) => fmt.cost(v) }, { key: "costUsd", label: "Cost", format: fmt.cost },
       { key: "health", label: "Health", className: (v) => `health-${v}` },
     ], rows);
   },
@@ -157,10 +159,13 @@ const pages = {
     const result = await api("compare", { series, prompt: null });
     table($("compare-table"), [
       { key: "promptName", label: "Prompt" }, { key: "promptVersion", label: "Version" }, { key: "model", label: "Model" }, { key: "requests", label: "Requests", format: fmt.int },
-      { key: "successRate", label: "Success", format: fmt.pct }, { key: "latencyP95Ms", label: "p95", format: fmt.ms }, { key: "costPerRequestUsd", label: "Cost/req", format: fmt.usd },
+      { key: "successRate", label: "Success", format: fmt.pct }, { key: "latencyP95Ms", label: "p95", format: fmt.ms }, { key: "costPerRequestUsd", label: "Cost/req", format: (v) => fmt.cost(v) },
       { key: "health", label: "Health", className: (v) => `health-${v}` },
     ], result.series);
-    $("verdicts").replaceChildren(...result.verdicts.map((v) => el("li", `${v.verdict} (success p=${Number(v.successP).toFixed(4)}; p95 difference ${Math.round(v.p95DiffLowMs)}…${Math.round(v.p95DiffHighMs)} ms, 95% CI)`)));
+    // A test without enough data on both sides has null statistics: only the verdict (which says so) is shown for it.
+    const details = (v) => [v.successP === null ? null : `success p=${Number(v.successP).toFixed(4)}`,
+      v.p95DiffLowMs === null ? null : `p95 difference ${Math.round(v.p95DiffLowMs)}…${Math.round(v.p95DiffHighMs)} ms, 95% CI`].filter(Boolean).join("; ");
+    $("verdicts").replaceChildren(...result.verdicts.map((v) => el("li", details(v) ? `${v.verdict} (${details(v)})` : v.verdict)));
   },
   async alerts() {
     table($("alerts-table"), [
@@ -173,11 +178,11 @@ const pages = {
   },
   async cost() {
     const c = await api("cost");
-    kpis($("cost-kpis"), [["Spend in range", fmt.usd(c.totalUsd), "kpi-spend"], ["Projected this month", fmt.usd(c.projectedMonthUsd), "kpi-projection"],
+    kpis($("cost-kpis"), [["Spend in range", fmt.cost(c.totalUsd, c), "kpi-spend"], ["Projected this month", fmt.cost(c.projectedMonthUsd), "kpi-projection"],
       ["Budget", c.budgetUsd === null ? "not set" : fmt.usd(c.budgetUsd)], ["Budget pace", c.budgetPace === null ? "–" : fmt.pct(c.budgetPace)]]);
     chart("cost-chart", { type: "bar", data: { labels: c.days.map((d) => d.day), datasets: [{ label: "cost (USD)", data: c.days.map((d) => d.costUsd) }] } });
     table($("cost-table"), [{ key: "promptName", label: "Prompt" }, { key: "model", label: "Model" }, { key: "requests", label: "Requests", format: fmt.int },
-      { key: "inputTokens", label: "Input tokens", format: fmt.int }, { key: "outputTokens", label: "Output tokens", format: fmt.int }, { key: "costUsd", label: "Cost", format: fmt.usd }], c.byPrompt);
+      { key: "inputTokens", label: "Input tokens", format: fmt.int }, { key: "outputTokens", label: "Output tokens", format: fmt.int }, { key: "costUsd", label: "Cost", format: fmt.cost }], c.byPrompt);
   },
 };
 

@@ -273,6 +273,46 @@ public sealed class PipelineConfigTests : IDisposable
         Assert.Equal("127.0.0.1:5555", config.Kafka.BootstrapServers);
         Assert.True(config.KafkaFromDevBroker);
     }
+    [Fact]
+    public void Describe_ShowsThePricesInForce_BuiltInAndConfigured_WithVersion()
+    {
+        var file = Path.Combine(_home, "prices.yaml");
+        File.WriteAllText(file, "prices:\n  - { provider: acme, model: from-file, input_per_million: 1, output_per_million: 2 }\n");
+        var config = PipelineConfig.Load(null,
+        [
+            $"Local:RunDir={_home}", $"Aggregator:PricesFile={file}",
+            "Aggregator:Prices:0:Provider=openai", "Aggregator:Prices:0:Model=gpt-4o", "Aggregator:Prices:0:InputPerMillion=5",
+            "Aggregator:Prices:0:OutputPerMillion=20", "Aggregator:Prices:0:EffectiveFrom=2026-12-01",
+        ]);
+        var lines = config.Describe().ToDictionary(kv => kv.Key, kv => kv.Value);
+        Assert.Equal(config.Prices.Version, lines["Aggregator:PriceVersion"]);
+        Assert.StartsWith("2026-11-01+config-", config.Prices.Version, StringComparison.Ordinal);
+        Assert.Equal("input 2.5, cached input 1.25, output 10 USD per 1M tokens; always (built-in)", lines["Aggregator:PriceTable:openai/gpt-4o"]);
+        Assert.Equal("input 5, cached input as input, output 20 USD per 1M tokens; from 2026-12-01 (Aggregator:Prices:0)", lines["Aggregator:PriceTable:openai/gpt-4o@2026-12-01"]);
+        Assert.Equal($"input 1, cached input as input, output 2 USD per 1M tokens; always ({file}:2)", lines["Aggregator:PriceTable:acme/from-file"]);
+        Assert.Equal("(none)", PipelineConfig.Load(null, [$"Local:RunDir={_home}"]).Describe().Single(kv => kv.Key == "Aggregator:PricesFile").Value);
+    }
+
+    [Fact]
+    public void Load_BadPrices_EveryProblemOnceNamingItsKey()
+    {
+        var ex = Assert.Throws<ConfigException>(() => PipelineConfig.Load(null,
+        [
+            $"Local:RunDir={_home}", "Aggregator:Prices:0:Provider=acme", "Aggregator:Prices:0:Model=m", "Aggregator:Prices:0:InputPerMillion=-1",
+            "Aggregator:Prices:1:Provider=acme", "Aggregator:Prices:1:Model=m", "Aggregator:Prices:1:InputPerMillion=1", "Aggregator:Prices:1:OutputPerMillion=1",
+            "Aggregator:Prices:1:EffectiveFrom=1/12/2026", $"Aggregator:PricesFile={Path.Combine(_home, "missing.yaml")}",
+        ]));
+        Assert.Equal("Aggregator:Prices:0:InputPerMillion: must be between 0 and 10000 (got -1); Aggregator:Prices:0:OutputPerMillion: is required; "
+            + "Aggregator:Prices:1:EffectiveFrom: is not a date (got '1/12/2026'); write yyyy-MM-dd (00:00 UTC) or yyyy-MM-ddTHH:mm:ssZ; "
+            + $"Aggregator:PricesFile: {Path.Combine(_home, "missing.yaml")}: file does not exist", ex.Message);
+    }
+
+    [Fact]
+    public void Load_PriceNotANumber_NamesTheKey()
+    {
+        var ex = Assert.Throws<ConfigException>(() => PipelineConfig.Load(null, [$"Local:RunDir={_home}", "Aggregator:Prices:0:OutputPerMillion=cheap"]));
+        Assert.StartsWith("Aggregator:Prices:0:OutputPerMillion: 'cheap' is not a number", ex.Message, StringComparison.Ordinal);
+    }
 }
 
 public sealed class KafkaSettingsTests
