@@ -119,7 +119,7 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
             return new PromptRow(h.Environment, h.Service, h.PromptName, h.PromptVersion, h.Model, h.Calls, h.SuccessRate,
                 h.Calls == 0 ? 0 : (double)e / h.Calls, h.MeanLatencyMs, h.P50Ms, h.P95Ms, h.P99Ms, i, o,
                 h.Calls == 0 ? 0 : (double)(i + o) / h.Calls, h.CostUsd, h.CostPerCallUsd, h.UnpricedCalls, h.QualityMean,
-                h.Status.ToString().ToLowerInvariant());
+                h.Status.ToString().ToLowerInvariant(), h.IsEstimated, h.CallsBound);
         }).ToList();
     }
 
@@ -342,7 +342,8 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
 /// <param name="UnpricedRequests">Requests with no <c>cost_usd</c> and no price for their model: not in the costs.</param>
 public sealed record PromptRow(string Environment, string Service, string PromptName, string PromptVersion, string Model, long Requests,
     double SuccessRate, double ErrorRate, double LatencyMeanMs, double LatencyP50Ms, double LatencyP95Ms, double LatencyP99Ms,
-    long InputTokens, long OutputTokens, double TokensPerRequest, double? CostUsd, double? CostPerRequestUsd, long UnpricedRequests, double? QualityMean, string Health);
+    long InputTokens, long OutputTokens, double TokensPerRequest, double? CostUsd, double? CostPerRequestUsd, long UnpricedRequests, double? QualityMean, string Health,
+    bool Estimated = false, double? RequestsBound = null);
 
 public sealed record Overview(DateTimeOffset From, DateTimeOffset To, long Requests, double? SuccessRate, double? ErrorRate, double? LatencyMeanMs,
     double? LatencyP50Ms, double? LatencyP95Ms, double? LatencyP99Ms, long InputTokens, long OutputTokens, double? CostUsd, long UnpricedRequests, int ActiveAlerts,

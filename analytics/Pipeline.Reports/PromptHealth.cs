@@ -41,6 +41,15 @@ public sealed record PromptHealth
     public required string PromptVersion { get; init; }
     public required string Model { get; init; }
     public long Calls { get; init; }
+    /// <summary>Events received (unweighted); fewer than <see cref="Calls"/> when the producer sampled.</summary>
+    public long Events { get; init; }
+    /// <summary>
+    /// Half-width of the 95% interval of <see cref="Calls"/> when it is an estimate (some events carried a
+    /// sample rate below 1): 1.96 x sqrt(sum of w(w-1) over those events, w = 1/sample_rate); null when exact.
+    /// </summary>
+    public double? CallsBound { get; init; }
+    /// <summary>True when <see cref="Calls"/> (and the sums) are estimated from sampled events.</summary>
+    public bool IsEstimated => CallsBound is not null;
     public double CallsPerMinute { get; init; }
     public double SuccessRate { get; init; }
     public double MeanLatencyMs { get; init; }
@@ -63,7 +72,8 @@ public sealed record PromptHealth
 
     /// <summary>
     /// Health of every series in <paramref name="scope"/> with closed windows in [from, to).
-    /// Percentiles merge the windows' sketches (1% relative error); counts and sums are exact.
+    /// Percentiles merge the windows' sketches (1% relative error); counts and sums are exact, or, for series
+    /// the producer sampled, estimates with <see cref="CallsBound"/>.
     /// </summary>
     public static async Task<IReadOnlyList<PromptHealth>> QueryAsync(ClickHouseHttp clickHouse, DateTimeOffset from, DateTimeOffset to,
         HealthThresholds thresholds, SeriesScope scope, CancellationToken cancellationToken)
@@ -73,17 +83,31 @@ public sealed record PromptHealth
         ArgumentNullException.ThrowIfNull(scope);
         var rows = await clickHouse.QueryAsync($"""
             SELECT environment, service, prompt_name, prompt_version, request_model, toUInt32(window_start) AS ws, window_seconds,
-                   calls, successes, latency_sum_ms, latency_sketch, input_tokens + output_tokens AS tokens, cost_usd, unpriced_calls, quality_sum, quality_count
+                   calls, events, successes, latency_sum_ms, latency_sketch, input_tokens + output_tokens AS tokens, cost_usd, unpriced_calls, quality_sum, quality_count
             FROM metrics_1m FINAL
             WHERE window_start >= {from.ToUnixTimeSeconds()} AND window_start < {to.ToUnixTimeSeconds()} AND {scope.Sql()}
             """, cancellationToken);
         var minutes = Math.Max(1, (to - from).TotalMinutes);
+        // Sampled series only (calls > events): the variance of their estimate, from the sampled events themselves.
+        var variance = new Dictionary<(string, string, string, string, string), double>();
+        if (rows.Any(r => L(r, "calls") > L(r, "events")))
+        {
+            var sampled = await clickHouse.QueryAsync($"""
+                SELECT environment, service, prompt_name, prompt_version, request_model, sum((1 / sample_rate) * (1 / sample_rate - 1)) AS v
+                FROM calls FINAL
+                WHERE occurred_at >= {from.ToUnixTimeSeconds()} AND occurred_at < {to.ToUnixTimeSeconds()} AND sample_rate < 1 AND {scope.Sql()}
+                GROUP BY environment, service, prompt_name, prompt_version, request_model
+                """, cancellationToken);
+            foreach (var r in sampled) variance[(S(r, "environment"), S(r, "service"), S(r, "prompt_name"), S(r, "prompt_version"), S(r, "request_model"))] = StoredValues.Number(r, "v");
+        }
         return rows.GroupBy(r => (S(r, "environment"), S(r, "service"), S(r, "prompt_name"), S(r, "prompt_version"), S(r, "request_model")))
             .Select(g =>
             {
                 var sketch = new QuantileSketch();
                 foreach (var r in g) sketch.Merge(QuantileSketch.FromStored(S(r, "latency_sketch")));
                 var calls = g.Sum(r => L(r, "calls"));
+                var events = g.Sum(r => L(r, "events"));
+                double? bound = events < calls ? 1.96 * Math.Sqrt(variance.GetValueOrDefault(g.Key)) : null;
                 var success = calls == 0 ? 1 : (double)g.Sum(r => L(r, "successes")) / calls;
                 var mean = calls == 0 ? 0 : g.Sum(r => StoredValues.Number(r, "latency_sum_ms")) / calls;
                 var qualityCount = g.Sum(r => L(r, "quality_count"));
@@ -93,6 +117,8 @@ public sealed record PromptHealth
                 {
                     Environment = g.Key.Item1, Service = g.Key.Item2, PromptName = g.Key.Item3, PromptVersion = g.Key.Item4, Model = g.Key.Item5,
                     Calls = calls,
+                    Events = events,
+                    CallsBound = bound,
                     CallsPerMinute = calls / minutes,
                     SuccessRate = success,
                     MeanLatencyMs = mean,
@@ -111,6 +137,11 @@ public sealed record PromptHealth
             .ThenBy(h => h.Environment, StringComparer.Ordinal).ThenBy(h => h.Service, StringComparer.Ordinal).ThenBy(h => h.Model, StringComparer.Ordinal)
             .ToList();
     }
+
+    /// <summary>A call count as the terminal and reports print it: <c>12,340</c>, or <c>~12,340 ±410</c> when it is estimated from sampled events (95%).</summary>
+    public static string FormatCalls(long calls, double? bound) => bound is { } b
+        ? $"~{calls.ToString("N0", CultureInfo.InvariantCulture)} ±{b.ToString("N0", CultureInfo.InvariantCulture)}"
+        : calls.ToString("N0", CultureInfo.InvariantCulture);
 
     /// <summary>
     /// A cost as the terminal and reports print it: <c>unpriced</c> when no call has a cost, the amount with

@@ -267,7 +267,11 @@ public sealed class ReportBuilder(ClickHouseHttp clickHouse)
         foreach (var h in r.Health)
         {
             var budgetLeft = Math.Max(0, 1 - (1 - h.SuccessRate) / (1 - request.Slo));
-            md.AppendLine(inv, $"{(scoped ? $"| {Md(h.Environment)} | {Md(h.Service)} " : "")}| {h.Status} | {Md(h.PromptName)} | {Md(h.PromptVersion)} | {Md(h.Model)} | {h.Calls} | {h.SuccessRate:P2} | {budgetLeft:P0} | {h.P50Ms:0} | {h.P95Ms:0} | {h.P99Ms:0} | {PromptHealth.FormatCost(h.CostUsd, h.UnpricedCalls)} | {h.QualityMean:0.00} |");
+            md.AppendLine(inv, $"{(scoped ? $"| {Md(h.Environment)} | {Md(h.Service)} " : "")}| {h.Status} | {Md(h.PromptName)} | {Md(h.PromptVersion)} | {Md(h.Model)} | {PromptHealth.FormatCalls(h.Calls, h.CallsBound)} | {h.SuccessRate:P2} | {budgetLeft:P0} | {h.P50Ms:0} | {h.P95Ms:0} | {h.P99Ms:0} | {PromptHealth.FormatCost(h.CostUsd, h.UnpricedCalls)} | {h.QualityMean:0.00} |");
+        }
+        if (r.Health.Any(h => h.IsEstimated))
+        {
+            md.AppendLine().AppendLine("Calls marked ~ are estimated from sampled events (the producer's `Sampling` settings), with their 95% bound; errors are always kept, so error counts are exact.");
         }
         md.AppendLine().AppendLine("## Version A/B").AppendLine();
         md.AppendLine(inv, $"Each version against the version with most calls of the same prompt, model, environment and service. A test needs {request.Minimums.LatencySamplesPerSide} calls per side for p95, and {request.Minimums.CallsPerSide} calls with {request.Minimums.ExpectedOutcomesPerSide:0.#} expected successes and errors per side for the success rate; below that the verdict says not enough data.").AppendLine();

@@ -54,7 +54,10 @@ internal static class Terminal
             string[] where = scoped ? [Safe(h.Environment), Safe(h.Service)] : [];
             table.AddRow([.. where,
                 Colour(h.Status), Safe(h.PromptName), Safe(h.PromptVersion), Safe(h.Model),
-                h.CallsPerMinute.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture),
+                // Sampled series: an estimate, with its 95% bound per minute.
+                h.CallsBound is { } bound && h.Calls > 0
+                    ? $"~{h.CallsPerMinute.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)} ±{(bound * h.CallsPerMinute / h.Calls).ToString("0.0", System.Globalization.CultureInfo.InvariantCulture)}"
+                    : h.CallsPerMinute.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture),
                 h.SuccessRate.ToString("P1", System.Globalization.CultureInfo.InvariantCulture),
                 h.P50Ms.ToString("0", System.Globalization.CultureInfo.InvariantCulture),
                 h.P95Ms.ToString("0", System.Globalization.CultureInfo.InvariantCulture),

@@ -69,6 +69,14 @@ public sealed class SamplingTests(ServersFixture servers)
         Assert.Equal(truth.Count(c => c.Outcome == Outcome.Error), await clickHouse.ScalarAsync("SELECT sum(errors) FROM metrics_1m FINAL WHERE prompt_name = 'sampled'", ct));
         Assert.Equal(sampled.Count(c => c.LatencyMs >= 5000), await clickHouse.ScalarAsync("SELECT count() FROM calls FINAL WHERE prompt_name = 'sampled' AND latency_ms >= 5000", ct));
         Assert.Equal(0, await clickHouse.ScalarAsync("SELECT countIf(sample_rate < 1) FROM calls FINAL WHERE prompt_name = 'sampled' AND (outcome != 'SUCCESS' OR latency_ms >= 5000)", ct));
+        // What top, reports and the dashboard API show: the sampled series as an estimate with its 95% bound.
+        var health = await Pipeline.Reports.PromptHealth.QueryAsync(clickHouse, start.AddMinutes(-1), TimeProvider.System.GetUtcNow(),
+            new Pipeline.Reports.HealthThresholds(), Pipeline.Reports.SeriesScope.All, ct);
+        var shown = Assert.Single(health, h => h.PromptName == "sampled");
+        Assert.True(shown.IsEstimated);
+        Assert.Equal(1.96 * Math.Sqrt(keptFast * 10 * 9), shown.CallsBound!.Value, 6);
+        Assert.StartsWith("~", Pipeline.Reports.PromptHealth.FormatCalls(shown.Calls, shown.CallsBound), StringComparison.Ordinal);
+        Assert.False(Assert.Single(health, h => h.PromptName == "kept").IsEstimated);
         // The prompt without a rate is not sampled: exact.
         Assert.Equal(calls.Count(c => c.PromptName == "kept" && InClosed(c)), await clickHouse.ScalarAsync("SELECT sum(calls) FROM metrics_1m FINAL WHERE prompt_name = 'kept'", ct));
     }

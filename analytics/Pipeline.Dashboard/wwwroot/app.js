@@ -147,7 +147,8 @@ const pages = {
     const rows = (await api("prompts", { prompt: null })).filter((p) => !state.prompt || p.promptName === state.prompt);
     table($("prompts-table"), [
       { key: "promptName", label: "Prompt" }, { key: "promptVersion", label: "Version" }, { key: "model", label: "Model" },
-      { key: "requests", label: "Requests", format: fmt.int }, { key: "successRate", label: "Success", format: fmt.pct },
+      // Sampled series show an estimate with its 95% bound.
+      { key: "requests", label: "Requests", format: (v, r) => (r.estimated ? `~${fmt.int(v)} ±${fmt.int(r.requestsBound)}` : fmt.int(v)) }, { key: "successRate", label: "Success", format: fmt.pct },
       { key: "latencyP50Ms", label: "p50", format: fmt.ms }, { key: "latencyP95Ms", label: "p95", format: fmt.ms }, { key: "latencyP99Ms", label: "p99", format: fmt.ms },
       { key: "tokensPerRequest", label: "Tokens/req", format: fmt.int }, { key: "costPerRequestUsd", label: "Cost/req", format: (v) => fmt.cost(v) }, { key: "costUsd", label: "Cost", format: fmt.cost },
       { key: "health", label: "Health", className: (v) => `health-${v}` },
