@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace Pipeline.PackageTests;
 
@@ -6,7 +7,7 @@ namespace Pipeline.PackageTests;
 /// The <c>pipeline</c> command installed from the Pipeline.Cli tool package, as child processes configured the
 /// way an operator would: environment variables <c>PIPELINE__Section__Key</c> and an empty <c>PIPELINE_HOME</c>.
 /// </summary>
-internal sealed class PipelineCli(TestServers servers, string home, RunNames names)
+internal sealed partial class PipelineCli(TestServers servers, string home, RunNames names)
 {
     /// <summary>Runs a command to completion (3 minutes at most) and returns its exit code and output.</summary>
     public async Task<(int ExitCode, string Output)> RunAsync(IEnumerable<string> args, CancellationToken ct)
@@ -48,8 +49,9 @@ internal sealed class PipelineCli(TestServers servers, string home, RunNames nam
     }
 
     /// <summary>A running worker; stopped with SIGTERM, as a service manager stops it.</summary>
-    internal sealed class Worker : IDisposable
+    internal sealed partial class Worker : IDisposable
     {
+        private const int SigTerm = 15;
         private readonly Process _process;
         private readonly StreamWriter _log;
         private bool _disposed;
@@ -73,10 +75,7 @@ internal sealed class PipelineCli(TestServers servers, string home, RunNames nam
         {
             if (!_process.HasExited)
             {
-                using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
-                {
-                    await kill.WaitForExitAsync();
-                }
+                _ = Signal(_process.Id, SigTerm);
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
                 try
                 {
@@ -110,6 +109,9 @@ internal sealed class PipelineCli(TestServers servers, string home, RunNames nam
                 _log.Dispose();
             }
         }
+
+        [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+        private static partial int Signal(int pid, int signal);
 
         private void Write(string? line)
         {
