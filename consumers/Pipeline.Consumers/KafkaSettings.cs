@@ -18,11 +18,8 @@ public sealed class KafkaSettings
         ArgumentNullException.ThrowIfNull(settings);
         _settings = settings
             .Where(kv => kv.Value is not null)
-            .ToDictionary(kv => NormalizeKey(kv.Key), kv => kv.Value!, StringComparer.Ordinal);
+            .ToDictionary(kv => LibrdkafkaKeys.Normalize(kv.Key), kv => kv.Value!, StringComparer.Ordinal);
     }
-
-    // librdkafka's own keys use dots, except log_level.
-    private static string NormalizeKey(string key) => key == "log_level" ? key : key.Replace('_', '.');
 
     /// <summary>The configured <c>bootstrap.servers</c>, or null.</summary>
     public string? BootstrapServers => _settings.GetValueOrDefault("bootstrap.servers") is { Length: > 0 } b ? b : null;

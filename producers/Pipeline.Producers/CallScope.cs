@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Runtime.ExceptionServices;
 using Pipeline.Schemas;
 
 namespace Pipeline.Producers;
@@ -11,11 +13,19 @@ namespace Pipeline.Producers;
 /// call.Succeed(inputTokens: 812, outputTokens: 164);
 /// </code>
 /// Each <see cref="Stage"/> records the time since the previous mark. <see cref="Succeed"/> or
-/// <see cref="Fail"/> tracks the call; a scope disposed without either is tracked as cancelled.
-/// Not thread-safe: one scope belongs to one request.
+/// <see cref="Fail(ErrorType, string?, int?, long)"/> tracks the call. A scope disposed without either is
+/// tracked as failed with the last exception thrown inside it (a provider's 429 is <c>rate_limited</c>, a
+/// cancellation <c>cancelled</c>), or as <c>other</c> when none was. The trace id is taken from
+/// <see cref="Activity.Current"/> when the caller sets none. Not thread-safe: one scope belongs to one request.
 /// </summary>
 public sealed class CallScope : IDisposable
 {
+    // The open scope of the current async flow, so an exception thrown inside it can be attributed to it.
+    private static readonly AsyncLocal<CallScope?> Open = new();
+    private static int _watching;
+    private readonly CallScope? _outer;
+    private Exception? _lastError;
+
     private readonly ILlmCallTracker _tracker;
     private readonly TimeProvider _time;
     private readonly long _start;
@@ -36,6 +46,10 @@ public sealed class CallScope : IDisposable
         RequestModel = requestModel;
         Provider = provider;
         Operation = operation;
+        TraceId = Activity.Current is { } activity && activity.TraceId != default ? activity.TraceId.ToHexString() : null;
+        if (Interlocked.Exchange(ref _watching, 1) == 0) AppDomain.CurrentDomain.FirstChanceException += OnFirstChance;
+        _outer = Open.Value;
+        Open.Value = this;
     }
 
     /// <summary>Prompt template name.</summary>
@@ -56,7 +70,7 @@ public sealed class CallScope : IDisposable
     public string? ResponseModel { get; set; }
     /// <summary>Caller's request id.</summary>
     public string? RequestId { get; set; }
-    /// <summary>W3C trace id.</summary>
+    /// <summary>W3C trace id; <see cref="Activity.Current"/>'s when the scope starts inside one.</summary>
     public string? TraceId { get; set; }
     /// <summary>Low-cardinality labels (feature, cohort, ab_variant).</summary>
     public Dictionary<string, string> Tags { get; } = [];
@@ -89,16 +103,33 @@ public sealed class CallScope : IDisposable
     public bool Fail(ErrorType errorType, string? message = null, int? httpStatus = null, long inputTokens = 0) =>
         End(Outcome.Error, inputTokens, 0, errorType, message, httpStatus);
 
-    /// <summary>Tracks the call as cancelled if it was not ended.</summary>
+    /// <summary>Ends the call as failed by <paramref name="error"/>: its error type and HTTP status as the chat-client middleware classifies them.</summary>
+    public bool Fail(Exception error, long inputTokens = 0)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        var (type, status) = PipelineChatClient.Classify(error);
+        return End(Outcome.Error, inputTokens, 0, type, $"{error.GetType().Name}: {error.Message}", status);
+    }
+
+    /// <summary>Tracks the call if it was not ended: failed by the last exception thrown inside the scope, or <c>other</c>.</summary>
     public void Dispose()
     {
-        if (!_ended) End(Outcome.Error, 0, 0, ErrorType.Cancelled, "scope disposed before the call ended", null);
+        if (_ended) return;
+        if (Volatile.Read(ref _lastError) is { } error) Fail(error);
+        else End(Outcome.Error, 0, 0, ErrorType.Other, "scope disposed before Succeed or Fail", null);
+    }
+
+    private static void OnFirstChance(object? sender, FirstChanceExceptionEventArgs e)
+    {
+        // Runs for every exception in the process: one AsyncLocal read when no scope is open.
+        if (Open.Value is { _ended: false } scope) Volatile.Write(ref scope._lastError, e.Exception);
     }
 
     private bool End(Outcome outcome, long input, long output, ErrorType? errorType, string? message, int? httpStatus)
     {
         if (_ended) return false;
         _ended = true;
+        if (ReferenceEquals(Open.Value, this)) Open.Value = _outer;
         return _tracker.Track(new LlmCall
         {
             EventId = Guid.NewGuid(),

@@ -25,8 +25,10 @@ public sealed class ChatMetricsOptions
 /// <summary>
 /// <c>IChatClient</c> middleware that tracks every call through an <see cref="ILlmCallTracker"/>: request
 /// and response model, provider, input/output/cached tokens, latency, time to first token when streaming,
-/// outcome and error type. Exceptions are tracked and rethrown unchanged; the call itself is never delayed
-/// beyond one non-blocking <c>Track</c>.
+/// outcome and error type, and the trace id of <see cref="System.Diagnostics.Activity.Current"/> (so a call joins
+/// its request's trace, with or without OpenTelemetry's <c>UseOpenTelemetry()</c> in either order). Exceptions
+/// are tracked and rethrown unchanged; the call itself is never delayed beyond one non-blocking <c>Track</c>,
+/// and nothing the middleware does can fail it.
 /// </summary>
 public sealed class PipelineChatClient(IChatClient inner, ILlmCallTracker tracker, ChatMetricsOptions? options = null, TimeProvider? time = null)
     : DelegatingChatClient(inner)
@@ -94,10 +96,25 @@ public sealed class PipelineChatClient(IChatClient inner, ILlmCallTracker tracke
 
     private void Track(ChatOptions? options, DateTimeOffset startedAt, long start, string? responseModel, UsageDetails? usage, double? firstTokenMs, Exception? error, ChatFinishReason? finish)
     {
+        try
+        {
+            TrackCore(options, startedAt, start, responseModel, usage, firstTokenMs, error, finish);
+        }
+#pragma warning disable CA1031 // measuring a call must never fail it
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+    }
+
+    private void TrackCore(ChatOptions? options, DateTimeOffset startedAt, long start, string? responseModel, UsageDetails? usage, double? firstTokenMs, Exception? error, ChatFinishReason? finish)
+    {
         var metadata = InnerClient.GetService<ChatClientMetadata>();
         var (errorType, status) = error is null ? (finish == ChatFinishReason.ContentFilter ? (ErrorType.ContentFilter, (int?)null) : ((ErrorType?)null, (int?)null)) : Classify(error);
+        var activity = System.Diagnostics.Activity.Current;
         tracker.Track(new LlmCall
         {
+            TraceId = activity is not null && activity.TraceId != default ? activity.TraceId.ToHexString() : null,
             EventId = Guid.NewGuid(),
             OccurredAt = startedAt,
             Environment = "",

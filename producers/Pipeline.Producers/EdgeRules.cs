@@ -5,8 +5,9 @@ namespace Pipeline.Producers;
 /// <summary>What the SDK did with a tracked call at the edge.</summary>
 /// <param name="Call">The call to send (possibly clamped), or null when it was rejected.</param>
 /// <param name="RejectReason">Why the call was rejected, naming the field.</param>
-/// <param name="Clamped">How many fields were clamped, truncated or filled in.</param>
-public readonly record struct EdgeResult(LlmCall? Call, string? RejectReason, int Clamped);
+/// <param name="Clamped">How many fields were changed: clamped, truncated, cleaned or dropped (a data problem worth counting).</param>
+/// <param name="Filled">How many missing fields took a default (environment, service, event id): expected, not counted as clamped.</param>
+public readonly record struct EdgeResult(LlmCall? Call, string? RejectReason, int Clamped, int Filled = 0);
 
 /// <summary>
 /// The rules applied to every tracked call before it leaves the caller's process, so that what reaches
@@ -14,8 +15,9 @@ public readonly record struct EdgeResult(LlmCall? Call, string? RejectReason, in
 /// <list type="bullet">
 /// <item>Rejected (not sent, counted): empty prompt name, prompt version, operation, provider or request
 /// model; latency that is negative, NaN or infinite; negative token counts.</item>
-/// <item>Clamped (sent, counted): missing environment or service take the configured defaults; an empty
-/// event id gets a new one; names and tags are truncated to their caps and control characters replaced
+/// <item>Filled (sent, not counted as clamped): missing environment or service take the configured defaults;
+/// an empty event id gets a new one.</item>
+/// <item>Clamped (sent, counted): names and tags are truncated to their caps and control characters replaced
 /// by U+FFFD; error messages truncated; tags beyond the cap dropped (last by key order); cost, time to first
 /// token and stage durations that are negative or not finite are dropped; quality scores outside 0..1 are
 /// clamped (NaN dropped); custom metrics that are not finite dropped; an invalid sample rate becomes 1.</item>
@@ -36,9 +38,9 @@ public static class EdgeRules
         if (reason is not null) return new EdgeResult(null, reason, 0);
 
         var clamp = new Clamp(options);
-        var environment = string.IsNullOrWhiteSpace(call.Environment) ? clamp.Fill(options.DefaultEnvironment ?? "default") : clamp.Name(call.Environment);
-        var service = string.IsNullOrWhiteSpace(call.Service) ? clamp.Fill(options.DefaultService ?? "unknown") : clamp.Name(call.Service);
-        var eventId = call.EventId == Guid.Empty ? clamp.Fill(Guid.NewGuid()) : call.EventId;
+        var environment = string.IsNullOrWhiteSpace(call.Environment) ? clamp.Default(options.DefaultEnvironment ?? "default") : clamp.Name(call.Environment);
+        var service = string.IsNullOrWhiteSpace(call.Service) ? clamp.Default(options.DefaultService ?? "unknown") : clamp.Name(call.Service);
+        var eventId = call.EventId == Guid.Empty ? clamp.Default(Guid.NewGuid()) : call.EventId;
         var operation = clamp.Name(call.Operation);
         var provider = clamp.Name(call.Provider);
         var requestModel = clamp.Name(call.RequestModel);
@@ -70,7 +72,7 @@ public static class EdgeRules
         var stages = clamp.Stages(call.Stages, options.MaxTags);
         var custom = clamp.Custom(call.Custom);
         // The common case, a valid call, passes as it is: no copy.
-        if (clamp.Count == 0) return new EdgeResult(call, null, 0);
+        if (clamp.Count == 0 && clamp.Filled == 0) return new EdgeResult(call, null, 0);
         var result = call with
         {
             EventId = eventId, Environment = environment, Service = service, Operation = operation, Provider = provider,
@@ -79,7 +81,7 @@ public static class EdgeRules
             CachedInputTokens = cached, RetryCount = retries, ErrorMessage = errorMessage, QualityScore = quality,
             SampleRate = sampleRate, Stages = stages, Custom = custom, HttpStatus = httpStatus,
         };
-        return new EdgeResult(result, null, clamp.Count);
+        return new EdgeResult(result, null, clamp.Count, clamp.Filled);
     }
 
     private static string? Required(string field, string? value) => string.IsNullOrWhiteSpace(value) ? $"{field}: empty" : null;
@@ -87,6 +89,13 @@ public static class EdgeRules
     private sealed class Clamp(ProducerOptions options)
     {
         public int Count { get; private set; }
+        public int Filled { get; private set; }
+
+        public T Default<T>(T value)
+        {
+            Filled++;
+            return value;
+        }
 
         public T Fill<T>(T value)
         {

@@ -1,14 +1,11 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using System.Globalization;
 using System.Threading.Channels;
 using Confluent.Kafka;
-using Confluent.SchemaRegistry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Pipeline.Schemas;
-using Polly;
-using Polly.CircuitBreaker;
-using Polly.Retry;
 
 namespace Pipeline.Producers;
 
@@ -17,6 +14,18 @@ public interface ILlmCallTracker
 {
     /// <summary>Records one call; returns false only when the call was rejected or dropped (never throws).</summary>
     bool Track(LlmCall llmCall);
+}
+
+/// <summary>Measuring calls by hand through any <see cref="ILlmCallTracker"/> (what <c>AddPipelineProducer</c> registers).</summary>
+public static class LlmCallTrackerExtensions
+{
+    /// <summary>Starts measuring a call; see <see cref="CallScope"/>. <c>using var call = tracker.StartCall("rag_answer", "1.4", "gpt-4o", "openai");</c></summary>
+    public static CallScope StartCall(this ILlmCallTracker tracker, string promptName, string promptVersion, string requestModel, string provider, string operation = "chat",
+        TimeProvider? time = null)
+    {
+        ArgumentNullException.ThrowIfNull(tracker);
+        return new CallScope(tracker, time ?? TimeProvider.System, promptName, promptVersion, requestModel, provider, operation);
+    }
 }
 
 /// <summary>
@@ -40,13 +49,13 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
     private readonly ILogger _log;
     private readonly TimeProvider _time;
     private readonly ProducerMetrics _metrics;
-    private readonly LlmCallSerializer _serializer;
-    private readonly IProducer<byte[], byte[]> _producer;
-    private readonly IAdminClient _admin;
+    private readonly LlmCallSerializer _serializer = new();
+    private readonly SchemaIdResolver _schema;
+    private readonly KafkaSender _sender;
     private readonly Channel<Pending> _queue;
     private readonly SpillStore _spill;
+    private readonly SpillReplayer _replayer;
     private readonly bool _temporarySpill;
-    private readonly ResiliencePipeline _replayPipeline;
     private readonly CancellationTokenSource _stop = new();
     private readonly SemaphoreSlim _wake = new(0);
     private readonly Task _pump;
@@ -58,7 +67,13 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
     private long _pumpHeld;
     private int _disposed;
 
-    /// <summary>Creates a producer; throws <see cref="ArgumentException"/> naming the bad setting.</summary>
+    /// <summary>
+    /// Creates and starts a producer: validates every setting (librdkafka's keys included), takes its spill
+    /// folder, starts sending what earlier processes left on disk, and logs one line saying where it sends
+    /// and spills. Throws <see cref="ArgumentException"/> naming a bad setting, or
+    /// <see cref="InvalidOperationException"/> when a schema registry refuses the schema. Servers that cannot be
+    /// reached never make it throw: events are spilled until they answer.
+    /// </summary>
     public LlmCallProducer(ProducerOptions options, ILogger? logger = null, TimeProvider? time = null, IMeterFactory? meterFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -67,68 +82,33 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
         _log = logger ?? NullLogger.Instance;
         _time = time ?? TimeProvider.System;
         // The registry first: a start-up failure there must not leave a locked spill folder behind.
-        SchemaId = ResolveSchemaId(options);
-        _serializer = new LlmCallSerializer(SchemaId);
+        _schema = new SchemaIdResolver(options, _log, _time);
         _temporarySpill = string.IsNullOrWhiteSpace(options.SpillDirectory);
-        var spillDirectory = _temporarySpill ? Path.Combine(Path.GetTempPath(), "pipeline-spill-" + Guid.NewGuid().ToString("N")) : options.SpillDirectory!;
-        _spill = new SpillStore(spillDirectory, options.SpillMaxBytes, options.SpillSegmentBytes);
+        _spill = _temporarySpill
+            ? new SpillStore(Path.Combine(Path.GetTempPath(), "pipeline-spill-" + Guid.NewGuid().ToString("N")), options.SpillMaxBytes, options.SpillSegmentBytes)
+            : SpillFolders.CreateOwn(options.SpillDirectory!, options.SpillMaxBytes, options.SpillSegmentBytes);
         _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.QueueCapacity)
         {
             SingleReader = true,
             FullMode = BoundedChannelFullMode.Wait,
         });
-        _metrics = new ProducerMetrics(meterFactory, options.Topic, () => _queue.Reader.Count, () => _spill.Bytes);
+        // The replayer is created below; the gauge reads it only once the meter is listened to.
+        _metrics = new ProducerMetrics(meterFactory, options.Topic, () => _queue.Reader.Count, () => _replayer?.Bytes ?? 0);
+        _sender = new KafkaSender(options, new KafkaLogRouter(_log, _time, options.LogRepeatInterval), OnKafkaError);
+        _replayer = new SpillReplayer(_spill, _temporarySpill ? null : Path.GetFullPath(options.SpillDirectory!), _sender, _schema, _metrics, options, _log, _time,
+            () => IsSpilling && _schema.IsResolved, GoLive);
 
-        var config = new ProducerConfig
+        // Events earlier processes left on disk go first; without the registry's id nothing goes at all.
+        var leftover = _replayer.Records;
+        if (leftover > 0 || !_schema.IsResolved) _mode = Spilling;
+        if (_log.IsEnabled(LogLevel.Information))
         {
-            LingerMs = 20,
-            CompressionType = CompressionType.Lz4,
-            MessageTimeoutMs = (int)options.DeliveryTimeout.TotalMilliseconds,
-        };
-        if (!string.IsNullOrWhiteSpace(options.BootstrapServers)) config.BootstrapServers = options.BootstrapServers;
-        foreach (var (k, v) in options.Kafka) config.Set(k, v);
-        // Set last: configuration may add settings but never weaken durability.
-        config.Acks = Acks.All;
-        config.EnableIdempotence = true;
-        _producer = new ProducerBuilder<byte[], byte[]>(config)
-            .SetErrorHandler((_, e) => OnKafkaError(e))
-            .SetLogHandler((_, m) => LogKafka(_log, m.Level <= SyslogLevel.Warning ? LogLevel.Warning : LogLevel.Debug, m.Facility, m.Message))
-            .Build();
-        _admin = new DependentAdminClientBuilder(_producer.Handle).Build();
-        _replayPipeline = new ResiliencePipelineBuilder { TimeProvider = _time, Name = "producer-replay" }
-            .AddRetry(new RetryStrategyOptions
-            {
-                ShouldHandle = new PredicateBuilder().Handle<SpillReplayException>().Handle<BrokenCircuitException>()
-                    .Handle<TimeoutException>().Handle<KafkaException>(),
-                MaxRetryAttempts = int.MaxValue,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = TimeSpan.FromMilliseconds(200),
-                MaxDelay = TimeSpan.FromSeconds(5),
-            })
-            .AddCircuitBreaker(new CircuitBreakerStrategyOptions
-            {
-                ShouldHandle = new PredicateBuilder().Handle<SpillReplayException>().Handle<TimeoutException>().Handle<KafkaException>(),
-                FailureRatio = 1.0,
-                MinimumThroughput = 2,
-                SamplingDuration = TimeSpan.FromSeconds(30),
-                BreakDuration = TimeSpan.FromSeconds(2),
-                OnOpened = args =>
-                {
-                    LogBreakerOpened(_log, args.BreakDuration.TotalSeconds, args.Outcome.Exception?.Message ?? "");
-                    return default;
-                },
-            })
-            .Build();
-
-        // Events a previous process left on disk go first.
-        if (!_spill.IsEmpty)
-        {
-            _mode = Spilling;
-            LogResuming(_log, _spill.Records, _spill.Folder);
+            var brokers = SecretMask.MaskText(KafkaSender.Config(options).BootstrapServers ?? "(none)");
+            var schemaId = _schema.IsResolved ? _schema.Id.ToString(CultureInfo.InvariantCulture) : "pending (registry unreachable)";
+            LogStarted(_log, options.Topic, brokers, schemaId, _spill.Folder, leftover);
         }
         _pump = Task.Factory.StartNew(PumpAsync, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
-        _replay = Task.Run(() => ReplayLoopAsync(_stop.Token));
+        _replay = Task.Run(() => _replayer.RunAsync(_wake, _stop.Token));
     }
 
     /// <summary>Creates a producer from librdkafka settings (at least <c>bootstrap.servers</c>) and a private spill.</summary>
@@ -137,8 +117,8 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
     {
     }
 
-    /// <summary>The schema id written in every event (from the registry when configured).</summary>
-    public int SchemaId { get; }
+    /// <summary>The schema id written in every event (from the registry when configured; 0 while the registry has not answered).</summary>
+    public int SchemaId => _schema.Id;
     /// <summary>Calls accepted by <see cref="Track"/> (possibly clamped).</summary>
     public long Accepted => Interlocked.Read(ref _metrics.Accepted);
     /// <summary>Calls Kafka acknowledged, live or replayed from the spill.</summary>
@@ -157,10 +137,12 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
     public long Failed => Interlocked.Read(ref _metrics.Failed);
     /// <summary>True while events are routed to the disk spill (Kafka unreachable or replay in progress).</summary>
     public bool IsSpilling => Volatile.Read(ref _mode) == Spilling;
-    /// <summary>The folder of the disk spill.</summary>
+    /// <summary>This producer's own spill folder (a subfolder of <see cref="ProducerOptions.SpillDirectory"/>, see <see cref="SpillFolders"/>).</summary>
     public string SpillDirectory => _spill.Folder;
-    /// <summary>Calls not yet acknowledged: in memory, in librdkafka or on disk.</summary>
-    public long Outstanding => _queue.Reader.Count + Interlocked.Read(ref _pumpHeld) + Interlocked.Read(ref _unsettled) + _spill.Records;
+    /// <summary>Calls not yet acknowledged: in memory, in librdkafka or on disk (folders taken over from stopped processes included).</summary>
+    public long Outstanding => _queue.Reader.Count + Interlocked.Read(ref _pumpHeld) + Interlocked.Read(ref _unsettled) + _replayer.Records;
+    /// <summary>Events on disk waiting for Kafka, folders taken over from stopped processes included.</summary>
+    public long SpilledOnDisk => _replayer.Records;
 
     /// <summary>Records one call without blocking (see <see cref="ProducerOptions.MaxBlock"/>); never throws.</summary>
     public bool Track(LlmCall llmCall)
@@ -244,18 +226,15 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
             }
         }
         _spill.Flush();
-        _admin.Dispose();
-        _producer.Dispose();
-        var left = _spill.Records;
+        _sender.Dispose();
+        var left = _replayer.Records;
+        _replayer.Dispose();
+        _schema.Dispose();
+        var own = _spill.Records;
         _spill.Dispose();
-        if (left > 0)
-        {
-            LogLeftInSpill(_log, left, _spill.Folder);
-        }
-        else if (_temporarySpill)
-        {
-            TryDelete(_spill.Folder);
-        }
+        if (left > 0) LogLeftInSpill(_log, left, _temporarySpill ? _spill.Folder : _options.SpillDirectory!);
+        // An empty folder of this process's own is removed (a shared folder keeps no trace of stopped processes).
+        if (own == 0) SpillFolders.TryDelete(_spill.Folder);
         _metrics.Dispose();
         _stop.Dispose();
         _wake.Dispose();
@@ -263,21 +242,6 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
 
     /// <inheritdoc />
     public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
-
-    private static int ResolveSchemaId(ProducerOptions options)
-    {
-        if (string.IsNullOrWhiteSpace(options.SchemaRegistryUrl)) return SchemaCatalog.LlmCallV1;
-        try
-        {
-            using var registry = new CachedSchemaRegistryClient(new SchemaRegistryConfig { Url = options.SchemaRegistryUrl, RequestTimeoutMs = 10_000 });
-            var schema = new Schema(SchemaCatalog.LlmCall.ToString(), SchemaType.Avro);
-            return registry.RegisterSchemaAsync($"{options.Topic}-value", schema).GetAwaiter().GetResult();
-        }
-        catch (Exception ex) when (ex is SchemaRegistryException or HttpRequestException or TaskCanceledException or AggregateException)
-        {
-            throw new InvalidOperationException($"{ProducerOptions.Section}:SchemaRegistryUrl: could not register the llm_call schema at {options.SchemaRegistryUrl}: {ex.Message}", ex);
-        }
-    }
 
     private bool WaitForRoom(Pending pending)
     {
@@ -345,7 +309,7 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
         try
         {
             key = SeriesKey.Of(pending.Call).ToKafkaKey();
-            value = _serializer.Serialize(pending.Call);
+            value = _schema.Frame(_serializer.Serialize(pending.Call));
         }
 #pragma warning disable CA1031 // a call the schema cannot carry is rejected, never fatal to the sender
         catch (Exception ex)
@@ -367,7 +331,7 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
         try
         {
             var enqueued = pending.EnqueuedAt;
-            _producer.Produce(_options.Topic, new Message<byte[], byte[]> { Key = key, Value = value, Timestamp = new Timestamp(timestamp, TimestampType.CreateTime) },
+            _sender.Produce(new Message<byte[], byte[]> { Key = key, Value = value, Timestamp = new Timestamp(timestamp, TimestampType.CreateTime) },
                 report => OnDelivery(report, sequence, enqueued));
             return false;
         }
@@ -395,7 +359,7 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
         {
             _metrics.OnSent(_time.GetElapsedTime(enqueuedAt).TotalSeconds);
         }
-        else if (IsPermanent(report.Error))
+        else if (KafkaSender.IsPermanent(report.Error))
         {
             _metrics.OnFailed();
             LogRefused(_log, report.Error.Code, report.Error.Reason);
@@ -408,10 +372,6 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
         }
         Interlocked.Decrement(ref _unsettled);
     }
-
-    private static bool IsPermanent(Error error) => error.IsFatal || error.Code is ErrorCode.MsgSizeTooLarge
-        or ErrorCode.TopicAuthorizationFailed or ErrorCode.ClusterAuthorizationFailed or ErrorCode.InvalidRecord or ErrorCode.RecordListTooLarge
-        or ErrorCode.Local_InvalidArg or ErrorCode.Local_BadMsg;
 
     private void OnKafkaError(Error error)
     {
@@ -433,6 +393,12 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
             LogSpilling(_log, reason, _spill.Folder);
             _wake.Release();
         }
+    }
+
+    private void GoLive()
+    {
+        Interlocked.Exchange(ref _mode, Live);
+        LogLive(_log);
     }
 
     private bool SpillCall(LlmCall call)
@@ -473,109 +439,6 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
         return false;
     }
 
-    private async Task ReplayLoopAsync(CancellationToken ct)
-    {
-        while (!ct.IsCancellationRequested)
-        {
-            SpillSegment? segment;
-            try
-            {
-                segment = _spill.Oldest();
-            }
-            catch (IOException ex)
-            {
-                // A segment that cannot be read now (disk trouble) is retried; the loop must not die.
-                LogSpillFailed(_log, ex.Message);
-                await Task.Delay(TimeSpan.FromSeconds(1), _time, ct).ConfigureAwait(false);
-                continue;
-            }
-            if (segment is not null)
-            {
-                if (segment.Corrupt > 0) LogCorrupt(_log, segment.Sequence, _spill.Folder);
-                var state = new ReplayState(segment);
-                await _replayPipeline.ExecuteAsync(static (s, token) => s.Owner.ReplayAsync(s.State, token), (Owner: this, State: state), ct).ConfigureAwait(false);
-                // Counted before the segment leaves the spill, so a flush never sees neither.
-                _metrics.OnReplayed(state.Acked);
-                _spill.Complete(segment);
-                continue;
-            }
-            if (Volatile.Read(ref _mode) == Spilling && await BrokerAnswersAsync().ConfigureAwait(false))
-            {
-                // Spill drained and Kafka answers: new calls go straight to Kafka again. A call spilled in the
-                // meantime is picked up by the next turn of this loop.
-                Interlocked.Exchange(ref _mode, Live);
-                LogLive(_log);
-                continue;
-            }
-            try
-            {
-                await _wake.WaitAsync(TimeSpan.FromMilliseconds(500), ct).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
-    }
-
-    private Task<bool> BrokerAnswersAsync() => Task.Run(() =>
-    {
-        try
-        {
-            var metadata = _admin.GetMetadata(_options.Topic, TimeSpan.FromSeconds(2));
-            return metadata.Brokers.Count > 0 && metadata.Topics.Any(t => !t.Error.IsError && t.Partitions.Count > 0);
-        }
-        catch (KafkaException)
-        {
-            return false;
-        }
-    });
-
-    /// <summary>Sends the not yet acknowledged records of a segment; throws while any of them failed.</summary>
-    private async ValueTask ReplayAsync(ReplayState state, CancellationToken ct)
-    {
-        var records = state.Segment.Records;
-        var outstanding = 0;
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Error? failure = null;
-        var sent = 0;
-        for (var i = 0; i < records.Count; i++)
-        {
-            if (state.IsAcked(i)) continue;
-            var index = i;
-            var r = records[i];
-            var message = new Message<byte[], byte[]> { Key = r.Key, Value = r.Value, Timestamp = new Timestamp(r.TimestampMs, TimestampType.CreateTime) };
-            Interlocked.Increment(ref outstanding);
-            while (true)
-            {
-                try
-                {
-                    _producer.Produce(_options.Topic, message, report =>
-                    {
-                        if (!report.Error.IsError) state.Ack(index);
-                        else if (IsPermanent(report.Error))
-                        {
-                            state.Ack(index, delivered: false);
-                            _metrics.OnFailed();
-                            LogRefused(_log, report.Error.Code, report.Error.Reason);
-                        }
-                        else failure = report.Error;
-                        if (Interlocked.Decrement(ref outstanding) == 0) done.TrySetResult();
-                    });
-                    sent++;
-                    break;
-                }
-                catch (ProduceException<byte[], byte[]> ex) when (ex.Error.Code == ErrorCode.Local_QueueFull)
-                {
-                    await Task.Delay(TimeSpan.FromMilliseconds(10), _time, ct).ConfigureAwait(false);
-                }
-            }
-        }
-        if (sent == 0) return;
-        await done.Task.WaitAsync(_options.DeliveryTimeout + TimeSpan.FromSeconds(10), _time, ct).ConfigureAwait(false);
-        if (failure is { } f) throw new SpillReplayException(f.Reason);
-    }
-
     private void Reject(string reason)
     {
         _metrics.OnRejected();
@@ -583,61 +446,24 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
         if (rejected <= 10 || rejected % 10_000 == 0) LogRejected(_log, rejected, reason);
     }
 
-    private static void TryDelete(string folder)
-    {
-        try
-        {
-            Directory.Delete(folder, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
-
     private readonly record struct Pending(LlmCall Call, long EnqueuedAt);
-
-    private sealed class ReplayState(SpillSegment segment)
-    {
-        private readonly bool[] _acked = new bool[segment.Records.Count];
-        private int _delivered;
-
-        public SpillSegment Segment => segment;
-        public int Acked => Volatile.Read(ref _delivered);
-
-        public bool IsAcked(int i) => Volatile.Read(ref _acked[i]);
-
-        public void Ack(int i, bool delivered = true)
-        {
-            Volatile.Write(ref _acked[i], true);
-            if (delivered) Interlocked.Increment(ref _delivered);
-        }
-    }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Kafka unavailable ({Reason}): events go to the disk spill at {Folder} until it answers")]
     private static partial void LogSpilling(ILogger log, string reason, string folder);
     [LoggerMessage(Level = LogLevel.Information, Message = "Kafka answers and the spill is drained: sending live again")]
     private static partial void LogLive(ILogger log);
-    [LoggerMessage(Level = LogLevel.Information, Message = "resuming {Records} events left in the spill at {Folder}")]
-    private static partial void LogResuming(ILogger log, long records, string folder);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pipeline producer started: topic {Topic} at {Brokers} (acks=all, idempotent), schema id {SchemaId}, spill at {Folder}; {Leftover} events left on disk by earlier processes go first")]
+    private static partial void LogStarted(ILogger log, string topic, string brokers, string schemaId, string folder, long leftover);
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Records} events left in the spill at {Folder}; a producer started on that folder sends them")]
     private static partial void LogLeftInSpill(ILogger log, long records, string folder);
     [LoggerMessage(Level = LogLevel.Error, Message = "spill full: {Dropped} events dropped so far (folder {Folder}, cap {Cap} bytes)")]
     private static partial void LogDropped(ILogger log, long dropped, string folder, long cap);
     [LoggerMessage(Level = LogLevel.Error, Message = "spill write failed: {Reason}")]
     private static partial void LogSpillFailed(ILogger log, string reason);
-    [LoggerMessage(Level = LogLevel.Warning, Message = "spill segment {Sequence} in {Folder} has a torn or corrupt tail; the records before it are replayed")]
-    private static partial void LogCorrupt(ILogger log, long sequence, string folder);
     [LoggerMessage(Level = LogLevel.Warning, Message = "call rejected ({Rejected} so far): {Reason}")]
     private static partial void LogRejected(ILogger log, long rejected, string reason);
     [LoggerMessage(Level = LogLevel.Error, Message = "Kafka refused an event permanently: {Code}: {Reason}")]
     private static partial void LogRefused(ILogger log, ErrorCode code, string reason);
     [LoggerMessage(Level = LogLevel.Critical, Message = "Kafka producer fatal error {Code}: {Reason}; events go to the spill")]
     private static partial void LogFatal(ILogger log, ErrorCode code, string reason);
-    [LoggerMessage(Level = LogLevel.Warning, Message = "replay circuit open for {Seconds:F0} s: {Reason}")]
-    private static partial void LogBreakerOpened(ILogger log, double seconds, string reason);
-    [LoggerMessage(Message = "librdkafka {Facility}: {Message}")]
-    private static partial void LogKafka(ILogger log, LogLevel level, string facility, string message);
 }
-
-/// <summary>A spilled segment could not be replayed yet (Kafka still unreachable).</summary>
-public sealed class SpillReplayException(string reason) : Exception($"spill replay failed: {reason}");

@@ -21,6 +21,7 @@ internal sealed class ProducerMetrics : IDisposable
     private readonly Counter<long> _rejected;
     private readonly Counter<long> _clamped;
     private readonly Counter<long> _failed;
+    private readonly Counter<long> _sampledOut;
     private readonly Histogram<int> _batchSize;
     private readonly Histogram<double> _deliveryLatency;
 
@@ -32,6 +33,7 @@ internal sealed class ProducerMetrics : IDisposable
     public long Rejected;
     public long Clamped;
     public long Failed;
+    public long SampledOut;
 
     public ProducerMetrics(IMeterFactory? factory, string topic, Func<long> queueDepth, Func<long> spillBytes)
     {
@@ -46,8 +48,11 @@ internal sealed class ProducerMetrics : IDisposable
         _rejected = _meter.CreateCounter<long>("pipeline.producer.events.rejected", "{event}", "Calls refused at the edge (invalid)");
         _clamped = _meter.CreateCounter<long>("pipeline.producer.events.clamped", "{event}", "Calls sent with fields clamped at the edge");
         _failed = _meter.CreateCounter<long>("pipeline.producer.events.failed", "{event}", "Calls Kafka refused permanently");
+        _sampledOut = _meter.CreateCounter<long>("pipeline.producer.events.sampled_out", "{event}", "Calls left out by sampling (the kept ones carry their weight)");
         _batchSize = _meter.CreateHistogram<int>("pipeline.producer.batch.size", "{event}", "Calls taken from the queue per send");
         _deliveryLatency = _meter.CreateHistogram<double>("pipeline.producer.delivery.duration", "s", "Track to Kafka acknowledgement");
+        // Reported from zero, so an exporter shows every counter at once and "spilled went from 0 to n" can be alerted on.
+        foreach (var counter in new[] { _accepted, _sent, _spilled, _replayed, _dropped, _rejected, _clamped, _failed, _sampledOut }) counter.Add(0, _topic);
         _meter.CreateObservableGauge("pipeline.producer.queue.depth", () => new Measurement<long>(queueDepth(), _topic), "{event}", "Calls waiting in memory");
         _meter.CreateObservableGauge("pipeline.producer.spill.bytes", () => new Measurement<long>(spillBytes(), _topic), "By", "Bytes waiting in the disk spill");
     }
@@ -100,6 +105,12 @@ internal sealed class ProducerMetrics : IDisposable
     {
         Interlocked.Increment(ref Failed);
         _failed.Add(1, _topic);
+    }
+
+    public void OnSampledOut()
+    {
+        Interlocked.Increment(ref SampledOut);
+        _sampledOut.Add(1, _topic);
     }
 
     public void OnBatch(int size) => _batchSize.Record(size, _topic);

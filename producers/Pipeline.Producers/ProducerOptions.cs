@@ -22,8 +22,10 @@ public sealed record ProducerOptions : IValidatableObject
     public string Topic { get; set; } = SchemaCatalog.Topics.Calls;
 
     /// <summary>
-    /// Extra librdkafka settings passed through verbatim (security.protocol, sasl.*, ssl.*, linger.ms, ...).
-    /// acks and enable.idempotence cannot be weakened here.
+    /// Extra librdkafka settings (security.protocol, sasl.*, ssl.*, linger.ms, ...), checked by librdkafka at
+    /// start-up. In a key, <c>_</c> reads as <c>.</c> (environment variables cannot hold dots:
+    /// <c>Pipeline__Producer__Kafka__linger_ms=5</c>), as in the CLI's <c>Kafka</c> section; see
+    /// <see cref="LibrdkafkaKeys"/>. acks and enable.idempotence cannot be weakened here.
     /// </summary>
     public Dictionary<string, string> Kafka { get; set; } = [];
 
@@ -78,6 +80,13 @@ public sealed record ProducerOptions : IValidatableObject
     public int MaxTags { get; set; } = LlmCallValidator.MaxMapEntries;
 
     /// <summary>
+    /// Repeated librdkafka log lines (a broker that is down is reported several times a second) are let through
+    /// at most once per this interval, 0 (every line) to 1 hour. Default 30 s.
+    /// </summary>
+    [DurationRange("0", "1h")]
+    public TimeSpan LogRepeatInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
     /// Confluent Schema Registry URL. When set, the schema is registered under <c>{Topic}-value</c> at
     /// start-up and its id is written in every event; otherwise the catalogue id in <c>schemas/</c> is used.
     /// </summary>
@@ -100,9 +109,25 @@ public sealed record ProducerOptions : IValidatableObject
         {
             yield return new($"{SpillMaxBytes} must be at least SpillSegmentBytes ({SpillSegmentBytes})", [nameof(SpillMaxBytes)]);
         }
-        foreach (var key in new[] { "acks", "enable.idempotence" })
+        var kafkaProblems = false;
+        foreach (var group in Kafka.Keys.GroupBy(LibrdkafkaKeys.Normalize, StringComparer.Ordinal))
         {
-            if (Kafka.ContainsKey(key)) yield return new("cannot be set; the SDK always uses acks=all with idempotence", [$"Kafka:{key}"]);
+            if (group.Count() > 1)
+            {
+                kafkaProblems = true;
+                yield return new($"set more than once ({string.Join(", ", group)}): '_' reads as '.'", [$"Kafka:{group.First()}"]);
+            }
+            if (group.Key is "acks" or "enable.idempotence" or "request.required.acks")
+            {
+                kafkaProblems = true;
+                yield return new("cannot be set; the SDK always uses acks=all with idempotence", [$"Kafka:{group.First()}"]);
+            }
+        }
+        // librdkafka judges its own keys and values (an unknown key, a value out of range), without connecting.
+        if (!kafkaProblems && KafkaSender.Check(this) is { } kafka)
+        {
+            var colon = kafka.IndexOf(": ", StringComparison.Ordinal);
+            yield return new(kafka[(colon + 2)..], [kafka[..colon]]);
         }
         if (SchemaRegistryUrl is { Length: > 0 } url && !Uri.TryCreate(url, UriKind.Absolute, out _))
         {

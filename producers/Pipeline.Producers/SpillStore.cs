@@ -70,6 +70,19 @@ internal sealed class SpillStore : IDisposable
     /// <summary>The folder holding the segments.</summary>
     public string Folder => _directory;
 
+    /// <summary>True when <paramref name="directory"/> holds at least one segment file (read without the lock).</summary>
+    public static bool HasSegments(string directory)
+    {
+        try
+        {
+            return Directory.EnumerateFiles(directory, "*" + Extension).Any();
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Bytes on disk.</summary>
     public long Bytes { get { lock (_gate) return _bytes; } }
 

@@ -46,7 +46,7 @@ public sealed class ProducerSpillTests : IDisposable
             Assert.True(producer.IsSpilling);
             foreach (var c in calls.Skip(2000)) Assert.True(producer.Track(c));
             await WaitUntilAsync(() => producer.Spilled >= 2000, ct);
-            Assert.NotEmpty(Directory.GetFiles(_spill, "*.spill"));
+            Assert.NotEmpty(Directory.GetFiles(_spill, "*.spill", SearchOption.AllDirectories));
 
             Assert.Equal("ok", await DevBrokerControl.SendAsync(broker.ControlPort, "up all", ct));
             Assert.Equal(0, await producer.FlushAsync(TimeSpan.FromSeconds(90), ct));
@@ -61,7 +61,7 @@ public sealed class ProducerSpillTests : IDisposable
             Assert.Equal(2000, replayedMetric.GetMeasurementSnapshot().Sum(m => m.Value));
             Assert.Equal(3000, sentMetric.GetMeasurementSnapshot().Sum(m => m.Value));
         }
-        Assert.Empty(Directory.GetFiles(_spill, "*.spill"));
+        Assert.Empty(Directory.GetFiles(_spill, "*.spill", SearchOption.AllDirectories));
         AssertTopicHoldsEachOnce(broker.Bootstrap, "calls", calls);
     }
 
@@ -77,7 +77,7 @@ public sealed class ProducerSpillTests : IDisposable
         await first.DisposeAsync(); // the broker is still down: everything stays on disk
         Assert.Equal(0, first.Delivered);
         Assert.Equal(500, first.Spilled);
-        Assert.NotEmpty(Directory.GetFiles(_spill, "*.spill"));
+        Assert.NotEmpty(Directory.GetFiles(_spill, "*.spill", SearchOption.AllDirectories));
 
         Assert.Equal("ok", await DevBrokerControl.SendAsync(broker.ControlPort, "up all", ct));
         await using (var second = new LlmCallProducer(Options(broker)))
@@ -86,7 +86,7 @@ public sealed class ProducerSpillTests : IDisposable
             Assert.Equal(0, await second.FlushAsync(TimeSpan.FromSeconds(60), ct));
             Assert.Equal(500, second.Replayed);
         }
-        Assert.Empty(Directory.GetFiles(_spill, "*.spill"));
+        Assert.Empty(Directory.GetFiles(_spill, "*.spill", SearchOption.AllDirectories));
         AssertTopicHoldsEachOnce(broker.Bootstrap, "calls", calls);
     }
 
@@ -126,7 +126,7 @@ public sealed class ProducerSpillTests : IDisposable
         Assert.True(producer.Spilled > 0, "nothing was spilled");
         Assert.Equal(400, producer.Spilled + producer.Dropped);
         await producer.DisposeAsync();
-        Assert.True(Directory.GetFiles(_spill, "*.spill").Sum(f => new FileInfo(f).Length) <= 16384);
+        Assert.True(Directory.GetFiles(_spill, "*.spill", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length) <= 16384);
     }
 
     private ProducerOptions Options(DevBrokerHost broker) => new()

@@ -74,7 +74,8 @@ public sealed class EdgeRulesTests
         Assert.Equal("v\uFFFD0", c.Tags["k000"]);
         Assert.Equal(["ok"], c.Custom.Keys);
         Assert.Equal(["retrieval"], c.Stages.Select(s => s.Name));
-        Assert.True(result.Clamped >= 10);
+        Assert.True(result.Clamped >= 8);
+        Assert.Equal(3, result.Filled); // environment, service and event id took defaults: not a clamp
         Assert.Null(LlmCallValidator.Validate(c, c.OccurredAt, TimeSpan.FromDays(1), TimeSpan.FromDays(1)));
     }
 

@@ -119,11 +119,29 @@ public sealed class InstrumentationTests
     }
 
     [Fact]
-    public void CallScope_DisposedWithoutOutcome_IsTrackedAsCancelled()
+    public void CallScope_DisposedWithoutOutcome_NoException_IsTrackedAsOther()
     {
         using (new CallScope(_tracker, _time, "p", "1", "m", "openai", "chat"))
         {
             _time.Advance(TimeSpan.FromSeconds(1));
+        }
+        var call = Assert.Single(_tracker.Calls);
+        Assert.Equal(ErrorType.Other, call.ErrorType);
+        Assert.Equal(1000, call.LatencyMs);
+    }
+
+    [Fact]
+    public void CallScope_LeftByACancellation_IsTrackedAsCancelled()
+    {
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        try
+        {
+            using var call = new CallScope(_tracker, _time, "p", "1", "m", "openai", "chat");
+            cts.Token.ThrowIfCancellationRequested();
+        }
+        catch (OperationCanceledException)
+        {
         }
         Assert.Equal(ErrorType.Cancelled, Assert.Single(_tracker.Calls).ErrorType);
     }
@@ -158,6 +176,9 @@ public sealed class InstrumentationTests
             ["Pipeline:Producer:MaxBlock"] = "00:00:00.050",
             ["Pipeline:Producer:SpillDirectory"] = "/var/spool/pipeline",
             ["Pipeline:Producer:Kafka:security.protocol"] = "SASL_SSL",
+            ["Pipeline:Producer:Kafka:sasl.mechanisms"] = "PLAIN",
+            ["Pipeline:Producer:Kafka:sasl.username"] = "svc",
+            ["Pipeline:Producer:Kafka:sasl.password"] = "secret",
         }).Build();
         using var provider = new ServiceCollection().AddPipelineProducer(configuration).BuildServiceProvider();
         var options = provider.GetRequiredService<IOptions<ProducerOptions>>().Value;
