@@ -2,7 +2,9 @@ using System.Globalization;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Pipeline.Producers;
 
 namespace Pipeline.PackageTests;
@@ -74,7 +76,10 @@ public sealed class SdkPackageTests
             ["Pipeline:Producer:Topic"] = names.Topic,
             ["Pipeline:Producer:SpillDirectory"] = Path.Combine(home, "spill"),
         });
+        var logs = new LogCapture();
+        builder.Logging.AddProvider(logs);
         builder.Services.AddPipelineProducer(builder.Configuration);
+        builder.Services.AddHealthChecks().AddPipelineProducer();
         builder.Services.AddChatClient(provider).UsePipelineMetrics(o => { o.PromptName = names.Prompt; o.PromptVersion = "1.0"; });
 
         using var host = builder.Build();
@@ -99,7 +104,17 @@ public sealed class SdkPackageTests
         Assert.Equal(0, await producer.FlushAsync(TimeSpan.FromSeconds(60), ct));
         Assert.Equal(Calls, producer.Delivered);
         Assert.Equal(0, producer.Spilled);
+        var health = await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync(ct);
+        Assert.Equal(HealthStatus.Healthy, health.Status);
         await host.StopAsync(ct);
+
+        // What the team sees: one start-up line naming where events go, and nothing at Error or worse.
+        var sdk = logs.Lines.Where(l => l.Category.StartsWith("Pipeline.", StringComparison.Ordinal)).ToList();
+        var started = Assert.Single(sdk, l => l.Message.StartsWith("Pipeline producer started:", StringComparison.Ordinal));
+        Assert.Equal(LogLevel.Information, started.Level);
+        Assert.Contains($"topic {names.Topic} at {servers.KafkaBootstrap}", started.Message, StringComparison.Ordinal);
+        Assert.Contains(Path.Combine(home, "spill"), started.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(sdk, l => l.Level >= LogLevel.Error);
     }
 
     private static async Task<CallTotals> WaitForCallsAsync(ClickHouseQuery clickHouse, RunNames names, PipelineCli.Worker aggregator, CancellationToken ct)
