@@ -5,7 +5,7 @@ export PIPELINE_CONFIGURATION := $(CONFIGURATION)
 export DOTNET_CLI_TELEMETRY_OPTOUT := 1
 export DOTNET_NOLOGO := 1
 
-.PHONY: all build test demo bench eval up down status clean deps help
+.PHONY: all build test pack demo bench eval up down status clean deps help
 
 all: build
 
@@ -21,6 +21,14 @@ build: ## restore and build everything (warnings are errors)
 
 test: deps build ## the whole test suite against real local servers; prints 'tests: N passed, N failed, N skipped'
 	@./infra/run-tests.sh $(CONFIGURATION)
+
+# A prerelease label unique to each local pack, so a cached package of the same version never stands in;
+# 'make pack VERSION_SUFFIX=' packs the release version (eng/Version.props), 'VERSION_SUFFIX=rc.1' a named one.
+VERSION_SUFFIX ?= dev.$(shell date -u +%Y%m%d%H%M%S)
+FEED ?= .run/feed
+
+pack: ## Pipeline.Schemas, Pipeline.Producers (the SDK) and the Pipeline.Cli tool into the local feed .run/feed
+	@./infra/pack.sh "$(FEED)" "$(VERSION_SUFFIX)"
 
 demo: deps build ## start the servers, play a release with a latency regression end to end: alerts, health, report
 	./pipeline up
