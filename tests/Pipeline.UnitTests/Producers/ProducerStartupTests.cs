@@ -40,6 +40,16 @@ public sealed class ProducerStartupTests : IDisposable
         await host.StopAsync(TestContext.Current.CancellationToken);
     }
 
+    [Fact]
+    public void KafkaKeys_SameRuleInTheSdkAndTheCli()
+    {
+        var given = new Dictionary<string, string> { ["linger_ms"] = "5", ["socket_keepalive_enable"] = "true", ["log_level"] = "3", ["client.id"] = "svc" };
+        var sdk = KafkaSender.Config(new ProducerOptions { BootstrapServers = "b:1", Kafka = given }).ToDictionary(kv => kv.Key, kv => kv.Value);
+        var cli = new Pipeline.Consumers.KafkaSettings(given.Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value))).All;
+        foreach (var (key, value) in cli) Assert.Equal(value, sdk[key]);
+        Assert.Equal(["client.id", "linger.ms", "log_level", "socket.keepalive.enable"], cli.Keys.Order(StringComparer.Ordinal));
+    }
+
     [Theory]
     [InlineData("Kafka:lingerms", "5", "Pipeline:Producer:Kafka:lingerms")]
     [InlineData("Kafka:linger_ms", "minus one", "Pipeline:Producer:Kafka:linger_ms")]
