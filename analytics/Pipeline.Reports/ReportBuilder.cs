@@ -257,7 +257,7 @@ public sealed class ReportBuilder(ClickHouseHttp clickHouse)
         // Several environments or services: each row says which (the same prompt name may be two teams' prompts).
         var scoped = r.Health.Select(h => (h.Environment, h.Service)).Distinct().Count() > 1;
         md.AppendLine("## KPIs").AppendLine();
-        md.AppendLine(inv, $"- Calls: {calls:N0}");
+        md.AppendLine(inv, $"- Calls: {(r.Health.Any(h => h.IsEstimated) ? "~" : "")}{calls:N0}");
         md.AppendLine(inv, $"- Success rate: {success:P2} (objective {request.Slo:P1}: {(success >= request.Slo ? "met" : "MISSED")})");
         md.AppendLine(CostLine(r, calls));
         md.AppendLine(inv, $"- Alerts: {r.Alerts.Count(a => a.GetProperty("state").GetString() == "FIRING")} fired; anomalous windows: {r.Anomalies}").AppendLine();

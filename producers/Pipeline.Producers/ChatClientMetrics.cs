@@ -124,7 +124,9 @@ public sealed class PipelineChatClient(IChatClient inner, ILlmCallTracker tracke
             RequestModel = options?.ModelId ?? metadata?.DefaultModelId ?? responseModel ?? "unknown",
             ResponseModel = responseModel,
             PromptName = Property(options, ChatMetricsOptions.PromptNameKey) ?? _options.PromptName,
-            PromptVersion = Property(options, ChatMetricsOptions.PromptVersionKey) ?? _options.PromptVersion,
+            // A version belongs to its prompt: a request that names another prompt without a version is "unversioned", not the default prompt's version.
+            PromptVersion = Property(options, ChatMetricsOptions.PromptVersionKey)
+                ?? (Property(options, ChatMetricsOptions.PromptNameKey) is { } named && named != _options.PromptName ? "unversioned" : _options.PromptVersion),
             Tags = _options.Tags,
             LatencyMs = _time.GetElapsedTime(start).TotalMilliseconds,
             TimeToFirstTokenMs = firstTokenMs,

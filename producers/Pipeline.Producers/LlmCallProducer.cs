@@ -67,6 +67,7 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
     private long _unsettled; // produced, outcome not yet counted; falls only after the outcome is counted
     private long _pumpHeld;
     private int _disposed;
+    private long _spillFailures;
 
     /// <summary>
     /// Creates and starts a producer: validates every setting (librdkafka's keys included), takes its spill
@@ -86,9 +87,17 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
         _schema = new SchemaIdResolver(options, _log, _time);
         _sampler = options.Sampling.IsOff ? null : new Sampler(options.Sampling, options.Sampling.Seed is { } seed ? new Random(seed) : null);
         _temporarySpill = string.IsNullOrWhiteSpace(options.SpillDirectory);
-        _spill = _temporarySpill
-            ? new SpillStore(Path.Combine(Path.GetTempPath(), "pipeline-spill-" + Guid.NewGuid().ToString("N")), options.SpillMaxBytes, options.SpillSegmentBytes)
-            : SpillFolders.CreateOwn(options.SpillDirectory!, options.SpillMaxBytes, options.SpillSegmentBytes);
+        try
+        {
+            _spill = _temporarySpill
+                ? new SpillStore(Path.Combine(Path.GetTempPath(), "pipeline-spill-" + Guid.NewGuid().ToString("N")), options.SpillMaxBytes, options.SpillSegmentBytes)
+                : SpillFolders.CreateOwn(options.SpillDirectory!, options.SpillMaxBytes, options.SpillSegmentBytes);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or System.Security.SecurityException)
+        {
+            _schema.Dispose();
+            throw new ArgumentException($"{ProducerOptions.Section}:SpillDirectory: cannot keep a spill in '{options.SpillDirectory ?? Path.GetTempPath()}': {ex.Message}", nameof(options), ex);
+        }
         _queue = Channel.CreateBounded<Pending>(new BoundedChannelOptions(options.QueueCapacity)
         {
             SingleReader = true,
@@ -187,7 +196,7 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
         if (_options.MaxBlock > TimeSpan.Zero && WaitForRoom(pending)) return true;
         // The sender is behind: this caller writes its own event to disk rather than wait.
         var ok = SpillCall(pending.Call);
-        _spill.Flush();
+        FlushSpill();
         return ok;
     }
 
@@ -236,7 +245,7 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
                 Interlocked.Decrement(ref _unsettled);
             }
         }
-        _spill.Flush();
+        FlushSpill();
         _sender.Dispose();
         var left = _replayer.Records;
         _replayer.Dispose();
@@ -293,21 +302,31 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
                 // sender, rather than spill; spilling would reorder a burst for nothing. Callers never wait:
                 // the memory queue, then their own overflow to disk, absorb it. Spill only if it lasts.
                 var waited = _time.GetTimestamp();
-                bool? outcome;
-                while ((outcome = Send(p)) is null)
+                try
                 {
-                    if (_time.GetElapsedTime(waited) >= _options.DeliveryTimeout)
+                    bool? outcome;
+                    while ((outcome = Send(p)) is null)
                     {
-                        EnterSpilling("librdkafka queue full for longer than DeliveryTimeout");
-                        outcome = SpillCall(p.Call);
-                        break;
+                        if (_time.GetElapsedTime(waited) >= _options.DeliveryTimeout)
+                        {
+                            EnterSpilling("librdkafka queue full for longer than DeliveryTimeout");
+                            outcome = SpillCall(p.Call);
+                            break;
+                        }
+                        await Task.Delay(TimeSpan.FromMilliseconds(5), _time).ConfigureAwait(false);
                     }
-                    await Task.Delay(TimeSpan.FromMilliseconds(5), _time).ConfigureAwait(false);
+                    spilled |= outcome.Value;
                 }
-                spilled |= outcome.Value;
+#pragma warning disable CA1031 // the sender must outlive anything one event meets: it is what delivers every later one
+                catch (Exception ex)
+#pragma warning restore CA1031
+                {
+                    _metrics.OnDropped();
+                    LogSenderError(_log, $"{ex.GetType().Name}: {ex.Message}");
+                }
                 Interlocked.Decrement(ref _pumpHeld);
             }
-            if (spilled) _spill.Flush();
+            if (spilled) FlushSpill();
             batch.Clear();
         }
     }
@@ -379,7 +398,7 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
         {
             if (Volatile.Read(ref _disposed) == 0) EnterSpilling(report.Error.Reason);
             SpillRecord(record.Key, record.Value, record.TimestampMs);
-            _spill.Flush();
+            FlushSpill();
         }
         Interlocked.Decrement(ref _unsettled);
     }
@@ -403,6 +422,20 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
         {
             LogSpilling(_log, reason, _spill.Folder);
             _wake.Release();
+        }
+    }
+
+    /// <summary>Hands spilled writes to the operating system; a disk error here is logged, never thrown (callers include Track).</summary>
+    private void FlushSpill()
+    {
+        try
+        {
+            _spill.Flush();
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.SecurityException or ObjectDisposedException)
+        {
+            var failures = Interlocked.Increment(ref _spillFailures);
+            if (failures <= 10 || failures % 10_000 == 0) LogSpillFailed(_log, failures, ex.Message);
         }
     }
 
@@ -434,9 +467,11 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
         {
             stored = _spill.Append(key, value, timestampMs);
         }
-        catch (IOException ex)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.SecurityException)
         {
-            LogSpillFailed(_log, ex.Message);
+            // Counted as a drop below; the reason is logged for the first few and then every 10,000th.
+            var failures = Interlocked.Increment(ref _spillFailures);
+            if (failures <= 10 || failures % 10_000 == 0) LogSpillFailed(_log, failures, ex.Message);
             stored = false;
         }
         if (stored)
@@ -469,8 +504,10 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
     private static partial void LogLeftInSpill(ILogger log, long records, string folder);
     [LoggerMessage(Level = LogLevel.Error, Message = "spill full: {Dropped} events dropped so far (folder {Folder}, cap {Cap} bytes)")]
     private static partial void LogDropped(ILogger log, long dropped, string folder, long cap);
-    [LoggerMessage(Level = LogLevel.Error, Message = "spill write failed: {Reason}")]
-    private static partial void LogSpillFailed(ILogger log, string reason);
+    [LoggerMessage(Level = LogLevel.Error, Message = "spill write failed ({Failures} so far; those events are dropped): {Reason}")]
+    private static partial void LogSpillFailed(ILogger log, long failures, string reason);
+    [LoggerMessage(Level = LogLevel.Error, Message = "the sender met an unexpected error; the event is dropped and counted, and the sender goes on: {Reason}")]
+    private static partial void LogSenderError(ILogger log, string reason);
     [LoggerMessage(Level = LogLevel.Warning, Message = "call rejected ({Rejected} so far): {Reason}")]
     private static partial void LogRejected(ILogger log, long rejected, string reason);
     [LoggerMessage(Level = LogLevel.Error, Message = "Kafka refused an event permanently: {Code}: {Reason}")]

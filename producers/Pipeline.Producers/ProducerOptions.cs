@@ -104,9 +104,27 @@ public sealed record ProducerOptions : IValidatableObject
     /// <inheritdoc />
     IEnumerable<ValidationResult> IValidatableObject.Validate(ValidationContext validationContext)
     {
-        if (string.IsNullOrWhiteSpace(BootstrapServers) && !Kafka.ContainsKey("bootstrap.servers"))
+        var kafkaBootstrap = Kafka.FirstOrDefault(kv => LibrdkafkaKeys.Normalize(kv.Key) == "bootstrap.servers");
+        if (string.IsNullOrWhiteSpace(BootstrapServers) && kafkaBootstrap.Key is null)
         {
             yield return new("required (host:port of a Kafka broker)", [nameof(BootstrapServers)]);
+        }
+        else if (!string.IsNullOrWhiteSpace(BootstrapServers) && kafkaBootstrap.Key is not null && kafkaBootstrap.Value != BootstrapServers)
+        {
+            yield return new($"'{kafkaBootstrap.Value}' contradicts BootstrapServers '{BootstrapServers}': set one of them", [$"Kafka:{kafkaBootstrap.Key}"]);
+        }
+        var servers = string.IsNullOrWhiteSpace(BootstrapServers) ? kafkaBootstrap.Value : BootstrapServers;
+        foreach (var server in (servers ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            // host:port with a port librdkafka can use; "kafka1:notaport" would silently become port 0.
+            var colon = server.LastIndexOf(':');
+            var port = colon > 0 ? server[(colon + 1)..] : "";
+            var scheme = server.IndexOf("://", StringComparison.Ordinal);
+            if (colon <= 0 || !int.TryParse(port, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p) || p is < 1 or > 65535
+                || colon == scheme)
+            {
+                yield return new($"'{server}' is not host:port (a port from 1 to 65535)", [string.IsNullOrWhiteSpace(BootstrapServers) ? $"Kafka:{kafkaBootstrap.Key}" : nameof(BootstrapServers)]);
+            }
         }
         if (SpillMaxBytes < SpillSegmentBytes)
         {

@@ -23,7 +23,8 @@ public static class ServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(configuration);
-        services.AddOptions<ProducerOptions>().Bind(configuration.GetSection(section)).ValidateOnStart();
+        // A mistyped key (SpilDirectory) would otherwise be ignored and its default used: refuse it at start.
+        services.AddOptions<ProducerOptions>().Bind(configuration.GetSection(section), o => o.ErrorOnUnknownConfiguration = true).ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<ProducerOptions>>(new ProducerOptionsValidation(section)));
         services.TryAddSingleton(sp => new LlmCallProducer(
             sp.GetRequiredService<IOptions<ProducerOptions>>().Value,

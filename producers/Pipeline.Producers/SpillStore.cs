@@ -117,8 +117,9 @@ internal sealed class SpillStore : IDisposable
                 if (_active is null || _active.Length + size > _segmentBytes && _activeRecords > 0)
                 {
                     CloseActive();
+                    // The number is taken only once its file exists: a folder that refuses files does not use them up.
+                    _active = new FileStream(SegmentPath(_nextSequence), FileMode.CreateNew, FileAccess.Write, FileShare.Read, 1 << 16);
                     _activeSequence = _nextSequence++;
-                    _active = new FileStream(SegmentPath(_activeSequence), FileMode.CreateNew, FileAccess.Write, FileShare.Read, 1 << 16);
                 }
                 _active.Write(span);
                 _activeRecords++;

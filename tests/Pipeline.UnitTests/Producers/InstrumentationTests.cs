@@ -119,6 +119,17 @@ public sealed class InstrumentationTests
     }
 
     [Fact]
+    public async Task ChatClient_RequestNamingAnotherPromptWithoutVersion_IsUnversioned_NotTheDefaultsVersion()
+    {
+        var inner = new FakeChatClient(_time);
+        using var client = new ChatClientBuilder(inner).UsePipelineMetrics(o => { o.PromptName = "support_answer"; o.PromptVersion = "2.1"; }, _tracker).Build(new EmptyServices(_time));
+        await client.GetResponseAsync("hello", new ChatOptions { AdditionalProperties = new() { [ChatMetricsOptions.PromptNameKey] = "summarize_ticket" } }, TestContext.Current.CancellationToken);
+        await client.GetResponseAsync("hello", new ChatOptions { AdditionalProperties = new() { [ChatMetricsOptions.PromptNameKey] = "support_answer" } }, TestContext.Current.CancellationToken);
+        Assert.Equal(("summarize_ticket", "unversioned"), (_tracker.Calls[0].PromptName, _tracker.Calls[0].PromptVersion));
+        Assert.Equal(("support_answer", "2.1"), (_tracker.Calls[1].PromptName, _tracker.Calls[1].PromptVersion));
+    }
+
+    [Fact]
     public void CallScope_DisposedWithoutOutcome_NoException_IsTrackedAsOther()
     {
         using (new CallScope(_tracker, _time, "p", "1", "m", "openai", "chat"))

@@ -62,6 +62,66 @@ public sealed class ProducerStartupTests : IDisposable
         Assert.Contains(named, ex.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("SpilDirectory", "/tmp/x", "SpilDirectory")]
+    [InlineData("Samplng:DefaultRate", "0.01", "Samplng")]
+    [InlineData("BootstrapServers", "kafka1:notaport", "Pipeline:Producer:BootstrapServers")]
+    [InlineData("BootstrapServers", "localhost", "Pipeline:Producer:BootstrapServers")]
+    [InlineData("Kafka:bootstrap_servers", "other:9092", "Pipeline:Producer:Kafka:bootstrap_servers")]
+    public async Task MistypedOrContradictorySetting_FailsHostStart_NamingIt(string key, string value, string named)
+    {
+        using var host = Host((key, value));
+        var ex = await Assert.ThrowsAnyAsync<Exception>(() => host.StartAsync(TestContext.Current.CancellationToken));
+        Assert.Contains(named, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SpillDirectoryThatCannotBeMade_FailsHostStart_NamingIt()
+    {
+        Directory.CreateDirectory(_spill);
+        var file = Path.Combine(_spill, "a-file");
+        await File.WriteAllTextAsync(file, "not a folder", TestContext.Current.CancellationToken);
+        using var host = Host(("SpillDirectory", Path.Combine(file, "spill")));
+        var ex = await Assert.ThrowsAsync<ArgumentException>(() => host.StartAsync(TestContext.Current.CancellationToken));
+        Assert.StartsWith("Pipeline:Producer:SpillDirectory: cannot keep a spill in", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SpillFolderLostWhileRunning_TheSenderGoesOn_DropsAreCountedAndLogged_NothingThrows()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var logs = new CapturingLoggerProvider();
+        using var host = Host(logs, ("SpillSegmentBytes", "4096"), ("QueueCapacity", "5"));
+        await host.StartAsync(ct);
+        var producer = host.Services.GetRequiredService<LlmCallProducer>();
+        var tracker = host.Services.GetRequiredService<ILlmCallTracker>();
+        for (var i = 0; i < 20; i++) tracker.Track(Call());
+        await WaitAsync(() => producer.Outstanding == producer.SpilledOnDisk, ct);
+        // The folder goes away under the running producer and a file takes its name: no segment can be made.
+        var own = producer.SpillDirectory;
+        Directory.Delete(own, recursive: true);
+        await File.WriteAllTextAsync(own, "in the way", ct);
+        for (var i = 0; i < 60; i++) tracker.Track(Call() with { PromptName = "long-enough-to-fill-a-segment-" + new string('x', 100) });
+        await WaitAsync(() => producer.Dropped > 0 && producer.Outstanding <= producer.SpilledOnDisk, ct);
+        Assert.Equal(0, producer.Rejected); // a disk failure is a drop, not a bad call
+        Assert.Contains(logs.Lines, l => l.Level == LogLevel.Error && l.Message.StartsWith("spill write failed", StringComparison.Ordinal));
+        // The folder comes back: the sender, still alive, spills again.
+        File.Delete(own);
+        Directory.CreateDirectory(own);
+        var dropped = producer.Dropped;
+        var spilled = producer.Spilled;
+        for (var i = 0; i < 10; i++) tracker.Track(Call());
+        await WaitAsync(() => producer.Spilled >= spilled + 10, ct);
+        Assert.Equal(dropped, producer.Dropped);
+        await host.StopAsync(ct); // and stopping does not throw either
+    }
+
+    private static async Task WaitAsync(Func<bool> condition, CancellationToken ct)
+    {
+        for (var i = 0; i < 300 && !condition(); i++) await Task.Delay(100, ct);
+        Assert.True(condition(), "condition not met within 30 s");
+    }
+
     [Fact]
     public async Task SameKeyTwice_AsUnderscoreAndDot_FailsNamingBoth()
     {
