@@ -67,14 +67,14 @@ public sealed class AlertEngine
     /// rules that need them fall back to the previous period until the worker has seen that hour itself.
     /// </summary>
     public void RememberHour(SeriesKey series, DateTimeOffset hour, long calls, long successes, long errors, double cost, double tokens,
-        double qualitySum, long qualityCount, int windows)
+        double qualitySum, long qualityCount, int windows, long? pricedCalls = null)
     {
         if (!_hours.TryGetValue(series, out var hours))
         {
             hours = [];
             _hours[series] = hours;
         }
-        hours.TryAdd(HourOf(hour), RollingStats.FromTotals(calls, successes, errors, cost, tokens, qualitySum, qualityCount, windows));
+        hours.TryAdd(HourOf(hour), RollingStats.FromTotals(calls, successes, errors, cost, tokens, qualitySum, qualityCount, windows, pricedCalls));
         if (!_firstSeen.TryGetValue(series, out var first) || hour < first) _firstSeen[series] = hour;
     }
 
@@ -725,7 +725,7 @@ public sealed class AlertEngine
                 AnomalyMetric.LatencyP95 => Stats.Latency.Count == 0 ? null : Stats.Latency.Quantile(0.95),
                 AnomalyMetric.ErrorRate => (double)Window.Errors / Window.Calls,
                 AnomalyMetric.Traffic => Window.Calls,
-                AnomalyMetric.CostPerCall => Window.CostUsd / Window.Calls,
+                AnomalyMetric.CostPerCall => Window.Calls > Window.UnpricedCalls ? Window.CostUsd / (Window.Calls - Window.UnpricedCalls) : null,
                 _ => Window.QualityCount > 0 ? Window.QualityMean : null,
             };
             _values[metric] = v;

@@ -21,6 +21,8 @@ public sealed class RollingStats
     public long Successes { get; private set; }
     public long Errors { get; private set; }
     public double CostUsd { get; private set; }
+    /// <summary>Calls that have a cost (the rest are unpriced: no cost_usd and no price): what cost per call divides by.</summary>
+    public long PricedCalls { get; private set; }
     public double Tokens { get; private set; }
     public double QualitySum { get; private set; }
     public long QualityCount { get; private set; }
@@ -49,7 +51,7 @@ public sealed class RollingStats
         var s = new RollingStats
         {
             Calls = w.Calls, Successes = w.Successes, Errors = w.Errors, CostUsd = w.CostUsd, Tokens = (double)w.InputTokens + w.OutputTokens,
-            Windows = 1,
+            PricedCalls = Math.Max(0, w.Calls - w.UnpricedCalls), Windows = 1,
         };
         if (w.QualityMean is { } q && w.QualityCount > 0)
         {
@@ -68,16 +70,19 @@ public sealed class RollingStats
         {
             // Calls per minute, one group per window: how much the count of a minute varies.
             s._batches[(int)MeanKind.CallsPerMinute].Add(1, w.Calls * 60.0 / Math.Max(1, w.WindowSeconds));
-            s._batches[(int)MeanKind.Cost].Add(w.Calls, w.CostUsd / w.Calls);
+            // Over priced calls only: unpriced calls have no cost, not a cost of 0 (starting to price a model is no cost jump).
+            if (s.PricedCalls > 0) s._batches[(int)MeanKind.Cost].Add(s.PricedCalls, w.CostUsd / s.PricedCalls);
             s._batches[(int)MeanKind.Tokens].Add(w.Calls, s.Tokens / w.Calls);
         }
         return s;
     }
 
     /// <summary>Sums read back from storage (no sketch, no per-window moments).</summary>
-    public static RollingStats FromTotals(long calls, long successes, long errors, double cost, double tokens, double qualitySum, long qualityCount, int windows) =>
+    public static RollingStats FromTotals(long calls, long successes, long errors, double cost, double tokens, double qualitySum, long qualityCount, int windows,
+        long? pricedCalls = null) =>
         new()
         {
+            PricedCalls = pricedCalls ?? calls,
             Calls = calls, Successes = successes, Errors = errors, CostUsd = cost, Tokens = tokens, QualitySum = qualitySum, QualityCount = qualityCount,
             Windows = windows,
         };
@@ -106,6 +111,7 @@ public sealed class RollingStats
         Successes += other.Successes;
         Errors += other.Errors;
         CostUsd += other.CostUsd;
+        PricedCalls += other.PricedCalls;
         Tokens += other.Tokens;
         QualitySum += other.QualitySum;
         QualityCount += other.QualityCount;
@@ -128,7 +134,7 @@ public sealed class RollingStats
         AlertMetric.LatencyP95 => Latency.Count == 0 ? null : Latency.Quantile(0.95),
         AlertMetric.LatencyP99 => Latency.Count == 0 ? null : Latency.Quantile(0.99),
         AlertMetric.LatencyMean => Latency.Count == 0 ? null : Latency.Sum / Latency.Count,
-        AlertMetric.CostPerCall => CostUsd / Calls,
+        AlertMetric.CostPerCall => PricedCalls == 0 ? null : CostUsd / PricedCalls,
         AlertMetric.TokensPerCall => Tokens / Calls,
         AlertMetric.QualityMean => QualityCount == 0 ? null : QualitySum / QualityCount,
         _ => (double)Errors / Calls,

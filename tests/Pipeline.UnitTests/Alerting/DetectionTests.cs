@@ -17,7 +17,7 @@ public sealed class DetectionTests
     private readonly FakeTimeProvider _clock = new(new DateTimeOffset(2026, 11, 23, 6, 0, 0, TimeSpan.Zero));
     private readonly Random _random = new(11);
 
-    private sealed record Shape(double Calls = 20, double MedianMs = 400, double ErrorRate = 0.01, double Quality = 0.85, double TokensOut = 250);
+    private sealed record Shape(double Calls = 20, double MedianMs = 400, double ErrorRate = 0.01, double Quality = 0.85, double TokensOut = 250, double PricedShare = 1);
 
     /// <summary>One minute of a series: Poisson-ish calls, log-normal latency (sigma 0.45, as the load generator), quality sd 0.05.</summary>
     private WindowAggregate Minute(Shape shape, SeriesKey? series = null, DateTimeOffset? at = null)
@@ -27,6 +27,7 @@ public sealed class DetectionTests
         var sketch = new QuantileSketch();
         long errors = 0;
         double quality = 0, tokens = 0, cost = 0;
+        long unpriced = 0;
         for (var i = 0; i < n; i++)
         {
             sketch.Add(shape.MedianMs * Math.Exp(0.45 * Gaussian()));
@@ -34,13 +35,15 @@ public sealed class DetectionTests
             quality += Math.Clamp(shape.Quality + 0.05 * Gaussian(), 0, 1);
             var t = 900 * Math.Exp(0.3 * Gaussian()) + shape.TokensOut * Math.Exp(0.3 * Gaussian());
             tokens += t;
-            cost += t * 1e-6;
+            // Drawn only for partly priced shapes, so the other tests' noise stays as it was.
+            if (shape.PricedShare >= 1 || _random.NextDouble() < shape.PricedShare) cost += t * 1e-6;
+            else unpriced++;
         }
         return new WindowAggregate
         {
             Series = series ?? Series, WindowStart = start, WindowSeconds = 60, Revision = 1, Calls = n, Events = n, Successes = n - errors, Errors = errors,
             LatencySketch = sketch.Serialize(), LatencyP95Ms = sketch.Quantile(0.95), InputTokens = (long)(tokens * 0.78), OutputTokens = (long)(tokens * 0.22),
-            CostUsd = cost, QualityMean = n > 0 ? quality / n : null, QualityCount = n,
+            CostUsd = cost, UnpricedCalls = unpriced, QualityMean = n > 0 ? quality / n : null, QualityCount = n,
         };
     }
 
@@ -102,6 +105,20 @@ public sealed class DetectionTests
         var firing = alerts.First(a => a.Alert.State == AlertState.Firing);
         Assert.Equal("quality_degradation", firing.Alert.RuleId);
         Assert.InRange(firing.Minute - 90, 0, 5);
+    }
+
+    [Fact]
+    public void PricesStartingToApply_AreNoCostJump_CostPerCallCountsPricedCallsOnly()
+    {
+        // Most calls unpriced for 90 minutes (no price for their model), then a price is configured: the cost per
+        // priced call is unchanged, so nothing fires; divided by all calls it would look like a jump of 3x.
+        var engine = Defaults("cost_per_call");
+        Assert.Empty(PlayOne(engine, 90, _ => new Shape(PricedShare: 0.3)));
+        var alerts = PlayOne(engine, 30, _ => new Shape(), offset: 90);
+        Assert.True(alerts.Count == 0, string.Join("\n", alerts.Select(a => a.Alert.Summary)));
+        // A real rise in cost per priced call still fires.
+        var rise = PlayOne(engine, 15, _ => new Shape(TokensOut: 250 + 1150 * 1.0), offset: 120);
+        Assert.Contains(rise, a => a.Alert.RuleId == "cost_per_call" && a.Alert.State == AlertState.Firing);
     }
 
     [Fact]
