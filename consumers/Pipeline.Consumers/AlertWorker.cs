@@ -336,7 +336,7 @@ public sealed partial class AlertWorker : IDisposable
         var hours = await _retry.ExecuteAsync(async ct => await _clickHouse.QueryAsync(
             "SELECT environment, service, prompt_name, prompt_version, request_model, toUnixTimestamp(toStartOfHour(window_start)) AS hour, " +
             "sum(calls) AS calls, sum(successes) AS successes, sum(errors) AS errors, sum(cost_usd) AS cost, sum(input_tokens) + sum(output_tokens) AS tokens, " +
-            "sum(quality_sum) AS quality_sum, sum(quality_count) AS quality_count, count() AS windows, sum(calls) - sum(least(unpriced_calls, calls)) AS priced " +
+            "sum(quality_sum) AS quality_sum, sum(quality_count) AS quality_count, count() AS windows, sum(unpriced_calls) AS unpriced " +
             $"FROM metrics_1m FINAL WHERE window_start >= {seasonalFrom} AND window_start < {since} " +
             "GROUP BY environment, service, prompt_name, prompt_version, request_model, hour", ct), cancellationToken);
         foreach (var h in hours)
@@ -345,7 +345,9 @@ public sealed partial class AlertWorker : IDisposable
             var series = new SeriesKey(S("environment"), S("service"), S("prompt_name"), S("prompt_version"), S("request_model"));
             _engine.RememberHour(series, DateTimeOffset.FromUnixTimeSeconds(StoredValues.Count(h, "hour")), StoredValues.Count(h, "calls"),
                 StoredValues.Count(h, "successes"), StoredValues.Count(h, "errors"), StoredValues.Number(h, "cost"), StoredValues.Number(h, "tokens"),
-                StoredValues.Number(h, "quality_sum"), StoredValues.Count(h, "quality_count"), (int)StoredValues.Count(h, "windows"), StoredValues.Count(h, "priced"));
+                StoredValues.Number(h, "quality_sum"), StoredValues.Count(h, "quality_count"), (int)StoredValues.Count(h, "windows"),
+                // Priced calls computed here: in ClickHouse, "calls" in a second expression would name the alias sum(calls).
+                StoredValues.Count(h, "calls") - Math.Min(StoredValues.Count(h, "calls"), StoredValues.Count(h, "unpriced")));
         }
         var windows = await _retry.ExecuteAsync(async ct => await _clickHouse.QueryAsync(
             $"SELECT * FROM metrics_1m FINAL WHERE window_start >= {since} ORDER BY window_start", ct), cancellationToken);
