@@ -59,6 +59,9 @@ public sealed class AlertEngine
     {
         ArgumentNullException.ThrowIfNull(window);
         Store(window);
+        // A series already silent when the worker starts is judged for silence like one it saw stop: without
+        // this, a restart forgot every stopped series. Its source is learnt from its next window.
+        if (!_lastWindowEnd.TryGetValue(window.Series, out var lastEnd) || window.WindowEnd > lastEnd) _lastWindowEnd[window.Series] = window.WindowEnd;
     }
 
     /// <summary>

@@ -175,6 +175,27 @@ public sealed class DetectionTests
     }
 
     [Fact]
+    public void SeriesAlreadySilentAtARestart_StillRaisesTrafficStopped()
+    {
+        var other = Series with { PromptName = "other" };
+        var before = Defaults("traffic_stopped");
+        var stored = new List<WindowAggregate>();
+        // 90 minutes of both series, then the worker restarts: a new engine remembers the stored windows only.
+        for (var m = 0; m < 90; m++)
+        {
+            foreach (var series in new[] { Series, other }) stored.Add(Minute(new Shape(), series));
+            _clock.Advance(TimeSpan.FromMinutes(1));
+        }
+        var engine = Defaults("traffic_stopped");
+        foreach (var w in stored) engine.Remember(w);
+        var silent = Play(engine, 10, _ => [(other, new Shape())], offset: 90);
+        var fired = Assert.Single(silent, a => a.Alert.State == AlertState.Firing);
+        Assert.Equal(("traffic_stopped", Series), (fired.Alert.RuleId, fired.Alert.Series));
+        Assert.InRange(fired.Minute, 91, 93);
+        Assert.Empty(before.Firing);
+    }
+
+    [Fact]
     public void AfterARestart_HoursRestoredFromStorage_StillPredictTraffic()
     {
         // A restarted worker gets the previous days' hours as stored sums, so a stop is judged against them.
