@@ -151,7 +151,7 @@ internal sealed class EvalRunner(KafkaSettings kafka, ClickHouseOptions clickHou
                 if (runs.FirstOrDefault(r => r.IsCompleted) is { } died) throw new EvalFailedException($"a worker stopped: {died.Exception?.GetBaseException().Message ?? "no error"}");
                 if (time.GetUtcNow() > deadline)
                 {
-                    throw new EvalFailedException($"after 5 minutes metrics_1m FINAL counts {counted} calls of {ids.Count} produced; the alert worker evaluated {alertWorker.WindowsEvaluated} of {aggregatorWorker.WindowsWritten} windows");
+                    throw new EvalFailedException($"after 5 minutes metrics_1m FINAL counts {counted} calls of {ids.Count} produced; the alert worker evaluated {alertWorker.WindowsEvaluated} of {aggregatorWorker.WindowsWritten} windows ({alertWorker.Stage})");
                 }
                 await Task.Delay(500, ct);
             }

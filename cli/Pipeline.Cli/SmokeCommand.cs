@@ -75,7 +75,6 @@ internal static class SmokeCommand
         return command;
     }
 
-    /// <summary>Fails with one line naming the address and the command that starts the server.</summary>
     /// <summary>Waits until both servers answer, reporting why not through <paramref name="status"/> and a line every 30 s.</summary>
     public static async Task WaitForServersAsync(PipelineConfig config, Action<string> status, CancellationToken ct)
     {
@@ -100,6 +99,7 @@ internal static class SmokeCommand
         }
     }
 
+    /// <summary>Fails with one line naming the address and the command that starts the server.</summary>
     public static async Task RequireServersAsync(PipelineConfig config, CancellationToken ct)
     {
         var ch = await ServerCommands.ClickHouseStatusAsync(config, ct);

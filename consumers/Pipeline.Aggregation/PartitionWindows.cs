@@ -27,6 +27,14 @@ public sealed class WindowingOptions : IValidatableObject
     /// </summary>
     [DurationRange("0", "7d")]
     public TimeSpan LateRetention { get; set; } = TimeSpan.FromMinutes(10);
+    /// <summary>
+    /// At most this many written windows per partition stay in memory for late events, whatever
+    /// <see cref="LateRetention"/> says: a busy partition with many series would otherwise hold every series'
+    /// last minutes. The oldest go first; a late event for one is then rebuilt from storage, exactly as past
+    /// retention. 0 to 1,000,000 (0: none retained). Default 20,000.
+    /// </summary>
+    [Range(0, 1_000_000)]
+    public int MaxRetainedWindows { get; set; } = 20_000;
 
     /// <inheritdoc />
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
@@ -161,8 +169,11 @@ public sealed class PartitionWindows
         return _windows.Values.Where(w => w.Dirty && w.WindowEnd <= watermark).OrderBy(w => w.Key.WindowStart).ToList();
     }
 
-    /// <summary>Records that these windows were durably written, and forgets windows past retention.</summary>
-    public void MarkEmitted(IEnumerable<WindowState> written)
+    /// <summary>
+    /// Records that these windows were durably written, and forgets written windows past retention or beyond
+    /// <see cref="WindowingOptions.MaxRetainedWindows"/> (oldest first). Returns how many the size bound evicted.
+    /// </summary>
+    public int MarkEmitted(IEnumerable<WindowState> written)
     {
         ArgumentNullException.ThrowIfNull(written);
         foreach (var w in written)
@@ -174,6 +185,17 @@ public sealed class PartitionWindows
         {
             _windows.Remove(key);
         }
+        if (_windows.Count <= _options.MaxRetainedWindows) return 0;
+        // Only written, closed windows may go: open or unwritten ones hold events nothing else has.
+        var watermark = Watermark;
+        var retained = _windows.Values.Where(w => !w.Dirty && w.WindowEnd <= watermark).ToList();
+        var excess = retained.Count - _options.MaxRetainedWindows;
+        if (excess <= 0) return 0;
+        foreach (var w in retained.OrderBy(w => w.WindowEnd).Take(excess))
+        {
+            _windows.Remove(w.Key);
+        }
+        return excess;
     }
 
     /// <summary>

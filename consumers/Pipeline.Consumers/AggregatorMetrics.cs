@@ -34,6 +34,7 @@ public sealed class AggregatorMetrics : IDisposable
         RejectedRows = Counter("pipeline.aggregator.rejected_rows", "{row}", "Rows ClickHouse refused, isolated and dead-lettered");
         SkippedRecords = Counter("pipeline.aggregator.records_skipped", "{record}", "Records jumped over by an offset reset: data loss");
         SaturatedWindows = Counter("pipeline.aggregator.saturated_windows", "{window}", "Windows whose sums reached their bound");
+        EvictedWindows = Counter("pipeline.aggregator.evicted_windows", "{window}", "Written windows dropped from memory by Aggregator:Windowing:MaxRetainedWindows before their late retention ended");
         FlushSeconds = new(_meter.CreateHistogram<double>("pipeline.aggregator.flush.duration", "s", "Time to write one batch"), tag);
         BatchRows = new(_meter.CreateHistogram<long>("pipeline.aggregator.batch.size", "{event}", "Rows per insert into calls"), tag);
         _meter.CreateObservableGauge("pipeline.aggregator.consumer.lag",
@@ -53,6 +54,7 @@ public sealed class AggregatorMetrics : IDisposable
     internal TaggedCounter RejectedRows { get; }
     internal TaggedCounter SkippedRecords { get; }
     internal TaggedCounter SaturatedWindows { get; }
+    internal TaggedCounter EvictedWindows { get; }
     internal TaggedHistogram<double> FlushSeconds { get; }
     internal TaggedHistogram<long> BatchRows { get; }
 

@@ -137,6 +137,8 @@ public sealed partial class AggregatorWorker : IDisposable
     public long DeadLettered => Interlocked.Read(ref _deadLettered);
     /// <summary>Window revisions written so far.</summary>
     public long WindowsWritten { get; private set; }
+    /// <summary>Written windows dropped from memory by <see cref="WindowingOptions.MaxRetainedWindows"/>.</summary>
+    public long WindowsEvicted { get; private set; }
     /// <summary>Events this worker counted late (its share of <c>pipeline.aggregator.late_events</c>, which every worker in a process shares by name).</summary>
     public long LateEventsCounted => Interlocked.Read(ref _lateEvents);
     /// <summary>Times partitions were assigned to this worker (one while its group membership holds).</summary>
@@ -788,7 +790,12 @@ public sealed partial class AggregatorWorker : IDisposable
     {
         foreach (var group in batch.Due.GroupBy(d => d.Windows))
         {
-            group.Key.MarkEmitted(group.Select(d => d.State));
+            var evicted = group.Key.MarkEmitted(group.Select(d => d.State));
+            if (evicted > 0)
+            {
+                WindowsEvicted += evicted;
+                _metrics.EvictedWindows.Add(evicted);
+            }
         }
         WindowsWritten += batch.Emitted.Count;
         WindowsOut.Add(batch.Emitted.Count);

@@ -85,13 +85,22 @@ public sealed partial class AlertWorker : IDisposable
     /// <summary>How many times silences and acknowledgements were (re)loaded; thread-safe (tests wait on it).</summary>
     public long SuppressionLoads => Interlocked.Read(ref _suppressionsLoaded);
 
+    /// <summary>Where the worker is (restoring, consuming with N partitions), for a test or a harness that waits on it.</summary>
+    public string Stage => _stage;
+
+    private volatile string _stage = "not started";
+
     /// <summary>Rebuilds state from ClickHouse, then consumes until cancelled.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
+        _stage = "restoring from ClickHouse";
         await RestoreAsync(cancellationToken);
+        _stage = "joining the consumer group";
         using var producer = new ProducerBuilder<byte[]?, byte[]>(_kafka.Producer()).Build();
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(_kafka.Consumer(_options.GroupId))
             .SetErrorHandler((_, e) => LogKafkaError(_log, e.Code.ToString(), e.Reason))
+            .SetPartitionsAssignedHandler((_, assigned) => _stage = $"consuming {assigned.Count} partitions")
+            .SetPartitionsRevokedHandler((_, _) => _stage = "rebalancing")
             .Build();
         consumer.Subscribe(_options.MetricsTopic);
         LogStarted(_log, _options.MetricsTopic, RuleCount);

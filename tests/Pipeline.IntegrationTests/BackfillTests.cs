@@ -10,8 +10,14 @@ namespace Pipeline.IntegrationTests;
 /// </summary>
 public sealed class BackfillTests(ServersFixture servers)
 {
-    [Fact]
-    public async Task BackfillIntoWrittenWindowsThenReplay_CountsExact()
+    /// <param name="maxRetained">
+    /// 2 evicts most written windows before their late retention ends, so the replayed duplicates must be
+    /// recognised from storage rather than memory.
+    /// </param>
+    [Theory]
+    [InlineData(20_000)]
+    [InlineData(2)]
+    public async Task BackfillIntoWrittenWindowsThenReplay_CountsExact(int maxRetained)
     {
         var ct = TestContext.Current.CancellationToken;
         using var clickHouse = await servers.NewDatabaseAsync(ct);
@@ -24,7 +30,7 @@ public sealed class BackfillTests(ServersFixture servers)
         {
             Topic = topic, GroupId = "g-" + topic, MetricsTopic = await servers.NewTopicAsync("metrics", 1, ct),
             DeadLetterTopic = await servers.NewTopicAsync("dlq", 1, ct), FlushInterval = TimeSpan.FromMilliseconds(500),
-            Windowing = new() { IdleTimeout = TimeSpan.FromSeconds(1) },
+            Windowing = new() { IdleTimeout = TimeSpan.FromSeconds(1), MaxRetainedWindows = maxRetained },
         };
         using var worker = new AggregatorWorker(servers.Kafka, clickHouse, options, TimeProvider.System, new FileLogger("backfill"));
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -49,6 +55,8 @@ public sealed class BackfillTests(ServersFixture servers)
         all.Events.AddRange(backfill.Events);
         await all.AssertReconciledAsync(clickHouse, ct);
         Assert.Equal(0, worker.DeadLettered);
+        if (maxRetained < 1000) Assert.True(worker.WindowsEvicted > 0, "the size bound never evicted a window");
+        else Assert.Equal(0, worker.WindowsEvicted);
     }
 
     private static async Task WaitAsync(Func<Task<bool>> condition, Task run, CancellationToken ct)

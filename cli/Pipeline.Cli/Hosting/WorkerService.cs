@@ -40,6 +40,8 @@ internal abstract partial class WorkerService(string name, PipelineConfig config
         {
             // A worker started while a server is away waits for it (unready), as it would if the server left later.
             await SmokeCommand.WaitForServersAsync(config, reason => _starting = reason, stoppingToken);
+            // Both servers answered: /readyz must no longer say "waiting" while the migrations run.
+            _starting = "starting: applying ClickHouse migrations";
             await new Migrator(clickHouse, TimeProvider.System).ApplyAsync(Migrator.Embedded, stoppingToken);
             _starting = null;
             // The consume loop blocks in librdkafka: a thread of its own, not one of the pool's.

@@ -138,6 +138,28 @@ public sealed class PartitionWindowsTests
         Assert.Equal(2, w.WindowCount); // 10:00 forgotten; 10:03 (emitted, retained) and 10:13 (open)
         Assert.True(w.NeedsStoredState(At(T0.AddSeconds(6))));
     }
+
+    [Fact]
+    public void WrittenWindows_BeyondMaxRetainedWindows_OldestEvicted_OpenAndUnwrittenKept()
+    {
+        var w = new PartitionWindows(0, new WindowingOptions { MaxRetainedWindows = 3, LateRetention = TimeSpan.FromDays(1) }, PriceTable.Default,
+            new Microsoft.Extensions.Time.Testing.FakeTimeProvider(T0));
+        // Six series in the 10:00 window, one in 10:01, then a 10:03 event closes both minutes.
+        for (var i = 0; i < 6; i++) w.Add(At(T0.AddSeconds(5), version: "v" + i), i);
+        w.Add(At(T0.AddSeconds(65)), 6);
+        w.Add(At(T0.AddMinutes(3)), 7);
+        var due = w.DueWindows();
+        Assert.Equal(7, due.Count);
+        // Only four of the seven are written: the three unwritten ones must stay whatever the bound says.
+        Assert.Equal(1, w.MarkEmitted(due.Where(d => d.Key.WindowStart == T0).Take(4)));
+        Assert.Equal(3 + 3 + 1, w.WindowCount); // 3 written retained, 3 unwritten, the open 10:03
+        Assert.Equal(3, w.MarkEmitted(due.Where(d => d.Dirty)));
+        Assert.Equal(3 + 1, w.WindowCount);
+        // The newest written window (10:01) is kept; evicted ones are rebuilt from storage, like past retention.
+        Assert.False(w.NeedsStoredState(At(T0.AddSeconds(70))));
+        Assert.Equal(4, Enumerable.Range(0, 6).Count(i => w.NeedsStoredState(At(T0.AddSeconds(6), version: "v" + i))));
+        Assert.Equal(7, w.LowestOffsetNeeded());
+    }
 }
 
 public sealed class PartitionWindowsRestartTests
