@@ -96,7 +96,9 @@ internal static class DlqCommands
             {
                 Console.WriteLine(parse.GetValue(Json) ? JsonSerializer.Serialize(ToJson(d)) : string.Join("  ",
                     Time(d.DeadLetteredAt), d.Address, "from " + Terminal.Plain(d.Source ?? "?"), Terminal.Plain(d.Failure),
-                    d.Size.ToString(CultureInfo.InvariantCulture) + " B", d.EventId?.ToString() ?? "-", Terminal.Plain(d.Reason)));
+                    // A stub's value is gone: say so, with the original's size and hash, instead of "0 B".
+                    d.IsStub ? $"STUB (original not kept: {Terminal.Plain(d.Stub!)})" : d.Size.ToString(CultureInfo.InvariantCulture) + " B",
+                    d.EventId?.ToString() ?? "-", Terminal.Plain(d.Reason)));
             }
             if (!parse.GetValue(Json))
             {
@@ -224,6 +226,7 @@ internal static class DlqCommands
     private static object ToJson(DeadLetter d) => new
     {
         dlq = d.Address, source = d.Source, failure = d.Failure, reason = d.Reason, dead_lettered_at = d.DeadLetteredAt, size = d.Size,
+        stub = d.Stub,
         event_id = d.EventId, key = d.Key is null ? null : Convert.ToBase64String(d.Key), value = d.Value is null ? null : Convert.ToBase64String(d.Value),
     };
 

@@ -16,8 +16,11 @@ namespace Pipeline.Consumers;
 /// <param name="EventId">The event id when the value still decodes as an <c>LlmCall</c>.</param>
 internal sealed record DeadLetter(
     string Topic, int Partition, long Offset, DateTimeOffset DeadLetteredAt, byte[]? Key, byte[]? Value,
-    string Failure, string Reason, string? Source, Guid? EventId)
+    string Failure, string Reason, string? Source, Guid? EventId, string? Stub = null)
 {
+    /// <summary>True for a stub: the original was too large for this topic, and only its size and hash are here (<see cref="Stub"/>).</summary>
+    public bool IsStub => Stub is not null;
+
     /// <summary><c>dlqtopic/partition/offset</c>: this record's address, sent as <see cref="DeadLetterTopic.ReplayedFromHeader"/>.</summary>
     public string Address => string.Create(CultureInfo.InvariantCulture, $"{Topic}/{Partition}/{Offset}");
 
@@ -332,7 +335,8 @@ internal sealed partial class DeadLetterTopic
             Header(m.Headers, AggregatorWorker.FailureHeader) ?? "Unknown",
             Header(m.Headers, AggregatorWorker.ReasonHeader) ?? "",
             Header(m.Headers, AggregatorWorker.SourceHeader),
-            eventId);
+            eventId,
+            Header(m.Headers, AggregatorWorker.StubHeader));
     }
 
     private static string? Header(Headers? headers, string name) =>

@@ -58,5 +58,25 @@ public sealed class DeadLetterStubTests(ServersFixture servers)
         Assert.Equal($"{topic}/0/0", Encoding.UTF8.GetString(source));
         await stop.CancelAsync();
         await run;
+
+        // What an operator sees: the stub labelled as one, with the original's size and hash, never "0 B".
+        var home = Directory.CreateTempSubdirectory("pipeline-dlq-stub-").FullName;
+        try
+        {
+            string[] settings = ["--set", $"Kafka:bootstrap.servers={servers.Bootstrap}", "--set", $"Aggregator:DeadLetterTopic={dlq}",
+                "--set", $"Aggregator:Topic={topic}", "--set", $"Local:RunDir={home}"];
+            var shown = await PipelineProcess.RunAsync(["dlq", "show", .. settings], home);
+            Assert.Equal(0, shown.ExitCode);
+            var line = Assert.Single(shown.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.Contains($"STUB (original not kept: size={huge.Length} sha256=", line, StringComparison.Ordinal);
+            Assert.DoesNotContain(" 0 B", line, StringComparison.Ordinal);
+            var json = await PipelineProcess.RunAsync(["dlq", "show", "--json", .. settings], home);
+            using var doc = System.Text.Json.JsonDocument.Parse(json.Stdout);
+            Assert.Contains(Convert.ToHexStringLower(SHA256.HashData(huge)), doc.RootElement.GetProperty("stub").GetString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(home, recursive: true);
+        }
     }
 }
