@@ -5,16 +5,33 @@ namespace Pipeline.IntegrationTests;
 /// <summary>The built <c>pipeline</c> CLI as a real child process, with its own PIPELINE_HOME.</summary>
 internal static class PipelineProcess
 {
-    /// <summary>Starts it in the background; its output is drained so it never blocks on a full pipe.</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Process, System.Collections.Concurrent.ConcurrentQueue<string>> Tails = [];
+
+    /// <summary>
+    /// Starts it in the background; its output is drained so it never blocks on a full pipe, and its last
+    /// lines are kept for <see cref="Tail"/>.
+    /// </summary>
     public static Process Start(IEnumerable<string> args, string home)
     {
         var process = Process.Start(Info(args, home))!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        var tail = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        Tails.Add(process, tail);
+        void Keep(string? line)
+        {
+            if (line is null) return;
+            tail.Enqueue(line);
+            while (tail.Count > 40) tail.TryDequeue(out _);
+        }
+        process.OutputDataReceived += (_, e) => Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => Keep(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return process;
     }
+
+    /// <summary>The last lines a process from <see cref="Start"/> wrote (stdout and stderr), for a failure message.</summary>
+    public static string Tail(Process process) =>
+        Tails.TryGetValue(process, out var tail) ? string.Join('\n', tail) : "";
 
     /// <summary>Runs it to completion and returns its exit code and output.</summary>
     public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(IEnumerable<string> args, string home)

@@ -38,8 +38,9 @@ public sealed class WorkerHostTests(ServersFixture servers)
 
             // ClickHouse "comes back" on that port: the worker migrates, restores and consumes.
             using var proxy = new FaultyClickHouseProxy(servers.ClickHouse.Url, chPort);
-            (status, body) = await PollReadyAsync(http, healthPort, r => r.Status == 200, TimeSpan.FromSeconds(60), ct);
-            Assert.True(status == 200, $"not ready after ClickHouse came back: {body}");
+            // Generous: the next probe is up to 5 s away, and migrating a new database takes a while on a loaded machine.
+            (status, body) = await PollReadyAsync(http, healthPort, r => r.Status == 200, TimeSpan.FromSeconds(120), ct);
+            Assert.True(status == 200, $"not ready after ClickHouse came back: {body}\n{PipelineProcess.Tail(worker)}");
             Assert.False(worker.HasExited, "the alert worker exited");
             Assert.Equal(1, await clickHouse.ScalarAsync("SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'alerts'", ct));
         }
