@@ -1,4 +1,5 @@
 using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
 using Pipeline.Schemas;
 
 namespace Pipeline.Producers;
@@ -9,7 +10,7 @@ namespace Pipeline.Producers;
 /// <see cref="LibrdkafkaKeys"/>), then acks=all and idempotence, which configuration cannot weaken.
 /// Its log lines go through <see cref="KafkaLogRouter"/>.
 /// </summary>
-internal sealed class KafkaSender : IDisposable
+internal sealed partial class KafkaSender : IDisposable
 {
     private readonly IProducer<byte[], byte[]> _producer;
     private readonly IAdminClient _admin;
@@ -97,6 +98,10 @@ internal sealed class KafkaSender : IDisposable
     public static bool IsPermanent(Error error) => error.IsFatal || error.Code is ErrorCode.MsgSizeTooLarge
         or ErrorCode.TopicAuthorizationFailed or ErrorCode.ClusterAuthorizationFailed or ErrorCode.InvalidRecord or ErrorCode.RecordListTooLarge
         or ErrorCode.Local_InvalidArg or ErrorCode.Local_BadMsg;
+
+    /// <summary>The one line for an event Kafka refused for good (<see cref="IsPermanent"/>), from the live path and the replay alike.</summary>
+    [LoggerMessage(Level = LogLevel.Error, Message = "Kafka refused an event permanently: {Code}: {Reason}")]
+    public static partial void LogRefused(ILogger log, ErrorCode code, string reason);
 
     public void Dispose()
     {

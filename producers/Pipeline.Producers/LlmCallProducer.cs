@@ -392,7 +392,7 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
         else if (KafkaSender.IsPermanent(report.Error))
         {
             _metrics.OnFailed();
-            LogRefused(_log, report.Error.Code, report.Error.Reason);
+            KafkaSender.LogRefused(_log, report.Error.Code, report.Error.Reason);
         }
         else
         {
@@ -510,8 +510,6 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
     private static partial void LogSenderError(ILogger log, string reason);
     [LoggerMessage(Level = LogLevel.Warning, Message = "call rejected ({Rejected} so far): {Reason}")]
     private static partial void LogRejected(ILogger log, long rejected, string reason);
-    [LoggerMessage(Level = LogLevel.Error, Message = "Kafka refused an event permanently: {Code}: {Reason}")]
-    private static partial void LogRefused(ILogger log, ErrorCode code, string reason);
     [LoggerMessage(Level = LogLevel.Critical, Message = "Kafka producer fatal error {Code}: {Reason}; events go to the spill")]
     private static partial void LogFatal(ILogger log, ErrorCode code, string reason);
 }

@@ -224,7 +224,7 @@ internal sealed partial class SpillReplayer : IDisposable
                         {
                             state.Ack(index, delivered: false);
                             _metrics.OnFailed();
-                            LogRefused(_log, report.Error.Code, report.Error.Reason);
+                            KafkaSender.LogRefused(_log, report.Error.Code, report.Error.Reason);
                         }
                         else failure = report.Error;
                         if (Interlocked.Decrement(ref outstanding) == 0) done.TrySetResult();
@@ -264,8 +264,6 @@ internal sealed partial class SpillReplayer : IDisposable
     private static partial void LogCorrupt(ILogger log, long sequence, string folder);
     [LoggerMessage(Level = LogLevel.Error, Message = "spill read failed: {Reason}")]
     private static partial void LogSpillFailed(ILogger log, string reason);
-    [LoggerMessage(Level = LogLevel.Error, Message = "Kafka refused an event permanently: {Code}: {Reason}")]
-    private static partial void LogRefused(ILogger log, ErrorCode code, string reason);
     [LoggerMessage(Level = LogLevel.Warning, Message = "replay circuit open for {Seconds:F0} s: {Reason}")]
     private static partial void LogBreakerOpened(ILogger log, double seconds, string reason);
     [LoggerMessage(Level = LogLevel.Information, Message = "taking over {Records} events a stopped process left in {Folder}")]
