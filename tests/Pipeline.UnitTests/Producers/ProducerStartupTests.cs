@@ -206,7 +206,8 @@ public sealed class ProducerStartupTests : IDisposable
         {
             Assert.InRange(shape.Count(), 1, 5);
         }
-        Assert.Contains(kafka, l => l.Message.Contains("alike held back", StringComparison.Ordinal));
+        // How many lines librdkafka itself repeats depends on its own suppression and the machine's load, so the
+        // "N alike held back" count is checked on a fake clock below, not here.
     }
 
     [Fact]
