@@ -105,7 +105,7 @@ public sealed partial class LlmCallProducer : ILlmCallTracker, IAsyncDisposable,
         });
         // The replayer is created below; the gauge reads it only once the meter is listened to.
         _metrics = new ProducerMetrics(meterFactory, options.Topic, () => _queue.Reader.Count, () => _replayer?.Bytes ?? 0);
-        _sender = new KafkaSender(options, new KafkaLogRouter(_log, _time, options.LogRepeatInterval), OnKafkaError);
+        _sender = new KafkaSender(options, new KafkaLogRouter(_log, _time, options.LogRepeatInterval), OnKafkaError, _log);
         _replayer = new SpillReplayer(_spill, _temporarySpill ? null : Path.GetFullPath(options.SpillDirectory!), _sender, _schema, _metrics, options, _log, _time,
             () => IsSpilling && _schema.IsResolved, GoLive);
 

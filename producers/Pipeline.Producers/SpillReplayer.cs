@@ -202,7 +202,10 @@ internal sealed partial class SpillReplayer : IDisposable
     private async ValueTask ReplayAsync(ReplayState state, CancellationToken ct)
     {
         var records = state.Segment.Records;
-        var outstanding = 0;
+        // Starts at one for the loop itself: early delivery reports must not bring it to zero (and end the wait)
+        // while later records are still being handed to librdkafka. That ended replays with records in flight,
+        // and the segment was deleted under them.
+        var outstanding = 1;
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Error? failure = null;
         var sent = 0;
@@ -238,6 +241,7 @@ internal sealed partial class SpillReplayer : IDisposable
                 }
             }
         }
+        if (Interlocked.Decrement(ref outstanding) == 0) done.TrySetResult();
         if (sent == 0) return;
         await done.Task.WaitAsync(_options.DeliveryTimeout + TimeSpan.FromSeconds(10), _time, ct).ConfigureAwait(false);
         if (failure is { } f) throw new SpillReplayException(f.Reason);
@@ -245,18 +249,18 @@ internal sealed partial class SpillReplayer : IDisposable
 
     private sealed class ReplayState(SpillSegment segment)
     {
-        private readonly bool[] _acked = new bool[segment.Records.Count];
+        private readonly int[] _acked = new int[segment.Records.Count];
         private int _delivered;
 
         public SpillSegment Segment => segment;
         public int Acked => Volatile.Read(ref _delivered);
 
-        public bool IsAcked(int i) => Volatile.Read(ref _acked[i]);
+        public bool IsAcked(int i) => Volatile.Read(ref _acked[i]) != 0;
 
+        /// <summary>Once per record: a late report from an earlier attempt and the retry's own both arrive.</summary>
         public void Ack(int i, bool delivered = true)
         {
-            Volatile.Write(ref _acked[i], true);
-            if (delivered) Interlocked.Increment(ref _delivered);
+            if (Interlocked.Exchange(ref _acked[i], 1) == 0 && delivered) Interlocked.Increment(ref _delivered);
         }
     }
 

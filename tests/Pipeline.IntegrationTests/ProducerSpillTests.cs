@@ -99,15 +99,45 @@ public sealed class ProducerSpillTests : IDisposable
         var calls = Calls(20_000);
         // A tiny queue the sender cannot keep empty: callers overflow to disk themselves instead of waiting.
         var options = Options(broker) with { QueueCapacity = 8 };
-        await using (var producer = new LlmCallProducer(options))
+        var log = new TestLogger();
+        await using (var producer = new LlmCallProducer(options, log))
         {
             foreach (var c in calls) Assert.True(producer.Track(c));
             Assert.Equal(20_000, producer.Accepted);
             Assert.Equal(0, producer.Dropped);
             Assert.Equal("ok", await DevBrokerControl.SendAsync(broker.ControlPort, "up all", ct));
             Assert.Equal(0, await producer.FlushAsync(TimeSpan.FromSeconds(90), ct));
-            Assert.Equal(20_000, producer.Delivered);
+            Assert.True(producer.Delivered == 20_000, $"delivered {producer.Delivered}, failed {producer.Failed}, dropped {producer.Dropped}, spilled {producer.Spilled}, replayed {producer.Replayed}, on disk {producer.SpilledOnDisk}; {string.Join(" | ", log.Errors)}");
         }
+        AssertTopicHoldsEachOnce(broker.Bootstrap, "calls", calls);
+    }
+
+    /// <summary>
+    /// A broker answering a produce request with an error librdkafka's idempotent producer cannot recover from
+    /// makes the librdkafka instance unusable (a fatal error). That used to count every later event as refused
+    /// for good, and the replay deleted them from the spill: they must instead be spilled, the instance
+    /// replaced, and every event delivered.
+    /// </summary>
+    [Theory]
+    [InlineData(45)] // OUT_OF_ORDER_SEQUENCE_NUMBER
+    [InlineData(59)] // UNKNOWN_PRODUCER_ID
+    public async Task FatalProducerError_InstanceReplaced_NothingRefusedOrLost(int errorCode)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var broker = DevBrokerHost.Start(1, null, [("calls", 1)]);
+        var calls = Calls(3000);
+        var log = new TestLogger();
+        await using (var producer = new LlmCallProducer(Options(broker), log))
+        {
+            foreach (var c in calls.Take(1000)) Assert.True(producer.Track(c));
+            Assert.Equal(0, await producer.FlushAsync(TimeSpan.FromSeconds(30), ct));
+            Assert.Equal("ok", await DevBrokerControl.SendAsync(broker.ControlPort, $"errors 0 3 {errorCode}", ct));
+            foreach (var c in calls.Skip(1000)) Assert.True(producer.Track(c));
+            Assert.Equal(0, await producer.FlushAsync(TimeSpan.FromSeconds(90), ct));
+            Assert.True(producer.Failed == 0 && producer.Delivered == 3000,
+                $"delivered {producer.Delivered}, failed {producer.Failed}, spilled {producer.Spilled}; errors: {string.Join(" | ", log.Errors)}");
+        }
+        TestContext.Current.SendDiagnosticMessage($"error {errorCode}: {string.Join(" | ", log.Errors)}");
         AssertTopicHoldsEachOnce(broker.Bootstrap, "calls", calls);
     }
 
@@ -186,9 +216,16 @@ public sealed class ProducerSpillTests : IDisposable
 
     private sealed class TestLogger : ILogger
     {
+        /// <summary>Warning and error lines, for failure messages.</summary>
+        public System.Collections.Concurrent.ConcurrentQueue<string> Errors { get; } = new();
+
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
         public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            TestContext.Current.TestOutputHelper?.WriteLine($"{logLevel}: {formatter(state, exception)}");
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            var line = $"{logLevel}: {formatter(state, exception)}";
+            if (logLevel >= LogLevel.Warning && Errors.Count < 50) Errors.Enqueue(line);
+            TestContext.Current.TestOutputHelper?.WriteLine(line);
+        }
     }
 }
