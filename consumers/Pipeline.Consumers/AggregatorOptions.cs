@@ -60,6 +60,14 @@ public sealed class AggregatorOptions
     /// directory when relative. Default: none.
     /// </summary>
     public string PricesFile { get; set; } = "";
+    /// <summary>
+    /// A Confluent Schema Registry (<c>http://host:8081</c>) to read writer schemas from, for producers that
+    /// register theirs (<c>Producer:SchemaRegistryUrl</c>). When set it is authoritative for every schema id (a
+    /// registry numbers from 1, like the catalogue); while it is away the worker waits, unready, and dead-letters
+    /// nothing. Default: none (the built-in catalogue).
+    /// </summary>
+    [Url]
+    public string? SchemaRegistryUrl { get; set; }
     /// <summary>Window length, lateness, idle handling.</summary>
     public WindowingOptions Windowing { get; set; } = new();
     /// <summary>Anomaly baselines.</summary>

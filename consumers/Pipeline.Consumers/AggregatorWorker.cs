@@ -72,7 +72,9 @@ public sealed partial class AggregatorWorker : IDisposable
     private readonly AggregatorMetrics _metrics;
     private readonly bool _ownsMetrics;
     private readonly PriceTable _prices;
-    private readonly LlmCallSerializer _serializer = new();
+    private readonly LlmCallSerializer _serializer;
+    private readonly RegistryWriterSchemas? _registry;
+    private volatile string? _registryProblem;
     private readonly WindowAggregateSerializer _aggregateSerializer = new();
     private readonly AnomalyScorer _scorer;
     private readonly ResiliencePipeline _retry;
@@ -127,6 +129,15 @@ public sealed partial class AggregatorWorker : IDisposable
         _log = log;
         _scorer = new AnomalyScorer(options.Anomalies);
         _retry = ClickHouseResilience.Create(time, log, reason => Block(reason), options.BlockedRetryInterval);
+        if (options.SchemaRegistryUrl is { Length: > 0 } registry)
+        {
+            _registry = new RegistryWriterSchemas(registry, time);
+            _serializer = new LlmCallSerializer(writerSchemas: _registry.Find);
+        }
+        else
+        {
+            _serializer = new LlmCallSerializer();
+        }
     }
 
     /// <summary>Records taken from Kafka so far (read by benchmarks from another thread).</summary>
@@ -149,7 +160,7 @@ public sealed partial class AggregatorWorker : IDisposable
     /// (partitions paused), the input topic missing, or records skipped by an offset reset (data loss,
     /// reported until the worker restarts).
     /// </summary>
-    public string? NotReadyReason => _blocked ?? _topicProblem ?? _skipped;
+    public string? NotReadyReason => _blocked ?? _registryProblem ?? _topicProblem ?? _skipped;
 
     private void Block(string? reason)
     {
@@ -219,6 +230,8 @@ public sealed partial class AggregatorWorker : IDisposable
                 NoteResets();
                 if (result is { IsPartitionEOF: false, Message: not null })
                 {
+                    // False only when stopping while the registry is away: the record is left for the next run.
+                    if (!await ResolveSchemaAsync(consumer, result, cancellationToken)) break;
                     Handle(result);
                 }
                 if (_rows.Count >= _options.MaxBatchRows || _time.GetElapsedTime(_batchStartedTicks) >= _options.FlushInterval)
@@ -250,6 +263,31 @@ public sealed partial class AggregatorWorker : IDisposable
             _producer.Flush(TimeSpan.FromSeconds(10));
             _producer.Dispose();
             _producer = null;
+        }
+    }
+
+    /// <summary>
+    /// With a schema registry, makes sure the record's schema id is settled (known, or known to be unknown)
+    /// before it is decoded: while the registry does not answer, the partitions pause (the poll loop stays
+    /// alive, later records are held in order) and the worker reports why it is not ready.
+    /// </summary>
+    private async Task<bool> ResolveSchemaAsync(IConsumer<byte[]?, byte[]?> consumer, ConsumeResult<byte[]?, byte[]?> result, CancellationToken cancellationToken)
+    {
+        if (_registry is null || result.Message.Value is not { Length: >= WireFormat.HeaderLength } value || value[0] != 0) return true;
+        var id = WireFormat.ReadSchemaId(value);
+        if (_registry.IsSettled(id)) return true;
+        try
+        {
+            await WhilePollingAsync(consumer, _registry.ResolveAsync(id, reason => _registryProblem = reason, cancellationToken), poll: true);
+            return true;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+        finally
+        {
+            _registryProblem = null;
         }
     }
 
@@ -931,6 +969,7 @@ public sealed partial class AggregatorWorker : IDisposable
     public void Dispose()
     {
         _producer?.Dispose();
+        _registry?.Dispose();
         if (_ownsMetrics) _metrics.Dispose();
     }
 

@@ -5,6 +5,9 @@ using Avro.IO;
 
 namespace Pipeline.Schemas;
 
+/// <summary>Finds the writer schema of a schema id outside the catalogue (a schema registry), or null with the reason.</summary>
+public delegate Schema? WriterSchemaSource(int id, out string? why);
+
 /// <summary>
 /// Encodes and decodes <see cref="LlmCall"/> in the Confluent wire format. Decoding resolves the
 /// writer schema by id, so records written by older or newer schema versions stay readable.
@@ -23,11 +26,17 @@ public sealed class LlmCallSerializer
     private readonly EnumSchema _outcomeSchema;
     private readonly EnumSchema _errorTypeSchema;
     private readonly RecordSchema _stageSchema;
+    private readonly WriterSchemaSource? _writerSchemas;
 
     /// <summary>Creates a serializer that writes with <paramref name="schemaId"/> (the catalogue id by default).</summary>
-    public LlmCallSerializer(int schemaId = SchemaCatalog.LlmCallV1)
+    /// <param name="writerSchemas">
+    /// Where writer schemas come from instead of the catalogue (a schema registry); it must answer without
+    /// waiting, so the caller resolves new ids before it decodes.
+    /// </param>
+    public LlmCallSerializer(int schemaId = SchemaCatalog.LlmCallV1, WriterSchemaSource? writerSchemas = null)
     {
         _schemaId = schemaId;
+        _writerSchemas = writerSchemas;
         _writer = new GenericDatumWriter<GenericRecord>(_schema);
         _outcomeSchema = (EnumSchema)_schema["outcome"].Schema;
         _errorTypeSchema = (EnumSchema)((UnionSchema)_schema["error_type"].Schema).Schemas[1];
@@ -79,8 +88,9 @@ public sealed class LlmCallSerializer
 
     private GenericDatumReader<GenericRecord> CreateReader(int id)
     {
-        var writerSchema = SchemaCatalog.Find(id)
-            ?? throw new EventDecodeException(DecodeFailure.UnknownSchemaId, $"schema id {id} is not in the catalogue");
+        string? why = null;
+        var writerSchema = (_writerSchemas is null ? SchemaCatalog.Find(id) : _writerSchemas(id, out why))
+            ?? throw new EventDecodeException(DecodeFailure.UnknownSchemaId, why ?? $"schema id {id} is not in the catalogue");
         try
         {
             return new GenericDatumReader<GenericRecord>(writerSchema, _schema);
