@@ -240,7 +240,7 @@ public sealed class RuleFileTests
     [InlineData("rules:\n  - id: a\n    metric: latency_p42\n    comparison: above\n    threshold: 1\n", 3, "unknown metric")]
     [InlineData("rules:\n  - id: a\n    metric: error_rate\n    comparison: sideways\n    threshold: 1\n", 4, "comparison")]
     [InlineData("rules:\n  - id: a\n    metric: error_rate\n    comparison: above\n    threshold: lots\n", 5, "not a number")]
-    [InlineData("rules:\n  - id: a\n    metric: error_rate\n    comparison: above\n    threshold: 1\n    window: 5 minutes\n", 6, "duration")]
+    [InlineData("rules:\n  - id: a\n    metric: error_rate\n    comparison: above\n    threshold: 0.5\n    window: 5 minutes\n", 6, "duration")]
     [InlineData("rules:\n  - id: a\n    metric: error_rate\n    comparison: above\n    threshold: 1\n    colour: red\n", 6, "unknown key")]
     [InlineData("rules:\n  - id: a\n    metric: error_rate\n    comparison: above\n", 2, "exactly one of")]
     [InlineData("rules:\n  - id: a\n    metric: [oops\n", 4, "not valid YAML")]
@@ -326,6 +326,20 @@ public sealed class RuleFileValidationTests
     [InlineData("rules:\n  - id: er\n    metric: error_rate\n    comparison: above\n    threshold: 0.05\n    slo: 0.99\n", "'slo' is only used by metric burn_rate")]
     [InlineData("rules:\n  - id: er\n    metric: error_rate\n    comparison: above\n    threshold: 0.05\n    min_calls: 2.5\n", "'min_calls' must be a whole number")]
     [InlineData("rules:\n  - id: er\n    metric: error_rate\n    comparison: above\n    threshold: 0.05\n    overrides:\n      checkout:\n        threshold: .inf\n", "overrides 'checkout': 'threshold': '.inf' is not a number")]
+    // Meaningless combinations: a drop rule whose factor is a rise, a rise rule whose factor is a drop, limits a
+    // fraction can never pass, and a 'for' the baseline outlasts (by then the incident is the baseline's normal).
+    [InlineData("rules:\n  - id: traffic_drop\n    metric: traffic\n    comparison: below\n    baseline_factor: 1.5\n", "'baseline_factor' 1.5 must be below 1 with comparison 'below'")]
+    [InlineData("rules:\n  - id: traffic_rise\n    metric: traffic\n    comparison: above\n    baseline_factor: 0.8\n", "'baseline_factor' 0.8 must be above 1 with comparison 'above'")]
+    [InlineData("rules:\n  - id: lat\n    metric: latency_p95\n    comparison: above\n    baseline_factor: 1\n", "'baseline_factor' 1 fires on half of all windows")]
+    [InlineData("rules:\n  - id: lat\n    metric: latency_p95\n    comparison: above\n    baseline_factor: 2\n    overrides:\n      checkout:\n        baseline_factor: 0.5\n", "overrides 'checkout': 'baseline_factor' 0.5 must be above 1")]
+    [InlineData("rules:\n  - id: q\n    metric: quality_mean\n    comparison: below\n    threshold: 80\n", "'threshold' 80 must be between 0 and 1 for quality_mean")]
+    [InlineData("rules:\n  - id: sr\n    metric: success_rate\n    comparison: below\n    threshold: 1.2\n", "'threshold' 1.2 must be between 0 and 1 for success_rate")]
+    [InlineData("rules:\n  - id: sr\n    metric: success_rate\n    comparison: below\n    threshold: 0\n", "'threshold' 0 can never be undercut")]
+    [InlineData("rules:\n  - id: er\n    metric: error_rate\n    comparison: above\n    threshold: 1\n", "'threshold' 1 can never be exceeded")]
+    [InlineData("rules:\n  - id: er\n    metric: error_rate\n    comparison: above\n    threshold: 0.05\n    overrides:\n      checkout:\n        threshold: 1.5\n", "overrides 'checkout': 'threshold' 1.5 must be between 0 and 1")]
+    [InlineData("rules:\n  - id: lat\n    metric: latency_p95\n    comparison: above\n    baseline_factor: 2\n    window: 5m\n    for: 1h\n", "'for' 1h plus 'window' (5m) must be shorter than the baseline period (1h)")]
+    [InlineData("rules:\n  - id: lat\n    metric: latency_p95\n    comparison: above\n    baseline_factor: 2\n    window: 10m\n    baseline: previous:30m\n    for: 20m\n", "'for' 20m plus 'window' (10m) must be shorter than the baseline period (30m)")]
+    [InlineData("rules:\n  - id: a\n    kind: anomaly\n    metric: error_rate\n    comparison: above\n    threshold: 4\n    baseline: previous:1h\n    for: 30m\n", "'for' 30m must be shorter than half the baseline (30m)")]
     public void Parse_InvalidRule_NamesRuleAndField(string yaml, string reason)
     {
         var ex = Assert.Throws<RuleFileException>(() => RuleFile.Parse(yaml, "rules.yaml"));
@@ -344,4 +358,33 @@ public sealed class RuleFileValidationTests
 
     [Fact]
     public void Defaults_StillParse() => Assert.NotEmpty(RuleFile.Defaults);
+
+    [Theory]
+    [InlineData("rules: []\n", 1)]
+    [InlineData("# my rules\nrules:   []\n", 2)]
+    public void Parse_EmptyRules_RefusedWithTheLine(string yaml, long line)
+    {
+        var ex = Assert.Throws<RuleFileException>(() => RuleFile.Parse(yaml, "rules.yaml"));
+        Assert.Equal(line, ex.Line);
+        Assert.Contains("'rules' is empty", ex.Message, StringComparison.Ordinal);
+        Assert.StartsWith($"rules.yaml:{line}: ", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_MeaninglessCombination_NamesTheKeysLine()
+    {
+        var ex = Assert.Throws<RuleFileException>(() => RuleFile.Parse(
+            "rules:\n  - id: traffic_drop\n    metric: traffic\n    comparison: below\n    baseline_factor: 2\n", "rules.yaml"));
+        Assert.Equal(5, ex.Line);
+        Assert.StartsWith("rules.yaml:5: rule 'traffic_drop': 'baseline_factor'", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("{id: drop, metric: traffic, comparison: below, baseline_factor: 0.5}")]
+    [InlineData("{id: any_rise, metric: latency_p50, comparison: above, baseline_factor: 1, confidence: 0.999}")]
+    [InlineData("{id: q, metric: quality_mean, comparison: below, threshold: 0.8}")]
+    [InlineData("{id: er, metric: error_rate, comparison: above, threshold: 0}")]
+    [InlineData("{id: lat, metric: latency_p95, comparison: above, baseline_factor: 2, window: 5m, for: 54m}")]
+    [InlineData("{id: er_long, metric: error_rate, comparison: above, threshold: 0.05, window: 5m, for: 6h}")]
+    public void Parse_SensibleCombination_Accepted(string rule) => Assert.Single(RuleFile.Parse("rules:\n  - " + rule + "\n", "rules.yaml"));
 }
