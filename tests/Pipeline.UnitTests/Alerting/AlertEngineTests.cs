@@ -65,6 +65,73 @@ public sealed class AlertEngineTests
         Assert.NotNull(resolved.ResolvedAt);
     }
 
+    private const string RenotifyRule = "  - {id: sr, metric: success_rate, comparison: below, threshold: 0.9, window: 1m, resolve_after: 2m, renotify: 2m}";
+
+    [Fact]
+    public void Renotify_StillFiring_RepeatedEveryRenotify()
+    {
+        var engine = new AlertEngine([Rule(RenotifyRule)]);
+        var alerts = Feed(engine, 5, () => NextWindow(errors: 50));
+        Assert.Equal(3, alerts.Count); // minute 0, 2 and 4
+        Assert.All(alerts, a => Assert.Equal(AlertState.Firing, a.State));
+        Assert.Single(alerts.Select(a => a.AlertId).Distinct());
+    }
+
+    [Fact]
+    public void Renotify_RecoveryQueuedBehindTheWatermark_ResolvesWithoutAReNotify()
+    {
+        // A slow partition holds the watermark back while this series' windows queue: the last bad minute (when a
+        // re-notify is due) and the good minutes after it are judged in one step, in event-time order.
+        var engine = new AlertEngine([Rule(RenotifyRule)]);
+        var first = Assert.Single(Feed(engine, 2, () => NextWindow(errors: 50)));
+        var held = _clock.GetUtcNow();
+        Assert.Empty(engine.OnWindow(NextWindow(errors: 50), held));
+        for (var m = 0; m < 3; m++) Assert.Empty(engine.OnWindow(NextWindow(), held));
+        var step = engine.AdvanceTo(_clock.GetUtcNow());
+        var resolved = Assert.Single(step);
+        Assert.Equal(AlertState.Resolved, resolved.State);
+        Assert.Equal(first.AlertId, resolved.AlertId);
+    }
+
+    [Fact]
+    public void Renotify_ReplayAfterARestart_RecoveredSeriesOnlyResolves_StillBadSeriesRenotifiedOnce()
+    {
+        var rules = new[] { Rule(RenotifyRule) };
+        var engine = new AlertEngine(rules);
+        var firing = Assert.Single(Feed(engine, 1, () => NextWindow(errors: 50)));
+        // Down for four minutes: the series recovered meanwhile. The new worker restores the incident and the
+        // stored windows, then replays the same windows from the topic one record at a time.
+        var recovered = new[] { NextWindow(errors: 50), NextWindow(errors: 50), NextWindow(), NextWindow(), NextWindow() };
+        var restarted = new AlertEngine(rules);
+        restarted.RestoreFiring(firing);
+        foreach (var w in recovered) restarted.Remember(w);
+        var replayed = recovered.SelectMany(w => restarted.OnWindow(w)).ToList();
+        var resolved = Assert.Single(replayed);
+        Assert.Equal(AlertState.Resolved, resolved.State);
+
+        // Control: a series still bad at the newest window gets the re-notify that came due while down, once.
+        var again = new AlertEngine(rules);
+        var second = Assert.Single(Feed(again, 1, () => NextWindow(errors: 50)));
+        var restarted2 = new AlertEngine(rules);
+        restarted2.RestoreFiring(second);
+        var later = new[] { NextWindow(errors: 50), NextWindow(errors: 50), NextWindow(errors: 50) };
+        foreach (var w in later) restarted2.Remember(w);
+        var renotified = Assert.Single(later.SelectMany(w => restarted2.OnWindow(w)));
+        Assert.Equal(AlertState.Firing, renotified.State);
+        Assert.Equal(later[^1].WindowEnd, renotified.WindowEnd);
+    }
+
+    [Fact]
+    public void Renotify_SeriesFallsSilent_ResolvedInTheSameStepWithoutAReNotify()
+    {
+        var engine = new AlertEngine([Rule(RenotifyRule)]);
+        Assert.Single(Feed(engine, 2, () => NextWindow(errors: 50)));
+        var held = _clock.GetUtcNow();
+        Assert.Empty(engine.OnWindow(NextWindow(errors: 50), held)); // its last window, queued; then nothing more
+        var step = engine.AdvanceTo(_clock.GetUtcNow() + TimeSpan.FromMinutes(10));
+        Assert.Equal(AlertState.Resolved, Assert.Single(step).State);
+    }
+
     [Fact]
     public void For_ConditionMustHoldForTheDuration()
     {
