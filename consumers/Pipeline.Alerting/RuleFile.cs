@@ -22,6 +22,7 @@ public static partial class RuleFile
     [
         "id", "metric", "comparison", "threshold", "baseline_factor", "window", "baseline", "for", "resolve_after", "min_calls",
         "severity", "cooldown", "renotify", "slo", "long_window", "labels", "runbook", "overrides", "kind", "confidence", "windows", "min_expected",
+        "family",
     ];
 
     /// <summary>The built-in rules.</summary>
@@ -132,7 +133,13 @@ public static partial class RuleFile
         {
             throw Fail("metric", $"'{metricName}' cannot be scored: kind anomaly takes latency_p95, error_rate, traffic, cost_per_call or quality_mean");
         }
-        if (stopped) return ParseStopped(source, id, fields, Fail, Optional, Number, Duration, StringMap);
+        var familyText = Optional("family");
+        if (familyText is not null && familyText != "none" && !IdPattern().IsMatch(familyText))
+        {
+            throw Fail("family", $"'{familyText}' must be lower-case letters, digits and underscores, or 'none' (never inhibited)");
+        }
+        var family = familyText switch { null => AlertRule.DefaultFamily(metric), "none" => null, _ => familyText };
+        if (stopped) return ParseStopped(source, id, fields, Fail, Optional, Number, Duration, StringMap) with { Family = family };
         var comparison = Scalar("comparison");
         if (comparison is not ("above" or "below")) throw Fail("comparison", $"must be 'above' or 'below', not '{comparison}'");
         var threshold = Number("threshold");
@@ -233,6 +240,7 @@ public static partial class RuleFile
             LongWindow = longWindow,
             Labels = fields.TryGetValue("labels", out var labels) ? StringMap(labels, source) : new Dictionary<string, string>(),
             Runbook = Optional("runbook"),
+            Family = family,
             Overrides = fields.TryGetValue("overrides", out var overrides) ? ParseOverrides(overrides, source, id, metric, comparison == "above", confidence is not null) : new Dictionary<string, RuleOverride>(),
         };
     }
