@@ -36,9 +36,37 @@ public sealed class SilenceMatcher
                 error = $"'{part}' is not key=value (keys: {string.Join(", ", Keys)})";
                 return false;
             }
-            fields.Add(new(part[..eq].Trim(), part[(eq + 1)..].Trim()));
+            var (key, value) = (part[..eq].Trim(), part[(eq + 1)..].Trim());
+            if (MalformedValue(key, value) is { } problem)
+            {
+                error = problem;
+                return false;
+            }
+            fields.Add(new(key, value));
         }
         return TryCreate(fields, out matcher, out error);
+    }
+
+    // Typed input only (stored rows are read as they are): values that show the matcher was meant as something else.
+    private static string? MalformedValue(string key, string value)
+    {
+        if (value.Contains('=', StringComparison.Ordinal))
+        {
+            return $"'{key}={value}' holds a second '=': separate matchers with commas (prompt=NAME,version=VERSION)";
+        }
+        if (value.Length > 0 && (value[0] is '~' or '!' || key.EndsWith('!')))
+        {
+            return $"'{key}={value}': matchers are exact (key=value); regular expressions and negations are not supported";
+        }
+        if (value.Contains('*', StringComparison.Ordinal))
+        {
+            return $"'{key}={value}': matchers are exact; '*' is not a wildcard (leave the key out to match every {key})";
+        }
+        if (value.Length > 1 && value[0] is '"' or '\'' && value[^1] == value[0])
+        {
+            return $"'{key}={value}': leave out the quotes (the value is matched exactly, quotes included)";
+        }
+        return null;
     }
 
     /// <summary>A matcher from key/value pairs (as stored), checked as <see cref="TryParse"/> checks them.</summary>
@@ -83,20 +111,25 @@ public sealed class SilenceMatcher
     public bool Matches(Alert alert)
     {
         ArgumentNullException.ThrowIfNull(alert);
-        foreach (var (key, value) in _fields)
+        return _fields.All(kv => string.Equals(ValueOf(kv.Key, alert.Series, alert.RuleId), kv.Value, StringComparison.Ordinal));
+    }
+
+    /// <summary>True when every named series key (all but <c>rule</c>) equals the series' value.</summary>
+    public bool MatchesSeries(SeriesKey series) =>
+        _fields.Where(kv => kv.Key != "rule").All(kv => string.Equals(ValueOf(kv.Key, series, ""), kv.Value, StringComparison.Ordinal));
+
+    /// <summary>The value of matcher key <paramref name="key"/> for a series (and rule id).</summary>
+    public static string ValueOf(string key, SeriesKey series, string ruleId)
+    {
+        return key switch
         {
-            var actual = key switch
-            {
-                "environment" => alert.Series.Environment,
-                "service" => alert.Series.Service,
-                "prompt" => alert.Series.PromptName,
-                "version" => alert.Series.PromptVersion,
-                "model" => alert.Series.RequestModel,
-                _ => alert.RuleId,
-            };
-            if (!string.Equals(actual, value, StringComparison.Ordinal)) return false;
-        }
-        return true;
+            "environment" => series.Environment,
+            "service" => series.Service,
+            "prompt" => series.PromptName,
+            "version" => series.PromptVersion,
+            "model" => series.RequestModel,
+            _ => ruleId,
+        };
     }
 
     /// <inheritdoc />

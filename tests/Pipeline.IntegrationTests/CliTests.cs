@@ -33,6 +33,7 @@ public sealed class CliTests(ServersFixture servers) : IDisposable
     [InlineData("alert")]
     [InlineData("alerts tail")]
     [InlineData("alerts list")]
+    [InlineData("alerts show")]
     [InlineData("alerts ack")]
     [InlineData("alerts silence")]
     [InlineData("alerts silences")]

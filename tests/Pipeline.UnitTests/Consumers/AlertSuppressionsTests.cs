@@ -36,6 +36,11 @@ public sealed class AlertSuppressionsTests
     [InlineData("prompt=support_answer,version=", "'version' needs a value")]
     [InlineData("prompt=a,prompt=b,version=1", "'prompt' is given twice")]
     [InlineData("prompt,version=1", "'prompt' is not key=value")]
+    [InlineData("prompt=support_answer version=2.0", "'prompt=support_answer version=2.0' holds a second '='")]
+    [InlineData("prompt=support_*,version=2.0", "'prompt=support_*': matchers are exact; '*' is not a wildcard")]
+    [InlineData("prompt=~support.*,version=2.0", "'prompt=~support.*': matchers are exact (key=value); regular expressions")]
+    [InlineData("prompt!=support_answer,version=2.0", "'prompt!=support_answer': matchers are exact (key=value); regular expressions and negations")]
+    [InlineData("prompt=\"support_answer\",version=2.0", "'prompt=\"support_answer\"': leave out the quotes")]
     public void TryParse_BadMatcher_SaysWhy(string text, string expected)
     {
         Assert.False(SilenceMatcher.TryParse(text, out var matcher, out var error));
