@@ -153,7 +153,8 @@ public sealed record Acknowledgement(string AlertId, string By, DateTimeOffset A
 /// <param name="Alert">The record, marked with the silence that matched and the acknowledgement, if any.</param>
 /// <param name="Record">False for a re-notify of a silenced or acknowledged incident: it is neither published nor stored.</param>
 /// <param name="Notify">False when webhooks must not hear of it (silenced, or not recorded at all).</param>
-public readonly record struct SuppressionDecision(Alert Alert, bool Record, bool Notify);
+/// <param name="Why">Why a record is not recorded (a silence, an acknowledgement, a stale re-notify), else null.</param>
+public readonly record struct SuppressionDecision(Alert Alert, bool Record, bool Notify, string? Why = null);
 
 /// <summary>
 /// The silences and acknowledgements in force, and what they do to an alert record. Pure: the worker
@@ -173,6 +174,13 @@ public sealed class AlertSuppressions
 
     /// <summary>Acknowledgements known, by alert id.</summary>
     public IReadOnlyDictionary<string, Acknowledgement> Acknowledgements => _acks;
+
+    /// <summary>
+    /// A re-notify says "still firing" to people, now: one whose window ended longer ago than this (wall clock) comes
+    /// from a worker catching up (a backlog, a replay of history) and is dropped, so a recovery further on in the
+    /// backlog is not preceded by a reminder milliseconds before its RESOLVED. Null: never stale.
+    /// </summary>
+    public TimeSpan? StaleRenotifyAfter { get; init; }
 
     /// <summary>Replaces what is in force; returns the acknowledgements that were not known before.</summary>
     public IReadOnlyList<Acknowledgement> Replace(IReadOnlyList<Silence> silences, IReadOnlyList<Acknowledgement> acks)
@@ -202,7 +210,13 @@ public sealed class AlertSuppressions
         {
             marked = marked with { AckedBy = ack.By, AckedAt = ack.At, AckNote = ack.Note.Length > 0 ? ack.Note : null };
         }
-        var record = !(renotify && (silence is not null || marked.AckedBy is not null));
-        return new SuppressionDecision(marked, record, record && silence is null);
+        var stale = renotify && StaleRenotifyAfter is { } horizon && now - alert.WindowEnd > horizon;
+        var why = !renotify ? null
+            : silence is not null ? "silence " + silence.Id
+            : marked.AckedBy is not null ? "acknowledged by " + marked.AckedBy
+            : stale ? $"stale: its window ended {(now - alert.WindowEnd).TotalMinutes:0} min ago (catching up)"
+            : null;
+        var record = why is null;
+        return new SuppressionDecision(marked, record, record && silence is null, why);
     }
 }

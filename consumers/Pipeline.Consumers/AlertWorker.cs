@@ -38,8 +38,9 @@ public sealed partial class AlertWorker : IDisposable
     private readonly AlertWebhooks? _webhooks;
     private readonly HttpClient? _http;
     private readonly SuppressionStore _store;
-    private readonly AlertSuppressions _suppressions = new();
+    private readonly AlertSuppressions _suppressions;
     private readonly AlertInhibition _inhibition;
+    private static readonly TimeSpan StaleRenotifySlack = TimeSpan.FromMinutes(5);
     // The last record of every open (FIRING) incident, by alert id: a further FIRING of it is a re-notify.
     private readonly Dictionary<string, Alert> _open = [];
     private long _suppressionsLoaded;
@@ -57,6 +58,8 @@ public sealed partial class AlertWorker : IDisposable
         _retry = ClickHouseResilience.Create(time, log);
         RuleCount = rules.Count;
         _inhibition = new AlertInhibition(rules);
+        // Windows normally reach the worker within WallClockLag of their end; a re-notify much older than that is history.
+        _suppressions = new AlertSuppressions { StaleRenotifyAfter = (options.WallClockLag > TimeSpan.Zero ? options.WallClockLag : TimeSpan.FromMinutes(3)) + StaleRenotifySlack };
         _store = new SuppressionStore(clickHouse, time);
         _ownsMetrics = metrics is null;
         _metrics = metrics ?? new AlertMetrics();
@@ -258,8 +261,7 @@ public sealed partial class AlertWorker : IDisposable
             if (!decision.Record)
             {
                 RenotifiesSuppressed++;
-                var why = decision.Alert.SilenceId is { } silence ? "silence " + silence : "acknowledged by " + decision.Alert.AckedBy;
-                LogRenotifySuppressed(_log, a.RuleId, a.AlertId, why);
+                LogRenotifySuppressed(_log, a.RuleId, a.AlertId, decision.Why ?? "");
                 continue;
             }
             // An inhibited incident is recorded but never sent, RESOLVED included: its receivers never heard of it.
@@ -281,7 +283,7 @@ public sealed partial class AlertWorker : IDisposable
             foreach (var (id, a) in open) _open[id] = a;
             return;
         }
-        foreach (var (a, _, _) in decisions)
+        foreach (var (a, _, _, _) in decisions)
         {
             await producer.ProduceAsync(_options.AlertsTopic, new Message<byte[]?, byte[]>
             {
@@ -300,7 +302,7 @@ public sealed partial class AlertWorker : IDisposable
         await _retry.ExecuteAsync(async ct => await _clickHouse.InsertAsync("alerts", AlertRows.Columns, rows, ct), cancellationToken);
         _open.Clear();
         foreach (var (id, a) in open) _open[id] = a;
-        foreach (var (a, _, notify) in decisions)
+        foreach (var (a, _, notify, _) in decisions)
         {
             if (notify && _webhooks is not null)
             {

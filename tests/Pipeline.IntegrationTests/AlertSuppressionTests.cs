@@ -83,7 +83,8 @@ public sealed partial class AlertSuppressionTests : IDisposable
         var silenceId = SilenceIdPattern().Match(silence.Stdout).Groups[1].Value;
         Assert.True(silenceId.Length > 0, silence.Stdout);
 
-        var minute0 = new DateTimeOffset(TimeProvider.System.GetUtcNow().AddMinutes(-30).UtcTicks / TimeSpan.TicksPerMinute * TimeSpan.TicksPerMinute, TimeSpan.Zero);
+        // Recent windows: re-notifies are for the present (one of windows long past is dropped as stale).
+        var minute0 = new DateTimeOffset(TimeProvider.System.GetUtcNow().AddMinutes(-5).UtcTicks / TimeSpan.TicksPerMinute * TimeSpan.TicksPerMinute, TimeSpan.Zero);
         string[] versions = ["silenced", "acked", "control"];
         await ProduceAsync(metrics, versions.Select(v => Window(v, minute0, good: false)), ct);
 

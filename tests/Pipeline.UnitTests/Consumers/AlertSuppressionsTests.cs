@@ -81,6 +81,25 @@ public sealed class AlertSuppressionsTests
     }
 
     [Fact]
+    public void Decide_RenotifyOfAWindowLongPast_DroppedAsStale_FirstFiringAndResolvedKept()
+    {
+        // The wall clock of the worker (a fake one): a re-notify is for people, now.
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(Now);
+        var suppressions = new AlertSuppressions { StaleRenotifyAfter = TimeSpan.FromMinutes(8) };
+        var old = Sample() with { WindowEnd = Now.AddMinutes(-30) };
+        var stale = suppressions.Decide(old, renotify: true, clock.GetUtcNow());
+        Assert.False(stale.Record);
+        Assert.StartsWith("stale: its window ended 30 min ago", stale.Why, StringComparison.Ordinal);
+        Assert.True(suppressions.Decide(old, renotify: false, clock.GetUtcNow()).Notify); // a first FIRING is a state change: always kept
+        Assert.True(suppressions.Decide(old with { State = AlertState.Resolved }, renotify: false, clock.GetUtcNow()).Notify);
+        var fresh = Sample() with { WindowEnd = Now.AddMinutes(-2) };
+        Assert.True(suppressions.Decide(fresh, renotify: true, clock.GetUtcNow()).Notify);
+        clock.Advance(TimeSpan.FromMinutes(7));
+        Assert.False(suppressions.Decide(fresh, renotify: true, clock.GetUtcNow()).Record); // the same record, 9 minutes on
+        Assert.True(new AlertSuppressions().Decide(old, renotify: true, Now).Notify); // no horizon: never stale
+    }
+
+    [Fact]
     public void Decide_SilencedRenotify_NotRecorded()
     {
         var suppressions = new AlertSuppressions();
