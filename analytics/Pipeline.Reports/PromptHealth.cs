@@ -87,7 +87,7 @@ public sealed record PromptHealth
             FROM metrics_1m FINAL
             WHERE window_start >= {from.ToUnixTimeSeconds()} AND window_start < {to.ToUnixTimeSeconds()} AND {scope.Sql()}
             """, cancellationToken);
-        var minutes = Math.Max(1, (to - from).TotalMinutes);
+        var minutes = CoveredMinutes(from, to, rows.Select(r => (L(r, "ws"), L(r, "window_seconds"))));
         // Sampled series only (calls > events): the variance of their estimate, from the sampled events themselves.
         var variance = new Dictionary<(string, string, string, string, string), double>();
         if (rows.Any(r => L(r, "calls") > L(r, "events")))
@@ -136,6 +136,28 @@ public sealed record PromptHealth
             .OrderBy(h => h.PromptName, StringComparer.Ordinal).ThenBy(h => h.PromptVersion, StringComparer.Ordinal)
             .ThenBy(h => h.Environment, StringComparer.Ordinal).ThenBy(h => h.Service, StringComparer.Ordinal).ThenBy(h => h.Model, StringComparer.Ordinal)
             .ToList();
+    }
+
+    /// <summary>
+    /// The minutes of [<paramref name="from"/>, <paramref name="to"/>) that closed windows cover, the divisor of every
+    /// per-minute rate: from the range start (or the first window, when data begins later) to the end of the newest
+    /// closed window. Minutes not closed yet (the last one or two of a live range) are unknown, not minutes without
+    /// calls; a minute inside the covered span with no window of a series had no calls. At least 1.
+    /// </summary>
+    /// <param name="windows">Start (Unix seconds) and length in seconds of each closed window in the range.</param>
+    public static double CoveredMinutes(DateTimeOffset from, DateTimeOffset to, IEnumerable<(long StartSeconds, long Seconds)> windows)
+    {
+        ArgumentNullException.ThrowIfNull(windows);
+        long? first = null, last = null;
+        foreach (var (start, seconds) in windows)
+        {
+            if (first is null || start < first) first = start;
+            if (last is null || start + seconds > last) last = start + seconds;
+        }
+        if (first is null || last is null) return Math.Max(1, (to - from).TotalMinutes);
+        var begin = Math.Max(from.ToUnixTimeSeconds(), first.Value);
+        var end = Math.Min(to.ToUnixTimeSeconds(), last.Value);
+        return Math.Max(1, (end - begin) / 60.0);
     }
 
     /// <summary>A call count as the terminal and reports print it: <c>12,340</c>, or <c>~12,340 ±410</c> when it is estimated from sampled events (95%).</summary>

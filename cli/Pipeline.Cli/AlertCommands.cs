@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics.Metrics;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Confluent.Kafka;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -11,7 +12,7 @@ using Pipeline.Schemas;
 
 namespace Pipeline.Cli;
 
-/// <summary><c>pipeline alert</c> (the worker) and <c>pipeline alerts tail|list|ack|silence|silences|unsilence</c>.</summary>
+/// <summary><c>pipeline alert</c> (the worker) and <c>pipeline alerts tail|list|show|ack|silence|silences|unsilence</c>.</summary>
 internal static class AlertCommands
 {
     private static readonly Option<string?> Rules = new("--rules") { Description = "A YAML rule file (default: Alerting:RulesFile, else the built-in rules)" };
@@ -111,7 +112,9 @@ internal static class AlertCommands
         }, ct));
 
         var list = new Command("list", """
-            List incidents from the ClickHouse 'alerts' table, newest first.
+            List incidents from the ClickHouse 'alerts' table, newest first. Marks say who acknowledged an incident
+            (the latest acknowledgement), the silence that matched it and the incident that inhibited it; with
+            --json each record also carries ack_history, every acknowledgement of its incident, oldest first.
 
             Example: pipeline alerts list --json
             """);
@@ -120,13 +123,59 @@ internal static class AlertCommands
         {
             using var clickHouse = new ClickHouseHttp(config.ClickHouse);
             var rows = await clickHouse.QueryAsync("SELECT * FROM alerts FINAL ORDER BY recorded_at DESC, state DESC LIMIT 200", ct);
+            var history = parse.GetValue(Json)
+                ? (await new SuppressionStore(clickHouse, TimeProvider.System).AcknowledgementHistoryAsync(
+                    rows.Select(r => r.GetProperty("alert_id").GetString() ?? "").ToList(), ct)).ToLookup(k => k.AlertId)
+                : null;
             foreach (var r in rows)
             {
                 var a = AlertRows.FromRow(r);
-                var marks = (a.AckedBy is { } by ? $"  [acked by {Terminal.Plain(by)}]" : "") + (a.SilenceId is { } silence ? $"  [silenced {silence}]" : "");
-                Console.WriteLine(parse.GetValue(Json) ? r.GetRawText() : string.Join("  ",
+                if (history is not null)
+                {
+                    var json = JsonNode.Parse(r.GetRawText())!.AsObject();
+                    json["ack_history"] = new JsonArray([.. history[a.AlertId].Select(k => JsonSerializer.SerializeToNode(ToJson(k)))]);
+                    Console.WriteLine(json.ToJsonString());
+                    continue;
+                }
+                Console.WriteLine(string.Join("  ",
                     r.GetProperty("window_end").GetString(), r.GetProperty("state").GetString(), r.GetProperty("severity").GetString(),
-                    r.GetProperty("rule_id").GetString(), a.AlertId, Terminal.Plain(r.GetProperty("summary").GetString())) + marks);
+                    r.GetProperty("rule_id").GetString(), a.AlertId, Terminal.Plain(r.GetProperty("summary").GetString())) + Marks(a));
+            }
+            return ExitCodes.Ok;
+        });
+
+        var show = new Command("show", """
+            Show one incident: its records (FIRING, RESOLVED) with their marks, and every acknowledgement of it, oldest
+            first (the latest is the one its records carry and alert workers apply).
+
+            Examples:
+              pipeline alerts show 3f2a9c0d1e4b5a6978c0d1e2
+              pipeline alerts show 3f2a9c0d1e4b5a6978c0d1e2 --json
+            """);
+        show.Arguments.Add(AlertId);
+        show.Options.Add(Json);
+        CommandRunner.SetHandler(show, async (config, parse, ct) =>
+        {
+            var id = parse.GetValue(AlertId)!.Trim();
+            using var clickHouse = new ClickHouseHttp(config.ClickHouse);
+            var rows = await clickHouse.QueryAsync($"SELECT * FROM alerts FINAL WHERE alert_id = {ClickHouseHttp.Quote(id)} ORDER BY state", ct);
+            if (rows.Count == 0)
+            {
+                throw new InvalidOperationException($"no alert with id '{id}' (see 'pipeline alerts list --json' for alert ids)");
+            }
+            var records = rows.Select(AlertRows.FromRow).ToList();
+            var acks = await new SuppressionStore(clickHouse, TimeProvider.System).AcknowledgementHistoryAsync([id], ct);
+            if (parse.GetValue(Json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(new { alert_id = id, records = records.Select(a => ToJson(a)), ack_history = acks.Select(k => ToJson(k)) }));
+                return ExitCodes.Ok;
+            }
+            Console.WriteLine($"{id}  {records[0].RuleId} for {Terminal.Plain(records[0].Series.ToString())}");
+            foreach (var a in records) Console.WriteLine("  " + Line(a) + Marks(a));
+            Console.WriteLine(acks.Count == 0 ? "  not acknowledged" : $"  acknowledged {acks.Count} time{(acks.Count == 1 ? "" : "s")}:");
+            foreach (var k in acks)
+            {
+                Console.WriteLine($"    {k.At:yyyy-MM-dd HH:mm:ss} UTC  {Terminal.Plain(k.By)}{(k.Note.Length > 0 ? "  " + Terminal.Plain(k.Note) : "")}");
             }
             return ExitCodes.Ok;
         });
@@ -134,6 +183,7 @@ internal static class AlertCommands
         var command = new Command("alerts", "Inspect alerts: tail the alert topic, list incidents; acknowledge incidents and silence series");
         command.Subcommands.Add(tail);
         command.Subcommands.Add(list);
+        command.Subcommands.Add(show);
         command.Subcommands.Add(Ack());
         command.Subcommands.Add(SilenceCommand());
         command.Subcommands.Add(Silences());
@@ -147,7 +197,9 @@ internal static class AlertCommands
             Acknowledge an incident: someone is on it. Its re-notify records are no longer published or sent (the
             first FIRING already was; RESOLVED still is), and its records carry acked_by, acked_at and ack_note.
             It stays FIRING until it resolves; a new incident of the same rule and series (a new alert id) is not
-            acknowledged. Recorded in ClickHouse; alert workers pick it up within Alerting:SuppressionRefreshInterval.
+            acknowledged. Acknowledging again (a hand-over) makes the new one the incident's acknowledgement and keeps
+            the earlier ones in its history (pipeline alerts show ALERT_ID). Recorded in ClickHouse; alert workers pick
+            it up within Alerting:SuppressionRefreshInterval.
 
             Examples:
               pipeline alerts ack 3f2a9c0d1e4b5a6978c0d1e2 --note "rolling back 2.0"
@@ -160,11 +212,13 @@ internal static class AlertCommands
         {
             var id = parse.GetValue(AlertId)!.Trim();
             using var clickHouse = new ClickHouseHttp(config.ClickHouse);
-            var (record, alert) = await new SuppressionStore(clickHouse, TimeProvider.System)
-                .AcknowledgeAsync(id, Who(parse), parse.GetValue(Note) ?? "", ct);
+            var store = new SuppressionStore(clickHouse, TimeProvider.System);
+            var before = await store.FindAcknowledgementAsync(id, ct);
+            var (record, alert) = await store.AcknowledgeAsync(id, Who(parse), parse.GetValue(Note) ?? "", ct);
             var resolved = alert.State == AlertState.Resolved || alert.ResolvedAt is not null;
             Console.WriteLine($"acknowledged {id} ({alert.RuleId} for {alert.Series}) by {record.By}"
-                + (resolved ? "; it has already resolved" : $"; no more re-notifies (alert workers re-read within {Durations.Format(config.Alerting.SuppressionRefreshInterval)})"));
+                + (resolved ? "; it has already resolved" : $"; no more re-notifies (alert workers re-read within {Durations.Format(config.Alerting.SuppressionRefreshInterval)})")
+                + (before is null ? "" : $"; earlier acknowledgement by {Terminal.Plain(before.By)} kept in its history ('pipeline alerts show {id}')"));
             return ExitCodes.Ok;
         });
         return ack;
@@ -178,6 +232,9 @@ internal static class AlertCommands
             Matchers are exact; every key given must match: prompt and version are required, environment, service,
             model and rule narrow it further. --for takes 30s, 5m, 2h, 7d (at most {Durations.Format(SuppressionStore.MaxSilence)}). Recorded in
             ClickHouse; alert workers pick it up within Alerting:SuppressionRefreshInterval. Prints the silence id.
+            A matcher that matches no series seen in metrics_1m over the last {Durations.Format(SuppressionStore.MaxSilence)} (or names a rule not in
+            force) is still recorded, with a warning on stderr naming the closest known values; a malformed one
+            (a second '=', a wildcard, a regular expression, quotes) is refused with exit code 2.
 
             Examples:
               pipeline alerts silence --match prompt=support_answer,version=2.0 --for 2h --reason "known slow, rollback at 14:00"
@@ -203,6 +260,10 @@ internal static class AlertCommands
                 return Usage($"--for: {Durations.Format(duration)} is out of range; a silence lasts more than 0 and at most {Durations.Format(SuppressionStore.MaxSilence)}");
             }
             using var clickHouse = new ClickHouseHttp(config.ClickHouse);
+            if (await CoverageWarningAsync(clickHouse, matcher!, config.Alerting.RulesFile, ct) is { } warning)
+            {
+                Console.Error.WriteLine(warning);
+            }
             var s = await new SuppressionStore(clickHouse, TimeProvider.System).AddSilenceAsync(matcher!, duration, Who(parse), parse.GetValue(Reason) ?? "", ct);
             Console.WriteLine(parse.GetValue(Json) ? JsonSerializer.Serialize(ToJson(s, TimeProvider.System.GetUtcNow()))
                 : $"silenced {s.Id}: {s.Matcher} until {s.EndsAt:yyyy-MM-dd HH:mm:ss} UTC ({Durations.Format(duration)}); end it early with 'pipeline alerts unsilence {s.Id}'");
@@ -268,6 +329,30 @@ internal static class AlertCommands
         return unsilence;
     }
 
+    // How far back a silence's series are looked for: as long as the longest silence.
+    private static readonly TimeSpan CoverageRange = SuppressionStore.MaxSilence;
+
+    /// <summary>A warning when the matcher names no series known to metrics_1m recently, or no rule in force; null when it does.</summary>
+    private static async Task<string?> CoverageWarningAsync(ClickHouseHttp clickHouse, SilenceMatcher matcher, string? rulesFile, CancellationToken ct)
+    {
+        var since = TimeProvider.System.GetUtcNow() - CoverageRange;
+        var rows = await clickHouse.QueryAsync(
+            "SELECT environment, service, prompt_name, prompt_version, request_model FROM metrics_1m " +
+            $"WHERE window_start >= {since.ToUnixTimeSeconds()} GROUP BY environment, service, prompt_name, prompt_version, request_model LIMIT 100000", ct);
+        var known = rows.Select(r => new SeriesKey(r.GetProperty("environment").GetString() ?? "", r.GetProperty("service").GetString() ?? "",
+            r.GetProperty("prompt_name").GetString() ?? "", r.GetProperty("prompt_version").GetString() ?? "", r.GetProperty("request_model").GetString() ?? "")).ToList();
+        IReadOnlyCollection<string> rules;
+        try
+        {
+            rules = (string.IsNullOrEmpty(rulesFile) ? Pipeline.Alerting.RuleFile.Defaults : Pipeline.Alerting.RuleFile.Load(rulesFile)).Select(r => r.Id).ToList();
+        }
+        catch (Pipeline.Alerting.RuleFileException)
+        {
+            rules = []; // the worker refuses a broken file itself; the silence is still for the series
+        }
+        return SilenceCoverage.Warning(matcher, known, rules, Durations.Format(CoverageRange));
+    }
+
     private static string Who(ParseResult parse) =>
         parse.GetValue(By) is { Length: > 0 } by ? by.Trim() : Environment.UserName is { Length: > 0 } user ? user : "unknown";
 
@@ -276,6 +361,12 @@ internal static class AlertCommands
         Console.Error.WriteLine($"error: {message}");
         return ExitCodes.Usage;
     }
+
+    private static string Marks(Alert a) =>
+        (a.AckedBy is { } by ? $"  [acked by {Terminal.Plain(by)}]" : "") + (a.SilenceId is { } silence ? $"  [silenced {silence}]" : "")
+        + (a.InhibitedBy is { } inhibitor ? $"  [inhibited by {inhibitor}]" : "");
+
+    private static object ToJson(Acknowledgement k) => new { acked_by = k.By, acked_at = k.At, note = k.Note };
 
     private static string State(Silence s, DateTimeOffset now) => s.IsActiveAt(now) ? "active" : now < s.StartsAt ? "pending" : "ended";
 
@@ -295,6 +386,6 @@ internal static class AlertCommands
         prompt_version = a.Series.PromptVersion, request_model = a.Series.RequestModel, metric = a.Metric, observed = a.Observed,
         baseline = a.Baseline, threshold = a.Threshold, window_start = a.WindowStart, window_end = a.WindowEnd, started_at = a.StartedAt,
         resolved_at = a.ResolvedAt, summary = a.Summary, runbook_url = a.RunbookUrl, silence_id = a.SilenceId, acked_by = a.AckedBy,
-        acked_at = a.AckedAt, ack_note = a.AckNote,
+        acked_at = a.AckedAt, ack_note = a.AckNote, inhibited_by = a.InhibitedBy,
     };
 }

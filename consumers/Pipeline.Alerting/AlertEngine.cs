@@ -185,7 +185,13 @@ public sealed class AlertEngine
             {
                 observation = unsure with { Breached = rule.Above ? unsure.Observed > unsure.Threshold : unsure.Observed < unsure.Threshold };
             }
-            var step = Step(rule, tracker, observation, now);
+            // A re-notify says "still firing" about the present. It waits for the series' newest known window
+            // (windows queued behind the watermark, a replay after a restart: the later windows decide) and is
+            // never sent when this very step resolves the incident as silent (ResolveSilent runs after Drain),
+            // so a recovering series gets its RESOLVED without a re-notify racing just before it.
+            var present = (!_lastWindowEnd.TryGetValue(series, out var newest) || newest <= now)
+                && (rule.Metric == AlertMetric.TrafficStopped || _watermark < now + rule.Window + rule.ResolveAfter);
+            var step = Step(rule, tracker, observation, now, present);
             tracker.FrozenBaseline = tracker.State == TrackerState.Inactive || !usesBaseline ? null : tracker.FrozenBaseline ?? observation?.Baseline;
             if (step is { } state)
             {
@@ -592,7 +598,7 @@ public sealed class AlertEngine
         _ => AnomalyMetric.QualityMean,
     };
 
-    private static AlertState? Step(AlertRule rule, Tracker t, Observation? o, DateTimeOffset now)
+    private static AlertState? Step(AlertRule rule, Tracker t, Observation? o, DateTimeOffset now, bool present)
     {
         if (o is null) return null; // not enough data: nothing changes
         switch (t.State)
@@ -618,7 +624,7 @@ public sealed class AlertEngine
                 return null;
             case TrackerState.Firing when o.Breached:
                 t.ClearSince = null;
-                if (rule.Renotify > TimeSpan.Zero && now - t.LastNotified >= rule.Renotify)
+                if (rule.Renotify > TimeSpan.Zero && present && now - t.LastNotified >= rule.Renotify)
                 {
                     t.LastNotified = now;
                     return AlertState.Firing;

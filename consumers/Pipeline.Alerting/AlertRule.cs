@@ -115,6 +115,22 @@ public sealed record AlertRule
     public string? Runbook { get; init; }
     /// <summary>Overrides by prompt name.</summary>
     public IReadOnlyDictionary<string, RuleOverride> Overrides { get; init; } = new Dictionary<string, RuleOverride>();
+    /// <summary>
+    /// Rules of one family describe one kind of trouble (latency, errors, traffic, cost, quality): while one of them
+    /// is firing on a series, a related rule of the family at most as severe is recorded but not notified on that
+    /// series (inhibited). Default <see cref="DefaultFamily"/> of the metric; null: never inhibits nor is inhibited.
+    /// </summary>
+    public string? Family { get; init; }
+
+    /// <summary>The family a rule of <paramref name="metric"/> belongs to when its rule file names none.</summary>
+    public static string DefaultFamily(AlertMetric metric) => metric switch
+    {
+        AlertMetric.LatencyP50 or AlertMetric.LatencyP95 or AlertMetric.LatencyP99 or AlertMetric.LatencyMean => "latency",
+        AlertMetric.SuccessRate or AlertMetric.ErrorRate or AlertMetric.BurnRate => "errors",
+        AlertMetric.Traffic or AlertMetric.TrafficStopped => "traffic",
+        AlertMetric.CostPerCall or AlertMetric.TokensPerCall => "cost",
+        _ => "quality",
+    };
 
     /// <summary>The rule as it applies to <paramref name="promptName"/>, or null when disabled for it.</summary>
     public AlertRule? ForPrompt(string promptName)

@@ -22,6 +22,7 @@ public static partial class RuleFile
     [
         "id", "metric", "comparison", "threshold", "baseline_factor", "window", "baseline", "for", "resolve_after", "min_calls",
         "severity", "cooldown", "renotify", "slo", "long_window", "labels", "runbook", "overrides", "kind", "confidence", "windows", "min_expected",
+        "family",
     ];
 
     /// <summary>The built-in rules.</summary>
@@ -70,6 +71,8 @@ public static partial class RuleFile
             if (list.Any(r => r.Id == rule.Id)) throw new RuleFileException(source, map.Start.Line, $"duplicate rule id '{rule.Id}'");
             list.Add(rule);
         }
+        // An empty list is not "no alerts wanted": it is a file that lost its rules, and the worker would watch nothing.
+        if (list.Count == 0) throw new RuleFileException(source, rulesNode.Start.Line, "'rules' is empty: the alert worker would watch nothing (leave Alerting:RulesFile unset for the built-in rules)");
         return list;
     }
 
@@ -130,7 +133,13 @@ public static partial class RuleFile
         {
             throw Fail("metric", $"'{metricName}' cannot be scored: kind anomaly takes latency_p95, error_rate, traffic, cost_per_call or quality_mean");
         }
-        if (stopped) return ParseStopped(source, id, fields, Fail, Optional, Number, Duration, StringMap);
+        var familyText = Optional("family");
+        if (familyText is not null && familyText != "none" && !IdPattern().IsMatch(familyText))
+        {
+            throw Fail("family", $"'{familyText}' must be lower-case letters, digits and underscores, or 'none' (never inhibited)");
+        }
+        var family = familyText switch { null => AlertRule.DefaultFamily(metric), "none" => null, _ => familyText };
+        if (stopped) return ParseStopped(source, id, fields, Fail, Optional, Number, Duration, StringMap) with { Family = family };
         var comparison = Scalar("comparison");
         if (comparison is not ("above" or "below")) throw Fail("comparison", $"must be 'above' or 'below', not '{comparison}'");
         var threshold = Number("threshold");
@@ -140,8 +149,9 @@ public static partial class RuleFile
         if (anomaly && threshold is not (>= 1 and <= 100)) throw Fail("threshold", $"{threshold?.ToString(CultureInfo.InvariantCulture)} must be a robust z-score from 1 to 100 for kind anomaly");
         if ((threshold is null) == (factor is null)) throw new RuleFileException(source, map.Start.Line, $"rule '{id}' needs exactly one of 'threshold' and 'baseline_factor'");
         if (burnRate && threshold is null) throw Fail("baseline_factor", "cannot be used with burn_rate; give 'threshold' (the burn-rate multiple, for example 14.4)");
-        if (!anomaly && threshold is { } t && ThresholdProblem(metric, t) is { } thresholdProblem) throw Fail("threshold", thresholdProblem);
+        if (!anomaly && threshold is { } t && ThresholdProblem(metric, t, comparison == "above") is { } thresholdProblem) throw Fail("threshold", thresholdProblem);
         if (factor is { } f && f is not (> 0 and <= MaxBaselineFactor)) throw Fail("baseline_factor", $"{f.ToString(CultureInfo.InvariantCulture)} must be above 0 and at most {MaxBaselineFactor}");
+        if (factor is { } f2 && FactorProblem(f2, comparison == "above", Optional("confidence") is not null) is { } factorProblem) throw Fail("baseline_factor", factorProblem);
         var baselineText = Optional("baseline");
         var (baseline, baselineWindow) = baselineText switch
         {
@@ -194,6 +204,17 @@ public static partial class RuleFile
         }
         var minCalls = Number("min_calls") ?? 20;
         if (minCalls is < 0 or > 1e9 || minCalls != Math.Floor(minCalls)) throw Fail("min_calls", "must be a whole number from 0 to 1000000000");
+        var forDuration = Duration("for", TimeSpan.Zero) ?? TimeSpan.Zero;
+        // A baseline learns what it sees: an incident's baseline stays frozen for one baseline period only (an
+        // anomaly's median moves once half its windows are the incident). A rule that must hold longer than that
+        // before firing can never fire: by then the incident is the baseline's normal.
+        var learnt = anomaly ? baselineWindow / 2 : factor is not null ? baselineWindow : TimeSpan.MaxValue;
+        if (learnt != TimeSpan.MaxValue && forDuration + (anomaly ? TimeSpan.Zero : window) >= learnt)
+        {
+            throw Fail("for", anomaly
+                ? $"{Durations.Format(forDuration)} must be shorter than half the baseline ({Durations.Format(learnt)}): by then the anomaly is the baseline's median and never fires"
+                : $"{Durations.Format(forDuration)} plus 'window' ({Durations.Format(window)}) must be shorter than the baseline period ({Durations.Format(baselineWindow)}): by then the incident is the baseline and the rule never fires");
+        }
 
         return new AlertRule
         {
@@ -209,7 +230,7 @@ public static partial class RuleFile
             Window = window,
             Baseline = baseline,
             BaselineWindow = baselineWindow,
-            For = Duration("for", TimeSpan.Zero) ?? TimeSpan.Zero,
+            For = forDuration,
             ResolveAfter = Duration("resolve_after", TimeSpan.Zero) ?? TimeSpan.FromMinutes(2),
             MinCalls = (long)minCalls,
             Severity = severity,
@@ -219,7 +240,8 @@ public static partial class RuleFile
             LongWindow = longWindow,
             Labels = fields.TryGetValue("labels", out var labels) ? StringMap(labels, source) : new Dictionary<string, string>(),
             Runbook = Optional("runbook"),
-            Overrides = fields.TryGetValue("overrides", out var overrides) ? ParseOverrides(overrides, source, id, metric) : new Dictionary<string, RuleOverride>(),
+            Family = family,
+            Overrides = fields.TryGetValue("overrides", out var overrides) ? ParseOverrides(overrides, source, id, metric, comparison == "above", confidence is not null) : new Dictionary<string, RuleOverride>(),
         };
     }
 
@@ -273,21 +295,39 @@ public static partial class RuleFile
 
     private const double MaxBaselineFactor = 1000;
 
-    // Rates are fractions; every other metric (latency, traffic, cost, quality, burn multiple) is not negative.
-    private static string? ThresholdProblem(AlertMetric metric, double threshold) => metric switch
+    // Rates and quality scores are fractions; every other metric (latency, traffic, cost, burn multiple) is not
+    // negative. A limit the value can never pass (below 0, above 1 for a fraction) would never fire.
+    private static string? ThresholdProblem(AlertMetric metric, double threshold, bool? above = null)
     {
-        AlertMetric.SuccessRate or AlertMetric.ErrorRate when threshold is < 0 or > 1 =>
-            $"{threshold.ToString(CultureInfo.InvariantCulture)} must be between 0 and 1 for {AlertRule.MetricName(metric)} (a fraction of calls)",
-        _ when threshold < 0 => $"{threshold.ToString(CultureInfo.InvariantCulture)} must not be negative",
-        _ => null,
-    };
+        var text = threshold.ToString(CultureInfo.InvariantCulture);
+        var fraction = metric is AlertMetric.SuccessRate or AlertMetric.ErrorRate or AlertMetric.QualityMean;
+        if (fraction && threshold is < 0 or > 1)
+        {
+            return $"{text} must be between 0 and 1 for {AlertRule.MetricName(metric)} ({(metric == AlertMetric.QualityMean ? "a quality score" : "a fraction of calls")})";
+        }
+        if (threshold < 0) return $"{text} must not be negative";
+        if (above == false && threshold == 0) return $"{text} can never be undercut ({AlertRule.MetricName(metric)} is never below 0): the rule would never fire";
+        if (above == true && fraction && threshold == 1) return $"{text} can never be exceeded ({AlertRule.MetricName(metric)} is at most 1): the rule would never fire";
+        return null;
+    }
+
+    // A factor on the wrong side of 1 pages on normal traffic: 'below' 1.5x the baseline holds nearly always,
+    // 'above' 0.5x too. Exactly 1 asks for any change at all, which only a confidence test makes meaningful.
+    private static string? FactorProblem(double factor, bool above, bool confidence)
+    {
+        var text = factor.ToString(CultureInfo.InvariantCulture);
+        if (above && factor < 1) return $"{text} must be above 1 with comparison 'above' (a rise): at {text}x the rule fires on normal values";
+        if (!above && factor > 1) return $"{text} must be below 1 with comparison 'below' (a drop): at {text}x the rule fires on normal values";
+        if (factor == 1 && !confidence) return "1 fires on half of all windows without 'confidence': give a factor away from 1, or a confidence";
+        return null;
+    }
 
     private static Dictionary<string, string> StringMap(YamlNode node, string source) =>
         node is YamlMappingNode m
             ? m.Children.ToDictionary(kv => ((YamlScalarNode)kv.Key).Value ?? "", kv => (kv.Value as YamlScalarNode)?.Value ?? "")
             : throw new RuleFileException(source, node.Start.Line, "'labels' must be a mapping");
 
-    private static Dictionary<string, RuleOverride> ParseOverrides(YamlNode node, string source, string id, AlertMetric metric)
+    private static Dictionary<string, RuleOverride> ParseOverrides(YamlNode node, string source, string id, AlertMetric metric, bool above, bool confidence)
     {
         if (node is not YamlMappingNode m) throw new RuleFileException(source, node.Start.Line, $"rule '{id}': 'overrides' must map prompt names to settings");
         var result = new Dictionary<string, RuleOverride>();
@@ -305,9 +345,10 @@ public static partial class RuleFile
                 ? double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && double.IsFinite(d) ? d : throw Fail(o, $"'{key}': '{s}' is not a number")
                 : null;
             var threshold = Num("threshold");
-            if (threshold is { } t && ThresholdProblem(metric, t) is { } problem) throw Fail(o, $"'threshold' {problem}");
+            if (threshold is { } t && ThresholdProblem(metric, t, above) is { } problem) throw Fail(o, $"'threshold' {problem}");
             var factor = Num("baseline_factor");
             if (factor is { } f && f is not (> 0 and <= MaxBaselineFactor)) throw Fail(o, $"'baseline_factor' must be above 0 and at most {MaxBaselineFactor}");
+            if (factor is { } f2 && FactorProblem(f2, above, confidence) is { } factorProblem) throw Fail(o, $"'baseline_factor' {factorProblem}");
             result[prompt] = new RuleOverride
             {
                 Enabled = values.TryGetValue("enabled", out var e) ? e is "true" ? true : e is "false" ? false : throw Fail(o, "'enabled' must be true or false") : null,

@@ -19,6 +19,7 @@ public static class AlertRows
         new("summary", "String"), new("runbook_url", "String"), new("label_keys", "Array(String)"), new("label_values", "Array(String)"),
         new("recorded_at", "DateTime"),
         new("silence_id", "String"), new("acked_by", "String"), new("acked_at", "Nullable(DateTime)"), new("ack_note", "String"),
+        new("inhibited_by", "String"),
     ];
 
     /// <summary>The row of <paramref name="a"/>, recorded at <paramref name="recordedAt"/> (the ReplacingMergeTree version).</summary>
@@ -31,7 +32,7 @@ public static class AlertRows
             a.Series.Environment, a.Series.Service, a.Series.PromptName, a.Series.PromptVersion, a.Series.RequestModel,
             a.Metric, a.Observed, a.Baseline, a.Threshold, a.WindowStart.UtcDateTime, a.WindowEnd.UtcDateTime, a.StartedAt.UtcDateTime,
             a.ResolvedAt?.UtcDateTime, a.Summary, a.RunbookUrl ?? "", a.Labels.Keys.ToArray(), a.Labels.Values.ToArray(), recordedAt.UtcDateTime,
-            a.SilenceId ?? "", a.AckedBy ?? "", a.AckedAt?.UtcDateTime, a.AckNote ?? "",
+            a.SilenceId ?? "", a.AckedBy ?? "", a.AckedAt?.UtcDateTime, a.AckNote ?? "", a.InhibitedBy ?? "",
         ];
     }
 
@@ -63,6 +64,7 @@ public static class AlertRows
             AckedBy = NullIfEmpty(Text(r, "acked_by")),
             AckedAt = OptionalTime(r, "acked_at"),
             AckNote = NullIfEmpty(Text(r, "ack_note")),
+            InhibitedBy = NullIfEmpty(Text(r, "inhibited_by")),
         };
     }
 

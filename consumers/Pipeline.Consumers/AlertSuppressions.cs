@@ -36,9 +36,37 @@ public sealed class SilenceMatcher
                 error = $"'{part}' is not key=value (keys: {string.Join(", ", Keys)})";
                 return false;
             }
-            fields.Add(new(part[..eq].Trim(), part[(eq + 1)..].Trim()));
+            var (key, value) = (part[..eq].Trim(), part[(eq + 1)..].Trim());
+            if (MalformedValue(key, value) is { } problem)
+            {
+                error = problem;
+                return false;
+            }
+            fields.Add(new(key, value));
         }
         return TryCreate(fields, out matcher, out error);
+    }
+
+    // Typed input only (stored rows are read as they are): values that show the matcher was meant as something else.
+    private static string? MalformedValue(string key, string value)
+    {
+        if (value.Contains('=', StringComparison.Ordinal))
+        {
+            return $"'{key}={value}' holds a second '=': separate matchers with commas (prompt=NAME,version=VERSION)";
+        }
+        if (value.Length > 0 && (value[0] is '~' or '!' || key.EndsWith('!')))
+        {
+            return $"'{key}={value}': matchers are exact (key=value); regular expressions and negations are not supported";
+        }
+        if (value.Contains('*', StringComparison.Ordinal))
+        {
+            return $"'{key}={value}': matchers are exact; '*' is not a wildcard (leave the key out to match every {key})";
+        }
+        if (value.Length > 1 && value[0] is '"' or '\'' && value[^1] == value[0])
+        {
+            return $"'{key}={value}': leave out the quotes (the value is matched exactly, quotes included)";
+        }
+        return null;
     }
 
     /// <summary>A matcher from key/value pairs (as stored), checked as <see cref="TryParse"/> checks them.</summary>
@@ -83,20 +111,25 @@ public sealed class SilenceMatcher
     public bool Matches(Alert alert)
     {
         ArgumentNullException.ThrowIfNull(alert);
-        foreach (var (key, value) in _fields)
+        return _fields.All(kv => string.Equals(ValueOf(kv.Key, alert.Series, alert.RuleId), kv.Value, StringComparison.Ordinal));
+    }
+
+    /// <summary>True when every named series key (all but <c>rule</c>) equals the series' value.</summary>
+    public bool MatchesSeries(SeriesKey series) =>
+        _fields.Where(kv => kv.Key != "rule").All(kv => string.Equals(ValueOf(kv.Key, series, ""), kv.Value, StringComparison.Ordinal));
+
+    /// <summary>The value of matcher key <paramref name="key"/> for a series (and rule id).</summary>
+    public static string ValueOf(string key, SeriesKey series, string ruleId)
+    {
+        return key switch
         {
-            var actual = key switch
-            {
-                "environment" => alert.Series.Environment,
-                "service" => alert.Series.Service,
-                "prompt" => alert.Series.PromptName,
-                "version" => alert.Series.PromptVersion,
-                "model" => alert.Series.RequestModel,
-                _ => alert.RuleId,
-            };
-            if (!string.Equals(actual, value, StringComparison.Ordinal)) return false;
-        }
-        return true;
+            "environment" => series.Environment,
+            "service" => series.Service,
+            "prompt" => series.PromptName,
+            "version" => series.PromptVersion,
+            "model" => series.RequestModel,
+            _ => ruleId,
+        };
     }
 
     /// <inheritdoc />
@@ -120,7 +153,8 @@ public sealed record Acknowledgement(string AlertId, string By, DateTimeOffset A
 /// <param name="Alert">The record, marked with the silence that matched and the acknowledgement, if any.</param>
 /// <param name="Record">False for a re-notify of a silenced or acknowledged incident: it is neither published nor stored.</param>
 /// <param name="Notify">False when webhooks must not hear of it (silenced, or not recorded at all).</param>
-public readonly record struct SuppressionDecision(Alert Alert, bool Record, bool Notify);
+/// <param name="Why">Why a record is not recorded (a silence, an acknowledgement, a stale re-notify), else null.</param>
+public readonly record struct SuppressionDecision(Alert Alert, bool Record, bool Notify, string? Why = null);
 
 /// <summary>
 /// The silences and acknowledgements in force, and what they do to an alert record. Pure: the worker
@@ -140,6 +174,13 @@ public sealed class AlertSuppressions
 
     /// <summary>Acknowledgements known, by alert id.</summary>
     public IReadOnlyDictionary<string, Acknowledgement> Acknowledgements => _acks;
+
+    /// <summary>
+    /// A re-notify says "still firing" to people, now: one whose window ended longer ago than this (wall clock) comes
+    /// from a worker catching up (a backlog, a replay of history) and is dropped, so a recovery further on in the
+    /// backlog is not preceded by a reminder milliseconds before its RESOLVED. Null: never stale.
+    /// </summary>
+    public TimeSpan? StaleRenotifyAfter { get; init; }
 
     /// <summary>Replaces what is in force; returns the acknowledgements that were not known before.</summary>
     public IReadOnlyList<Acknowledgement> Replace(IReadOnlyList<Silence> silences, IReadOnlyList<Acknowledgement> acks)
@@ -169,7 +210,13 @@ public sealed class AlertSuppressions
         {
             marked = marked with { AckedBy = ack.By, AckedAt = ack.At, AckNote = ack.Note.Length > 0 ? ack.Note : null };
         }
-        var record = !(renotify && (silence is not null || marked.AckedBy is not null));
-        return new SuppressionDecision(marked, record, record && silence is null);
+        var stale = renotify && StaleRenotifyAfter is { } horizon && now - alert.WindowEnd > horizon;
+        var why = !renotify ? null
+            : silence is not null ? "silence " + silence.Id
+            : marked.AckedBy is not null ? "acknowledged by " + marked.AckedBy
+            : stale ? $"stale: its window ended {(now - alert.WindowEnd).TotalMinutes:0} min ago (catching up)"
+            : null;
+        var record = why is null;
+        return new SuppressionDecision(marked, record, record && silence is null, why);
     }
 }

@@ -57,12 +57,17 @@ public sealed partial class AlertWebhooks(IReadOnlyList<WebhookOptions> hooks, s
     /// <summary>Deliveries that ended in the dead-letter log.</summary>
     public long DeadLettered { get; private set; }
 
-    public async Task SendAsync(Alert alert, CancellationToken cancellationToken)
+    public Task SendAsync(Alert alert, CancellationToken cancellationToken) => SendAsync(alert, null, cancellationToken);
+
+    /// <param name="alert">The record as published (acknowledgement, silence and inhibition marks included).</param>
+    /// <param name="silenceReason">The reason of the silence in <see cref="Alert.SilenceId"/>, when there is one.</param>
+    /// <param name="cancellationToken">Stops retrying.</param>
+    public async Task SendAsync(Alert alert, string? silenceReason, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(alert);
         foreach (var hook in hooks.Where(h => h.Url is not null))
         {
-            var body = Payload(hook, alert);
+            var body = Payload(hook, alert, silenceReason);
             try
             {
                 await _retry.ExecuteAsync(async ct =>
@@ -86,18 +91,24 @@ public sealed partial class AlertWebhooks(IReadOnlyList<WebhookOptions> hooks, s
         }
     }
 
-    /// <summary>The JSON a hook receives: Slack text, a PagerDuty Events v2 trigger/resolve, or the plain alert.</summary>
-    public static object Payload(WebhookOptions hook, Alert a)
+    /// <summary>
+    /// The JSON a hook receives: Slack text, a PagerDuty Events v2 trigger/resolve, or the plain alert. Every shape
+    /// carries the marks the topic and the table carry: the acknowledgement (acknowledged, acked_by, acked_at,
+    /// ack_note), the silence (silenced, silence_id, silence_reason) and the inhibiting incident (inhibited_by).
+    /// </summary>
+    public static object Payload(WebhookOptions hook, Alert a, string? silenceReason = null)
     {
         ArgumentNullException.ThrowIfNull(hook);
         ArgumentNullException.ThrowIfNull(a);
         var firing = a.State == AlertState.Firing;
+        var marks = new Marks(a.AckedBy is not null, a.AckedBy, a.AckedAt, a.AckNote, a.SilenceId is not null, a.SilenceId,
+            a.SilenceId is null ? null : silenceReason, a.InhibitedBy);
         return hook.Format switch
         {
             "slack" => new
             {
                 text = $"{(firing ? ":rotating_light: FIRING" : ":white_check_mark: RESOLVED")} [{a.Severity}] {a.RuleId}: {a.Summary}"
-                    + (a.RunbookUrl is { } rb ? $"\nRunbook: {rb}" : ""),
+                    + (a.RunbookUrl is { } rb ? $"\nRunbook: {rb}" : "") + SlackMarks(marks),
             },
             "pagerduty" => new
             {
@@ -110,7 +121,12 @@ public sealed partial class AlertWebhooks(IReadOnlyList<WebhookOptions> hooks, s
                     source = $"{a.Series.Environment}/{a.Series.Service}",
                     severity = a.Severity switch { "CRITICAL" => "critical", "ERROR" => "error", "WARNING" => "warning", _ => "info" },
                     component = $"{a.Series.PromptName}@{a.Series.PromptVersion}",
-                    custom_details = new { a.Metric, a.Observed, a.Baseline, a.Threshold, model = a.Series.RequestModel },
+                    custom_details = new
+                    {
+                        a.Metric, a.Observed, a.Baseline, a.Threshold, model = a.Series.RequestModel,
+                        acknowledged = marks.Acknowledged, acked_by = marks.AckedBy, acked_at = marks.AckedAt, ack_note = marks.AckNote,
+                        silenced = marks.Silenced, silence_id = marks.SilenceId, silence_reason = marks.SilenceReason, inhibited_by = marks.InhibitedBy,
+                    },
                 },
             },
             _ => new
@@ -120,9 +136,20 @@ public sealed partial class AlertWebhooks(IReadOnlyList<WebhookOptions> hooks, s
                 prompt_version = a.Series.PromptVersion, request_model = a.Series.RequestModel, metric = a.Metric,
                 observed = a.Observed, baseline = a.Baseline, threshold = a.Threshold, started_at = a.StartedAt, resolved_at = a.ResolvedAt,
                 runbook_url = a.RunbookUrl,
+                acknowledged = marks.Acknowledged, acked_by = marks.AckedBy, acked_at = marks.AckedAt, ack_note = marks.AckNote,
+                silenced = marks.Silenced, silence_id = marks.SilenceId, silence_reason = marks.SilenceReason, inhibited_by = marks.InhibitedBy,
             },
         };
     }
+
+    private sealed record Marks(bool Acknowledged, string? AckedBy, DateTimeOffset? AckedAt, string? AckNote, bool Silenced, string? SilenceId,
+        string? SilenceReason, string? InhibitedBy);
+
+    // Slack has one text: the marks are lines of it, only when set.
+    private static string SlackMarks(Marks m) =>
+        (m.Acknowledged ? $"\nAcknowledged by {m.AckedBy}{(m.AckedAt is { } at ? $" at {at:yyyy-MM-dd HH:mm} UTC" : "")}{(m.AckNote is { } note ? ": " + note : "")}" : "")
+        + (m.Silenced ? $"\nSilenced ({m.SilenceId}){(m.SilenceReason is { Length: > 0 } reason ? ": " + reason : "")}" : "")
+        + (m.InhibitedBy is { } by ? $"\nInhibited by incident {by}" : "");
 
     [LoggerMessage(Level = LogLevel.Error, Message = "webhook {Host} kept failing ({Reason}); alert written to {Path}")]
     private static partial void LogDeadLetter(ILogger log, string host, string reason, string path);

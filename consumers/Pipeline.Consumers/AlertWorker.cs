@@ -15,7 +15,8 @@ namespace Pipeline.Consumers;
 /// Silences and acknowledgements (<see cref="SuppressionStore"/>) are re-read every
 /// <see cref="AlertWorkerOptions.SuppressionRefreshInterval"/> and applied here, after the engine: a silenced
 /// alert is still recorded (marked) without webhooks, and re-notify records of silenced or acknowledged
-/// incidents are dropped (<see cref="AlertSuppressions"/>).
+/// incidents are dropped (<see cref="AlertSuppressions"/>). Related rules of one family firing on one series page
+/// once: the others are recorded, marked inhibited, and released when their inhibitor resolves (<see cref="AlertInhibition"/>).
 /// </summary>
 public sealed partial class AlertWorker : IDisposable
 {
@@ -37,7 +38,9 @@ public sealed partial class AlertWorker : IDisposable
     private readonly AlertWebhooks? _webhooks;
     private readonly HttpClient? _http;
     private readonly SuppressionStore _store;
-    private readonly AlertSuppressions _suppressions = new();
+    private readonly AlertSuppressions _suppressions;
+    private readonly AlertInhibition _inhibition;
+    private static readonly TimeSpan StaleRenotifySlack = TimeSpan.FromMinutes(5);
     // The last record of every open (FIRING) incident, by alert id: a further FIRING of it is a re-notify.
     private readonly Dictionary<string, Alert> _open = [];
     private long _suppressionsLoaded;
@@ -54,6 +57,9 @@ public sealed partial class AlertWorker : IDisposable
         _engine = new AlertEngine(rules) { OlderHistory = LoadOlderHistory };
         _retry = ClickHouseResilience.Create(time, log);
         RuleCount = rules.Count;
+        _inhibition = new AlertInhibition(rules);
+        // Windows normally reach the worker within WallClockLag of their end; a re-notify much older than that is history.
+        _suppressions = new AlertSuppressions { StaleRenotifyAfter = (options.WallClockLag > TimeSpan.Zero ? options.WallClockLag : TimeSpan.FromMinutes(3)) + StaleRenotifySlack };
         _store = new SuppressionStore(clickHouse, time);
         _ownsMetrics = metrics is null;
         _metrics = metrics ?? new AlertMetrics();
@@ -97,6 +103,7 @@ public sealed partial class AlertWorker : IDisposable
         await RestoreAsync(cancellationToken);
         _stage = "joining the consumer group";
         using var producer = new ProducerBuilder<byte[]?, byte[]>(_kafka.Producer()).Build();
+        await ReleaseOrphanedAsync(producer, cancellationToken);
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(_kafka.Consumer(_options.GroupId))
             .SetErrorHandler((_, e) => LogKafkaError(_log, e.Code.ToString(), e.Reason))
             .SetPartitionsAssignedHandler((_, assigned) => _stage = $"consuming {assigned.Count} partitions")
@@ -232,45 +239,98 @@ public sealed partial class AlertWorker : IDisposable
     {
         var now = _time.GetUtcNow();
         var decisions = new List<SuppressionDecision>(alerts.Count);
-        foreach (var engineAlert in alerts)
+        // The open incidents as this batch is decided: a rule firing earlier in the batch inhibits related rules after
+        // it, and an inhibitor resolving in it releases what it inhibited (queued as records of their own).
+        var open = new Dictionary<string, Alert>(_open);
+        var queue = new Queue<(Alert Alert, bool Release)>(alerts.Select(a => (a with { RunbookUrl = RunbookLinks.Resolve(a.RunbookUrl, _options.RunbookBaseUrl) }, false)));
+        while (queue.TryDequeue(out var item))
         {
-            var a = engineAlert with { RunbookUrl = RunbookLinks.Resolve(engineAlert.RunbookUrl, _options.RunbookBaseUrl) };
-            var renotify = a.State == AlertState.Firing && _open.ContainsKey(a.AlertId);
+            var a = item.Alert;
+            open.TryGetValue(a.AlertId, out var known);
+            // A release queued behind the incident's own RESOLVED (both rules recovered in one step) has nothing left to say.
+            if (item.Release && known is null) continue;
+            var renotify = a.State == AlertState.Firing && known is not null;
+            var inhibitor = a.State == AlertState.Firing ? _inhibition.InhibitorOf(a, open.Values) : null;
+            if (renotify && inhibitor is not null)
+            {
+                // Still spoken for by a related incident: like a silenced re-notify, neither published nor sent.
+                if (known!.InhibitedBy is not null) open[a.AlertId] = known with { InhibitedBy = inhibitor.AlertId };
+                RenotifiesSuppressed++;
+                if (_log.IsEnabled(LogLevel.Information))
+                {
+                    var why = $"inhibited by {inhibitor.RuleId} {inhibitor.AlertId}";
+                    LogRenotifySuppressed(_log, a.RuleId, a.AlertId, why);
+                }
+                continue;
+            }
+            // A re-notify of an incident that was inhibited and no longer is: its first notification (a release).
+            if (renotify && known!.InhibitedBy is not null) renotify = false;
+            a = a with { InhibitedBy = a.State == AlertState.Firing ? inhibitor?.AlertId : known?.InhibitedBy };
             var decision = _suppressions.Decide(a, renotify, now);
             if (!decision.Record)
             {
                 RenotifiesSuppressed++;
-                var why = decision.Alert.SilenceId is { } silence ? "silence " + silence : "acknowledged by " + decision.Alert.AckedBy;
-                LogRenotifySuppressed(_log, a.RuleId, a.AlertId, why);
+                LogRenotifySuppressed(_log, a.RuleId, a.AlertId, decision.Why ?? "");
                 continue;
             }
+            // An inhibited incident is recorded but never sent, RESOLVED included: its receivers never heard of it.
+            if (a.InhibitedBy is not null) decision = decision with { Notify = false };
             decisions.Add(decision);
+            if (a.State == AlertState.Firing)
+            {
+                open[a.AlertId] = decision.Alert;
+                continue;
+            }
+            open.Remove(a.AlertId);
+            foreach (var inhibited in open.Values.Where(o => o.InhibitedBy == a.AlertId).ToList())
+            {
+                queue.Enqueue((inhibited with { Summary = $"{inhibited.Summary} (no longer inhibited: {a.RuleId} resolved)" }, true));
+            }
         }
-        if (decisions.Count == 0) return;
-        foreach (var (a, _, _) in decisions)
+        if (decisions.Count == 0)
+        {
+            foreach (var (id, a) in open) _open[id] = a;
+            return;
+        }
+        foreach (var (a, _, _, _) in decisions)
         {
             await producer.ProduceAsync(_options.AlertsTopic, new Message<byte[]?, byte[]>
             {
                 Key = System.Text.Encoding.UTF8.GetBytes(a.Fingerprint),
                 Value = _alertSerializer.Serialize(a),
             }, cancellationToken);
-            var state = a.State.ToString().ToUpperInvariant();
-            var summary = a.SilenceId is { } silence ? $"{a.Summary} (silenced by {silence}: no webhook)" : a.Summary;
-            LogAlert(_log, state, a.Severity, a.RuleId, summary);
+            if (_log.IsEnabled(LogLevel.Warning))
+            {
+                var state = a.State.ToString().ToUpperInvariant();
+                var summary = a.SilenceId is { } silence ? $"{a.Summary} (silenced by {silence}: no webhook)"
+                    : a.InhibitedBy is { } by ? $"{a.Summary} (inhibited by {by}: no webhook)" : a.Summary;
+                LogAlert(_log, state, a.Severity, a.RuleId, summary);
+            }
         }
         var rows = decisions.Select(d => AlertRows.ToRow(d.Alert, now)).ToList();
         await _retry.ExecuteAsync(async ct => await _clickHouse.InsertAsync("alerts", AlertRows.Columns, rows, ct), cancellationToken);
-        foreach (var (a, _, notify) in decisions)
+        _open.Clear();
+        foreach (var (id, a) in open) _open[id] = a;
+        foreach (var (a, _, notify, _) in decisions)
         {
-            if (a.State == AlertState.Firing) _open[a.AlertId] = a;
-            else _open.Remove(a.AlertId);
             if (notify && _webhooks is not null)
             {
-                await _webhooks.SendAsync(a, cancellationToken);
+                var reason = a.SilenceId is { } silenceId ? _suppressions.Silences.FirstOrDefault(s => s.Id == silenceId)?.Reason : null;
+                await _webhooks.SendAsync(a, reason, cancellationToken);
             }
         }
         AlertsPublished += decisions.Count;
         AlertsOut.Add(decisions.Count);
+    }
+
+    /// <summary>
+    /// Incidents restored as inhibited whose inhibitor resolved while the worker was down (or is no longer open):
+    /// released at start, so they are notified rather than waiting silently for their RESOLVED.
+    /// </summary>
+    private async Task ReleaseOrphanedAsync(IProducer<byte[]?, byte[]> producer, CancellationToken cancellationToken)
+    {
+        var orphans = _open.Values.Where(a => a.InhibitedBy is { } by && !_open.ContainsKey(by)).ToList();
+        if (orphans.Count > 0) await PublishAsync(producer, orphans, cancellationToken);
     }
 
     /// <summary>

@@ -5,9 +5,10 @@ using Pipeline.Schemas;
 namespace Pipeline.Consumers;
 
 /// <summary>
-/// Silences and acknowledgements in ClickHouse (<c>alert_silences</c>, <c>alert_acks</c>, migration 007):
-/// written by <c>pipeline alerts ack|silence|unsilence</c>, read by every alert worker. Both tables are
-/// ReplacingMergeTrees versioned in milliseconds and always read with FINAL.
+/// Silences and acknowledgements in ClickHouse (<c>alert_silences</c>, <c>alert_acks</c>, migration 007;
+/// <c>alert_ack_log</c>, migration 008): written by <c>pipeline alerts ack|silence|unsilence</c>, read by every
+/// alert worker. <c>alert_acks</c> holds the latest acknowledgement of an incident (what workers apply),
+/// <c>alert_ack_log</c> every one of them. All are ReplacingMergeTrees versioned in milliseconds, read with FINAL.
 /// </summary>
 public sealed class SuppressionStore(ClickHouseHttp clickHouse, TimeProvider time)
 {
@@ -59,6 +60,17 @@ public sealed class SuppressionStore(ClickHouseHttp clickHouse, TimeProvider tim
         return rows.Count == 0 ? null : FromAckRow(rows[0]);
     }
 
+    /// <summary>Every acknowledgement of the given incidents, oldest first (a second ack does not erase the first).</summary>
+    public async Task<IReadOnlyList<Acknowledgement>> AcknowledgementHistoryAsync(IReadOnlyCollection<string> alertIds, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(alertIds);
+        if (alertIds.Count == 0) return [];
+        var rows = await clickHouse.QueryAsync(
+            $"SELECT alert_id, acked_by, acked_at, note FROM alert_ack_log FINAL WHERE alert_id IN ({string.Join(", ", alertIds.Distinct().Select(ClickHouseHttp.Quote))}) ORDER BY alert_id, version",
+            cancellationToken);
+        return rows.Select(FromAckRow).ToList();
+    }
+
     /// <summary>
     /// Records an acknowledgement of <paramref name="alertId"/> and marks its rows in <c>alerts</c> (the worker
     /// marks its later records itself). Throws <see cref="InvalidOperationException"/> for an unknown alert id.
@@ -76,8 +88,10 @@ public sealed class SuppressionStore(ClickHouseHttp clickHouse, TimeProvider tim
         var now = time.GetUtcNow();
         var at = DateTimeOffset.FromUnixTimeSeconds(now.ToUnixTimeSeconds());
         var ack = new Acknowledgement(alertId, by, at, note);
-        await clickHouse.InsertAsync("alert_acks", AckColumns,
-            [[alertId, alerts[0].Fingerprint, alerts[0].RuleId, by, at.UtcDateTime, note, (ulong)now.ToUnixTimeMilliseconds()]], cancellationToken);
+        object?[] row = [alertId, alerts[0].Fingerprint, alerts[0].RuleId, by, at.UtcDateTime, note, (ulong)now.ToUnixTimeMilliseconds()];
+        // History first: an ack that reached alert_acks (what workers apply) is always in the history too.
+        await clickHouse.InsertAsync("alert_ack_log", AckColumns, [row], cancellationToken);
+        await clickHouse.InsertAsync("alert_acks", AckColumns, [row], cancellationToken);
         // Same key, a later recorded_at (one second on, so a worker's row of this very second cannot win a tie):
         // the marked copy replaces each row of the incident.
         var marked = alerts.Select(a => a with { AckedBy = by, AckedAt = at, AckNote = note.Length > 0 ? note : null }).ToList();

@@ -39,11 +39,13 @@ public sealed record Alert
     public string? AckedBy { get; init; }
     public DateTimeOffset? AckedAt { get; init; }
     public string? AckNote { get; init; }
+    /// <summary>The open incident of a related rule that inhibited this record (no webhook was sent), or null.</summary>
+    public string? InhibitedBy { get; init; }
 }
 
 /// <summary>
-/// Confluent-framed Avro for <see cref="Alert"/>: writes catalogue id 4 (<c>alert.avsc</c>); reads any alert
-/// schema by its id (id 3, <c>alert.v1.avsc</c>, and later versions registered in the catalogue), resolving
+/// Confluent-framed Avro for <see cref="Alert"/>: writes catalogue id 5 (<c>alert.avsc</c>); reads any alert
+/// schema by its id (ids 3 and 4, <c>alert.v1.avsc</c> and <c>alert.v2.avsc</c>, and later versions registered in the catalogue), resolving
 /// it to the current schema, so fields added with defaults read as their defaults. Thread-safe.
 /// </summary>
 public sealed class AlertSerializer
@@ -92,7 +94,8 @@ public sealed class AlertSerializer
         r.Add("acked_by", a.AckedBy);
         r.Add("acked_at", a.AckedAt?.UtcDateTime);
         r.Add("ack_note", a.AckNote);
-        return WireFormat.Frame(SchemaCatalog.AlertV2, _writer, r);
+        r.Add("inhibited_by", a.InhibitedBy);
+        return WireFormat.Frame(SchemaCatalog.AlertV3, _writer, r);
     }
 
     public Alert Deserialize(ReadOnlyMemory<byte> bytes)
@@ -130,6 +133,7 @@ public sealed class AlertSerializer
             AckedBy = (string?)r["acked_by"],
             AckedAt = r["acked_at"] is { } acked ? T(acked) : null,
             AckNote = (string?)r["ack_note"],
+            InhibitedBy = (string?)r["inhibited_by"],
         };
     }
 

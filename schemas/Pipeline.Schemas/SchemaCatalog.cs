@@ -18,8 +18,11 @@ public static class SchemaCatalog
     /// <summary>Schema id of <c>alert.v1.avsc</c>, version 1 of the alert (read, no longer written).</summary>
     public const int AlertV1 = 3;
 
-    /// <summary>Schema id of <c>alert.avsc</c>, version 2 (adds <c>silence_id</c>, <c>acked_by</c>, <c>acked_at</c>, <c>ack_note</c>).</summary>
+    /// <summary>Schema id of <c>alert.v2.avsc</c>, version 2 (adds <c>silence_id</c>, <c>acked_by</c>, <c>acked_at</c>, <c>ack_note</c>; read, no longer written).</summary>
     public const int AlertV2 = 4;
+
+    /// <summary>Schema id of <c>alert.avsc</c>, version 3 (adds <c>inhibited_by</c>).</summary>
+    public const int AlertV3 = 5;
 
     /// <summary>Topic names of the pipeline.</summary>
     public static class Topics
@@ -42,11 +45,14 @@ public static class SchemaCatalog
     /// <summary>The current schema of <see cref="WindowAggregate"/>.</summary>
     public static RecordSchema WindowAggregate { get; } = (RecordSchema)Load("window_aggregate.avsc");
 
-    /// <summary>The current schema of <see cref="Alert"/> (id <see cref="AlertV2"/>).</summary>
+    /// <summary>The current schema of <see cref="Alert"/> (id <see cref="AlertV3"/>).</summary>
     public static RecordSchema Alert { get; } = (RecordSchema)Load("alert.avsc");
 
     /// <summary>Version 1 of the alert schema, kept so that records written with it stay readable.</summary>
     public static RecordSchema AlertVersion1 { get; } = (RecordSchema)Load("alert.v1.avsc");
+
+    /// <summary>Version 2 of the alert schema, kept so that records written with it stay readable.</summary>
+    public static RecordSchema AlertVersion2 { get; } = (RecordSchema)Load("alert.v2.avsc");
 
     /// <summary>Registers an extra writer schema under an id (tests of evolution, registry lookups).</summary>
     public static void Register(int id, Schema schema) => ById[id] = schema;
@@ -59,7 +65,8 @@ public static class SchemaCatalog
         ById[LlmCallV1] = LlmCall;
         ById[WindowAggregateV1] = WindowAggregate;
         ById[AlertV1] = AlertVersion1;
-        ById[AlertV2] = Alert;
+        ById[AlertV2] = AlertVersion2;
+        ById[AlertV3] = Alert;
     }
 
     /// <summary>Reads one of the embedded <c>.avsc</c> files.</summary>

@@ -33,6 +33,7 @@ public sealed class CliTests(ServersFixture servers) : IDisposable
     [InlineData("alert")]
     [InlineData("alerts tail")]
     [InlineData("alerts list")]
+    [InlineData("alerts show")]
     [InlineData("alerts ack")]
     [InlineData("alerts silence")]
     [InlineData("alerts silences")]
@@ -111,6 +112,23 @@ public sealed class CliTests(ServersFixture servers) : IDisposable
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("--duration", result.Stderr, StringComparison.Ordinal);
         Assert.Contains("48h", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("rules: []\n", "rules.yaml:1: 'rules' is empty")]
+    [InlineData("rules:\n  - id: traffic_drop\n    metric: traffic\n    comparison: below\n    baseline_factor: 1.5\n", "rules.yaml:5: rule 'traffic_drop': 'baseline_factor' 1.5 must be below 1")]
+    [InlineData("rules:\n  - id: sr\n    metric: success_rate\n    comparison: below\n    threshold: 95\n", "rules.yaml:5: rule 'sr': 'threshold' 95 must be between 0 and 1")]
+    [InlineData("rules:\n  - id: p95\n    metric: latency_p95\n    comparison: above\n    baseline_factor: 2\n    for: 2h\n", "rules.yaml:6: rule 'p95': 'for' 2h plus 'window' (5m) must be shorter than the baseline period")]
+    public async Task Alert_MeaninglessRuleFile_Exits78_NamesFileLineAndKey(string yaml, string expected)
+    {
+        var rules = Path.Combine(_home, "rules.yaml");
+        await File.WriteAllTextAsync(rules, yaml, TestContext.Current.CancellationToken);
+        using var db = await servers.NewDatabaseAsync(TestContext.Current.CancellationToken);
+        var result = await RunAsync(["alert", "--rules", rules, "--set", $"ClickHouse:Url={servers.ClickHouse.Url}", "--set", $"ClickHouse:User={servers.ClickHouse.User}",
+            "--set", $"ClickHouse:Password={servers.ClickHouse.Password}", "--set", $"ClickHouse:Database={db.Options.Database}",
+            "--set", $"Kafka:bootstrap.servers={servers.Bootstrap}", "--set", $"Local:RunDir={_home}"]);
+        Assert.Equal(78, result.ExitCode);
+        Assert.Contains(expected, result.Stderr, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -91,6 +91,52 @@ public sealed class WebhookTests : IDisposable
     }
 
     [Fact]
+    public async Task EveryShape_CarriesAcknowledgementSilenceAndInhibition()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var http = new HttpClient();
+        var hooks = new AlertWebhooks(
+        [
+            new WebhookOptions { Url = new Uri(_prefix + "json") },
+            new WebhookOptions { Url = new Uri(_prefix + "slack"), Format = "slack" },
+            new WebhookOptions { Url = new Uri(_prefix + "pd"), Format = "pagerduty", RoutingKey = "rk" },
+        ], Path.Combine(_dir, "dlq.jsonl"), http, TimeProvider.System, NullLogger.Instance);
+        var ackedAt = new DateTimeOffset(2026, 12, 1, 10, 7, 0, TimeSpan.Zero);
+        var marked = Sample(AlertState.Resolved) with
+        {
+            AckedBy = "bob", AckedAt = ackedAt, AckNote = "rolling back", SilenceId = "5ca1ab1e0000", InhibitedBy = "0badc0ffee",
+        };
+        await hooks.SendAsync(marked, "known slow", ct);
+        await hooks.SendAsync(Sample(AlertState.Firing), ct);
+
+        List<(string Path, string Body)> received;
+        lock (_received) received = [.. _received];
+        JsonElement Body(string path, int i) => JsonDocument.Parse(received.Where(r => r.Path == path).ElementAt(i).Body).RootElement;
+        foreach (var (fields, plain) in new[] { (Body("/json", 0), Body("/json", 1)), (Body("/pd", 0).GetProperty("payload").GetProperty("custom_details"),
+                     Body("/pd", 1).GetProperty("payload").GetProperty("custom_details")) })
+        {
+            Assert.True(fields.GetProperty("acknowledged").GetBoolean());
+            Assert.Equal("bob", fields.GetProperty("acked_by").GetString());
+            Assert.Equal(ackedAt, fields.GetProperty("acked_at").GetDateTimeOffset());
+            Assert.Equal("rolling back", fields.GetProperty("ack_note").GetString());
+            Assert.True(fields.GetProperty("silenced").GetBoolean());
+            Assert.Equal("5ca1ab1e0000", fields.GetProperty("silence_id").GetString());
+            Assert.Equal("known slow", fields.GetProperty("silence_reason").GetString());
+            Assert.Equal("0badc0ffee", fields.GetProperty("inhibited_by").GetString());
+            // Unmarked records carry the same keys, false and null: a receiver reads one shape.
+            Assert.False(plain.GetProperty("acknowledged").GetBoolean());
+            Assert.False(plain.GetProperty("silenced").GetBoolean());
+            Assert.Equal(JsonValueKind.Null, plain.GetProperty("acked_by").ValueKind);
+            Assert.Equal(JsonValueKind.Null, plain.GetProperty("inhibited_by").ValueKind);
+        }
+        var slack = Body("/slack", 0).GetProperty("text").GetString()!;
+        Assert.Contains("\nAcknowledged by bob at 2026-12-01 10:07 UTC: rolling back", slack, StringComparison.Ordinal);
+        Assert.Contains("\nSilenced (5ca1ab1e0000): known slow", slack, StringComparison.Ordinal);
+        Assert.Contains("\nInhibited by incident 0badc0ffee", slack, StringComparison.Ordinal);
+        Assert.DoesNotContain("Acknowledged", Body("/slack", 1).GetProperty("text").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task WebhookThatKeepsFailing_AlertGoesToDeadLetterLog()
     {
         var ct = TestContext.Current.CancellationToken;

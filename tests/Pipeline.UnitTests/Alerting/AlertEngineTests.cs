@@ -65,6 +65,73 @@ public sealed class AlertEngineTests
         Assert.NotNull(resolved.ResolvedAt);
     }
 
+    private const string RenotifyRule = "  - {id: sr, metric: success_rate, comparison: below, threshold: 0.9, window: 1m, resolve_after: 2m, renotify: 2m}";
+
+    [Fact]
+    public void Renotify_StillFiring_RepeatedEveryRenotify()
+    {
+        var engine = new AlertEngine([Rule(RenotifyRule)]);
+        var alerts = Feed(engine, 5, () => NextWindow(errors: 50));
+        Assert.Equal(3, alerts.Count); // minute 0, 2 and 4
+        Assert.All(alerts, a => Assert.Equal(AlertState.Firing, a.State));
+        Assert.Single(alerts.Select(a => a.AlertId).Distinct());
+    }
+
+    [Fact]
+    public void Renotify_RecoveryQueuedBehindTheWatermark_ResolvesWithoutAReNotify()
+    {
+        // A slow partition holds the watermark back while this series' windows queue: the last bad minute (when a
+        // re-notify is due) and the good minutes after it are judged in one step, in event-time order.
+        var engine = new AlertEngine([Rule(RenotifyRule)]);
+        var first = Assert.Single(Feed(engine, 2, () => NextWindow(errors: 50)));
+        var held = _clock.GetUtcNow();
+        Assert.Empty(engine.OnWindow(NextWindow(errors: 50), held));
+        for (var m = 0; m < 3; m++) Assert.Empty(engine.OnWindow(NextWindow(), held));
+        var step = engine.AdvanceTo(_clock.GetUtcNow());
+        var resolved = Assert.Single(step);
+        Assert.Equal(AlertState.Resolved, resolved.State);
+        Assert.Equal(first.AlertId, resolved.AlertId);
+    }
+
+    [Fact]
+    public void Renotify_ReplayAfterARestart_RecoveredSeriesOnlyResolves_StillBadSeriesRenotifiedOnce()
+    {
+        var rules = new[] { Rule(RenotifyRule) };
+        var engine = new AlertEngine(rules);
+        var firing = Assert.Single(Feed(engine, 1, () => NextWindow(errors: 50)));
+        // Down for four minutes: the series recovered meanwhile. The new worker restores the incident and the
+        // stored windows, then replays the same windows from the topic one record at a time.
+        var recovered = new[] { NextWindow(errors: 50), NextWindow(errors: 50), NextWindow(), NextWindow(), NextWindow() };
+        var restarted = new AlertEngine(rules);
+        restarted.RestoreFiring(firing);
+        foreach (var w in recovered) restarted.Remember(w);
+        var replayed = recovered.SelectMany(w => restarted.OnWindow(w)).ToList();
+        var resolved = Assert.Single(replayed);
+        Assert.Equal(AlertState.Resolved, resolved.State);
+
+        // Control: a series still bad at the newest window gets the re-notify that came due while down, once.
+        var again = new AlertEngine(rules);
+        var second = Assert.Single(Feed(again, 1, () => NextWindow(errors: 50)));
+        var restarted2 = new AlertEngine(rules);
+        restarted2.RestoreFiring(second);
+        var later = new[] { NextWindow(errors: 50), NextWindow(errors: 50), NextWindow(errors: 50) };
+        foreach (var w in later) restarted2.Remember(w);
+        var renotified = Assert.Single(later.SelectMany(w => restarted2.OnWindow(w)));
+        Assert.Equal(AlertState.Firing, renotified.State);
+        Assert.Equal(later[^1].WindowEnd, renotified.WindowEnd);
+    }
+
+    [Fact]
+    public void Renotify_SeriesFallsSilent_ResolvedInTheSameStepWithoutAReNotify()
+    {
+        var engine = new AlertEngine([Rule(RenotifyRule)]);
+        Assert.Single(Feed(engine, 2, () => NextWindow(errors: 50)));
+        var held = _clock.GetUtcNow();
+        Assert.Empty(engine.OnWindow(NextWindow(errors: 50), held)); // its last window, queued; then nothing more
+        var step = engine.AdvanceTo(_clock.GetUtcNow() + TimeSpan.FromMinutes(10));
+        Assert.Equal(AlertState.Resolved, Assert.Single(step).State);
+    }
+
     [Fact]
     public void For_ConditionMustHoldForTheDuration()
     {
@@ -240,7 +307,7 @@ public sealed class RuleFileTests
     [InlineData("rules:\n  - id: a\n    metric: latency_p42\n    comparison: above\n    threshold: 1\n", 3, "unknown metric")]
     [InlineData("rules:\n  - id: a\n    metric: error_rate\n    comparison: sideways\n    threshold: 1\n", 4, "comparison")]
     [InlineData("rules:\n  - id: a\n    metric: error_rate\n    comparison: above\n    threshold: lots\n", 5, "not a number")]
-    [InlineData("rules:\n  - id: a\n    metric: error_rate\n    comparison: above\n    threshold: 1\n    window: 5 minutes\n", 6, "duration")]
+    [InlineData("rules:\n  - id: a\n    metric: error_rate\n    comparison: above\n    threshold: 0.5\n    window: 5 minutes\n", 6, "duration")]
     [InlineData("rules:\n  - id: a\n    metric: error_rate\n    comparison: above\n    threshold: 1\n    colour: red\n", 6, "unknown key")]
     [InlineData("rules:\n  - id: a\n    metric: error_rate\n    comparison: above\n", 2, "exactly one of")]
     [InlineData("rules:\n  - id: a\n    metric: [oops\n", 4, "not valid YAML")]
@@ -326,6 +393,20 @@ public sealed class RuleFileValidationTests
     [InlineData("rules:\n  - id: er\n    metric: error_rate\n    comparison: above\n    threshold: 0.05\n    slo: 0.99\n", "'slo' is only used by metric burn_rate")]
     [InlineData("rules:\n  - id: er\n    metric: error_rate\n    comparison: above\n    threshold: 0.05\n    min_calls: 2.5\n", "'min_calls' must be a whole number")]
     [InlineData("rules:\n  - id: er\n    metric: error_rate\n    comparison: above\n    threshold: 0.05\n    overrides:\n      checkout:\n        threshold: .inf\n", "overrides 'checkout': 'threshold': '.inf' is not a number")]
+    // Meaningless combinations: a drop rule whose factor is a rise, a rise rule whose factor is a drop, limits a
+    // fraction can never pass, and a 'for' the baseline outlasts (by then the incident is the baseline's normal).
+    [InlineData("rules:\n  - id: traffic_drop\n    metric: traffic\n    comparison: below\n    baseline_factor: 1.5\n", "'baseline_factor' 1.5 must be below 1 with comparison 'below'")]
+    [InlineData("rules:\n  - id: traffic_rise\n    metric: traffic\n    comparison: above\n    baseline_factor: 0.8\n", "'baseline_factor' 0.8 must be above 1 with comparison 'above'")]
+    [InlineData("rules:\n  - id: lat\n    metric: latency_p95\n    comparison: above\n    baseline_factor: 1\n", "'baseline_factor' 1 fires on half of all windows")]
+    [InlineData("rules:\n  - id: lat\n    metric: latency_p95\n    comparison: above\n    baseline_factor: 2\n    overrides:\n      checkout:\n        baseline_factor: 0.5\n", "overrides 'checkout': 'baseline_factor' 0.5 must be above 1")]
+    [InlineData("rules:\n  - id: q\n    metric: quality_mean\n    comparison: below\n    threshold: 80\n", "'threshold' 80 must be between 0 and 1 for quality_mean")]
+    [InlineData("rules:\n  - id: sr\n    metric: success_rate\n    comparison: below\n    threshold: 1.2\n", "'threshold' 1.2 must be between 0 and 1 for success_rate")]
+    [InlineData("rules:\n  - id: sr\n    metric: success_rate\n    comparison: below\n    threshold: 0\n", "'threshold' 0 can never be undercut")]
+    [InlineData("rules:\n  - id: er\n    metric: error_rate\n    comparison: above\n    threshold: 1\n", "'threshold' 1 can never be exceeded")]
+    [InlineData("rules:\n  - id: er\n    metric: error_rate\n    comparison: above\n    threshold: 0.05\n    overrides:\n      checkout:\n        threshold: 1.5\n", "overrides 'checkout': 'threshold' 1.5 must be between 0 and 1")]
+    [InlineData("rules:\n  - id: lat\n    metric: latency_p95\n    comparison: above\n    baseline_factor: 2\n    window: 5m\n    for: 1h\n", "'for' 1h plus 'window' (5m) must be shorter than the baseline period (1h)")]
+    [InlineData("rules:\n  - id: lat\n    metric: latency_p95\n    comparison: above\n    baseline_factor: 2\n    window: 10m\n    baseline: previous:30m\n    for: 20m\n", "'for' 20m plus 'window' (10m) must be shorter than the baseline period (30m)")]
+    [InlineData("rules:\n  - id: a\n    kind: anomaly\n    metric: error_rate\n    comparison: above\n    threshold: 4\n    baseline: previous:1h\n    for: 30m\n", "'for' 30m must be shorter than half the baseline (30m)")]
     public void Parse_InvalidRule_NamesRuleAndField(string yaml, string reason)
     {
         var ex = Assert.Throws<RuleFileException>(() => RuleFile.Parse(yaml, "rules.yaml"));
@@ -344,4 +425,33 @@ public sealed class RuleFileValidationTests
 
     [Fact]
     public void Defaults_StillParse() => Assert.NotEmpty(RuleFile.Defaults);
+
+    [Theory]
+    [InlineData("rules: []\n", 1)]
+    [InlineData("# my rules\nrules:   []\n", 2)]
+    public void Parse_EmptyRules_RefusedWithTheLine(string yaml, long line)
+    {
+        var ex = Assert.Throws<RuleFileException>(() => RuleFile.Parse(yaml, "rules.yaml"));
+        Assert.Equal(line, ex.Line);
+        Assert.Contains("'rules' is empty", ex.Message, StringComparison.Ordinal);
+        Assert.StartsWith($"rules.yaml:{line}: ", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_MeaninglessCombination_NamesTheKeysLine()
+    {
+        var ex = Assert.Throws<RuleFileException>(() => RuleFile.Parse(
+            "rules:\n  - id: traffic_drop\n    metric: traffic\n    comparison: below\n    baseline_factor: 2\n", "rules.yaml"));
+        Assert.Equal(5, ex.Line);
+        Assert.StartsWith("rules.yaml:5: rule 'traffic_drop': 'baseline_factor'", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("{id: drop, metric: traffic, comparison: below, baseline_factor: 0.5}")]
+    [InlineData("{id: any_rise, metric: latency_p50, comparison: above, baseline_factor: 1, confidence: 0.999}")]
+    [InlineData("{id: q, metric: quality_mean, comparison: below, threshold: 0.8}")]
+    [InlineData("{id: er, metric: error_rate, comparison: above, threshold: 0}")]
+    [InlineData("{id: lat, metric: latency_p95, comparison: above, baseline_factor: 2, window: 5m, for: 54m}")]
+    [InlineData("{id: er_long, metric: error_rate, comparison: above, threshold: 0.05, window: 5m, for: 6h}")]
+    public void Parse_SensibleCombination_Accepted(string rule) => Assert.Single(RuleFile.Parse("rules:\n  - " + rule + "\n", "rules.yaml"));
 }

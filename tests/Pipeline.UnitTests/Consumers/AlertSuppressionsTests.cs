@@ -36,6 +36,11 @@ public sealed class AlertSuppressionsTests
     [InlineData("prompt=support_answer,version=", "'version' needs a value")]
     [InlineData("prompt=a,prompt=b,version=1", "'prompt' is given twice")]
     [InlineData("prompt,version=1", "'prompt' is not key=value")]
+    [InlineData("prompt=support_answer version=2.0", "'prompt=support_answer version=2.0' holds a second '='")]
+    [InlineData("prompt=support_*,version=2.0", "'prompt=support_*': matchers are exact; '*' is not a wildcard")]
+    [InlineData("prompt=~support.*,version=2.0", "'prompt=~support.*': matchers are exact (key=value); regular expressions")]
+    [InlineData("prompt!=support_answer,version=2.0", "'prompt!=support_answer': matchers are exact (key=value); regular expressions and negations")]
+    [InlineData("prompt=\"support_answer\",version=2.0", "'prompt=\"support_answer\"': leave out the quotes")]
     public void TryParse_BadMatcher_SaysWhy(string text, string expected)
     {
         Assert.False(SilenceMatcher.TryParse(text, out var matcher, out var error));
@@ -73,6 +78,25 @@ public sealed class AlertSuppressionsTests
         var resolved = suppressions.Decide(Sample(state: AlertState.Resolved), renotify: false, Now);
         Assert.True(resolved.Record);
         Assert.False(resolved.Notify);
+    }
+
+    [Fact]
+    public void Decide_RenotifyOfAWindowLongPast_DroppedAsStale_FirstFiringAndResolvedKept()
+    {
+        // The wall clock of the worker (a fake one): a re-notify is for people, now.
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(Now);
+        var suppressions = new AlertSuppressions { StaleRenotifyAfter = TimeSpan.FromMinutes(8) };
+        var old = Sample() with { WindowEnd = Now.AddMinutes(-30) };
+        var stale = suppressions.Decide(old, renotify: true, clock.GetUtcNow());
+        Assert.False(stale.Record);
+        Assert.StartsWith("stale: its window ended 30 min ago", stale.Why, StringComparison.Ordinal);
+        Assert.True(suppressions.Decide(old, renotify: false, clock.GetUtcNow()).Notify); // a first FIRING is a state change: always kept
+        Assert.True(suppressions.Decide(old with { State = AlertState.Resolved }, renotify: false, clock.GetUtcNow()).Notify);
+        var fresh = Sample() with { WindowEnd = Now.AddMinutes(-2) };
+        Assert.True(suppressions.Decide(fresh, renotify: true, clock.GetUtcNow()).Notify);
+        clock.Advance(TimeSpan.FromMinutes(7));
+        Assert.False(suppressions.Decide(fresh, renotify: true, clock.GetUtcNow()).Record); // the same record, 9 minutes on
+        Assert.True(new AlertSuppressions().Decide(old, renotify: true, Now).Notify); // no horizon: never stale
     }
 
     [Fact]

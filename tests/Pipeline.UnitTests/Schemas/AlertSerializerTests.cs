@@ -18,13 +18,14 @@ public sealed class AlertSerializerTests
         StartedAt = new DateTimeOffset(2026, 12, 1, 10, 0, 0, TimeSpan.Zero), Summary = "slow", RunbookUrl = "https://example.test/runbook",
         Labels = new Dictionary<string, string> { ["team"] = "search" },
         SilenceId = "s1", AckedBy = "alice", AckedAt = new DateTimeOffset(2026, 12, 1, 10, 7, 0, TimeSpan.Zero), AckNote = "rolling back",
+        InhibitedBy = "0badc0ffee",
     };
 
     [Fact]
-    public void Serialize_WithAckAndSilence_RoundTripsUnderVersion2()
+    public void Serialize_WithAckSilenceAndInhibition_RoundTripsUnderVersion3()
     {
         var bytes = _serializer.Serialize(Sample());
-        Assert.Equal(SchemaCatalog.AlertV2, WireFormat.ReadSchemaId(bytes));
+        Assert.Equal(SchemaCatalog.AlertV3, WireFormat.ReadSchemaId(bytes));
         Assert.Equivalent(Sample(), _serializer.Deserialize(bytes), strict: true);
     }
 
@@ -38,7 +39,28 @@ public sealed class AlertSerializerTests
             .Read(null!, new BinaryDecoder(new MemoryStream(_serializer.Serialize(Sample())[WireFormat.HeaderLength..])));
         var back = _serializer.Deserialize(Frame(SchemaCatalog.AlertV1, v1, record));
 
-        Assert.Equivalent(Sample() with { SilenceId = null, AckedBy = null, AckedAt = null, AckNote = null }, back, strict: true);
+        Assert.Equivalent(Sample() with { SilenceId = null, AckedBy = null, AckedAt = null, AckNote = null, InhibitedBy = null }, back, strict: true);
+    }
+
+    [Fact]
+    public void Evolution_Version2Record_NewReaderReadsNoInhibition()
+    {
+        // A record a worker of the previous release wrote (id 4, alert.v2.avsc): acks and silences kept, inhibited_by absent.
+        var v2 = SchemaCatalog.AlertVersion2;
+        Assert.Null(v2.Fields.FirstOrDefault(f => f.Name == "inhibited_by"));
+        var record = new GenericDatumReader<GenericRecord>(SchemaCatalog.Alert, v2)
+            .Read(null!, new BinaryDecoder(new MemoryStream(_serializer.Serialize(Sample())[WireFormat.HeaderLength..])));
+        var back = _serializer.Deserialize(Frame(SchemaCatalog.AlertV2, v2, record));
+        Assert.Equivalent(Sample() with { InhibitedBy = null }, back, strict: true);
+    }
+
+    [Fact]
+    public void Evolution_Version3Record_Version2ReaderReadsIt()
+    {
+        var old = new GenericDatumReader<GenericRecord>(SchemaCatalog.Alert, SchemaCatalog.AlertVersion2)
+            .Read(null!, new BinaryDecoder(new MemoryStream(_serializer.Serialize(Sample())[WireFormat.HeaderLength..])));
+        Assert.Equal("alice", old["acked_by"]);
+        Assert.False(old.TryGetValue("inhibited_by", out _));
     }
 
     [Fact]
