@@ -13,7 +13,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Pipeline.ClickHouse;
-using Pipeline.Reports;
 
 namespace Pipeline.Dashboard;
 
@@ -96,7 +95,7 @@ public static partial class DashboardApp
         var api = app.MapGroup("/api");
         api.MapGet("/health", () => Results.Ok(new { status = "ok" }));
         api.MapGet("/prompts", (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
-            WithScope(r, q, time, async (range, scope) => await q.PromptsAsync(range, scope, ct), ct));
+            WithSeries(r, q, time, async (range, filter) => await q.PromptsAsync(range, filter, ct), ct));
         api.MapGet("/overview", (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
             WithSeries(r, q, time, async (range, filter) => await q.OverviewAsync(range, filter, ct), ct));
         api.MapGet("/timeseries", (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
@@ -111,11 +110,11 @@ public static partial class DashboardApp
                 return Results.Json(await q.CompareAsync(range, series, scope.Scope, ct), Json);
             }));
         api.MapGet("/alerts", (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
-            WithScope(r, q, time, async (range, scope) => await q.AlertsAsync(range, scope, ct), ct));
+            WithSeries(r, q, time, async (range, filter) => await q.AlertsAsync(range, filter, ct), ct));
         api.MapGet("/cost", (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
             WithSeries(r, q, time, async (range, filter) => await q.CostAsync(range, filter, ct), ct));
         api.MapGet("/recommendations", (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
-            WithScope(r, q, time, async (range, scope) => await q.RecommendationsAsync(range, scope, ct), ct));
+            WithSeries(r, q, time, async (range, filter) => await q.RecommendationsAsync(range, filter, ct), ct));
         api.MapGet("/export", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
             await With(r, time, async range =>
             {
@@ -165,18 +164,6 @@ public static partial class DashboardApp
             var filter = Filter(r);
             await q.CheckKnownAsync(filter, ct);
             return Results.Json(await body(range, filter), Json);
-        });
-
-    /// <summary>
-    /// A range and the environment and service filter only (<c>prompt</c> and the other series parameters are not
-    /// used by these endpoints), 404 for an unknown environment or service, then a JSON body.
-    /// </summary>
-    private static Task<IResult> WithScope(HttpRequest r, DashboardQueries q, TimeProvider time, Func<TimeRange, SeriesScope, Task<object>> body, CancellationToken ct) =>
-        With(r, time, async range =>
-        {
-            var scope = Filter(r) with { Prompt = null, Version = null, Model = null };
-            await q.CheckKnownAsync(scope, ct);
-            return Results.Json(await body(range, scope.Scope), Json);
         });
 
     private static SeriesFilter Filter(HttpRequest r) =>
@@ -243,12 +230,12 @@ public static class Export
         ArgumentNullException.ThrowIfNull(q);
         return view switch
         {
-            "prompts" => (await q.PromptsAsync(range, filter.Scope, ct)).Where(p => filter.Prompt is null || p.PromptName == filter.Prompt).Cast<object>().ToList(),
+            "prompts" => (await q.PromptsAsync(range, filter, ct)).Cast<object>().ToList(),
             "timeseries" => (await q.TimeSeriesAsync(range, filter, ct)).Points.Cast<object>().ToList(),
-            "alerts" => (await q.AlertsAsync(range, filter.Scope, ct)).Cast<object>().ToList(),
+            "alerts" => (await q.AlertsAsync(range, filter, ct)).Cast<object>().ToList(),
             "cost" => (await q.CostAsync(range, filter, ct)).ByPrompt.Cast<object>().ToList(),
             "calls" => (await q.CallsAsync(range, filter, 100_000, ct)).Cast<object>().ToList(),
-            "recommendations" => (await q.RecommendationsAsync(range, filter.Scope, ct)).Cast<object>().ToList(),
+            "recommendations" => (await q.RecommendationsAsync(range, filter, ct)).Cast<object>().ToList(),
             _ => null,
         };
     }

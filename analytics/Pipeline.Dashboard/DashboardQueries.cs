@@ -55,6 +55,11 @@ public sealed record SeriesFilter(string? Prompt, string? Version, string? Model
     /// <summary>True when it names anything to look for.</summary>
     public bool IsAll => string.IsNullOrEmpty(Prompt) && string.IsNullOrEmpty(Version) && string.IsNullOrEmpty(Model) && Scope.IsAll;
 
+    /// <summary>The prompt, version and model part, in C# (the scope is already in the query).</summary>
+    public bool Matches(PromptHealth health) =>
+        health is not null && (string.IsNullOrEmpty(Prompt) || health.PromptName == Prompt) && (string.IsNullOrEmpty(Version) || health.PromptVersion == Version)
+        && (string.IsNullOrEmpty(Model) || health.Model == Model);
+
     public string Sql()
     {
         var parts = new List<string>();
@@ -102,13 +107,20 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
     }
 
     /// <summary>Health of every series in <paramref name="scope"/> (environment and service).</summary>
-    public async Task<IReadOnlyList<PromptRow>> PromptsAsync(TimeRange range, SeriesScope scope, CancellationToken ct)
+    public Task<IReadOnlyList<PromptRow>> PromptsAsync(TimeRange range, SeriesScope scope, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(scope);
-        var health = await PromptHealth.QueryAsync(clickHouse, range.From, range.To, Thresholds, scope, ct);
+        return PromptsAsync(range, new SeriesFilter(null, null, null, scope.Environment, scope.Service), ct);
+    }
+
+    /// <summary>Health of every series that <paramref name="filter"/> matches.</summary>
+    public async Task<IReadOnlyList<PromptRow>> PromptsAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        var health = (await PromptHealth.QueryAsync(clickHouse, range.From, range.To, Thresholds, filter.Scope, ct)).Where(filter.Matches).ToList();
         var errors = await clickHouse.QueryAsync($"""
             SELECT environment, service, prompt_name, prompt_version, request_model, sum(errors) AS e, sum(input_tokens) AS i, sum(output_tokens) AS o
-            FROM metrics_1m FINAL WHERE {Range("window_start", range)} AND {scope.Sql()}
+            FROM metrics_1m FINAL WHERE {Range("window_start", range)} AND {filter.Sql()}
             GROUP BY environment, service, prompt_name, prompt_version, request_model
             """, ct);
         var extra = errors.ToDictionary(r => (S(r, "environment"), S(r, "service"), S(r, "prompt_name"), S(r, "prompt_version"), S(r, "request_model")),
@@ -123,9 +135,23 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
         }).ToList();
     }
 
+    /// <summary>
+    /// Totals of the range, and in <see cref="Overview.Previous"/> those of the period of the same length right
+    /// before it (what the tiles compare against).
+    /// </summary>
     public async Task<Overview> OverviewAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(filter);
+        var current = await TotalsAsync(range, filter, ct);
+        var previous = await TotalsAsync(new TimeRange(range.From - range.Span, range.From), filter, ct);
+        var firing = await FiringCountAsync(filter, ct);
+        var newest = await clickHouse.ScalarAsync("SELECT toUInt32(max(emitted_at)) FROM metrics_1m", ct);
+        double? freshness = newest > 0 ? (time.GetUtcNow() - DateTimeOffset.FromUnixTimeSeconds((long)newest)).TotalSeconds : null;
+        return current with { ActiveAlerts = firing, FreshnessSeconds = freshness, Previous = previous };
+    }
+
+    private async Task<Overview> TotalsAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
+    {
         var rows = await clickHouse.QueryAsync($"""
             SELECT calls, successes, errors, latency_sum_ms, latency_sketch, input_tokens, output_tokens, cost_usd, unpriced_calls
             FROM metrics_1m FINAL WHERE {Range("window_start", range)} AND {filter.Sql()}
@@ -145,14 +171,11 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
             cost += StoredValues.Number(r, "cost_usd");
             sketch.Merge(QuantileSketch.FromStored(S(r, "latency_sketch")));
         }
-        var firing = await FiringCountAsync(filter.Scope, ct);
-        var newest = await clickHouse.ScalarAsync("SELECT toUInt32(max(emitted_at)) FROM metrics_1m", ct);
-        double? freshness = newest > 0 ? (time.GetUtcNow() - DateTimeOffset.FromUnixTimeSeconds((long)newest)).TotalSeconds : null;
         return new Overview(range.From, range.To, calls,
             calls == 0 ? null : (double)successes / calls, calls == 0 ? null : (double)errors / calls,
             calls == 0 ? null : latencySum / calls,
             sketch.Count == 0 ? null : sketch.Quantile(0.5), sketch.Count == 0 ? null : sketch.Quantile(0.95), sketch.Count == 0 ? null : sketch.Quantile(0.99),
-            input, output, Known(cost, calls, unpriced), Math.Min(unpriced, calls), firing, freshness, calls == 0 ? "no data in this range" : null);
+            input, output, Known(cost, calls, unpriced), Math.Min(unpriced, calls), 0, null, calls == 0 ? "no data in this range" : null);
     }
 
     /// <summary>A cost sum, or null when every one of <paramref name="calls"/> is unpriced (a sum of nothing known is not $0).</summary>
@@ -183,7 +206,13 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
             FROM anomalies FINAL WHERE is_anomaly = 1 AND {Range("window_start", range)} AND {filter.Sql()} ORDER BY ws
             """, ct)).Select(r => new AnomalyMark(DateTimeOffset.FromUnixTimeSeconds(L(r, "ws")), S(r, "prompt_name"), S(r, "prompt_version"), S(r, "request_model"),
                 S(r, "metric"), StoredValues.Number(r, "value"), StoredValues.Number(r, "baseline_median"), StoredValues.Number(r, "score"))).ToList();
-        return new TimeSeries(bucket, points, anomalies);
+        // A version's first minute ever (within the filter), when it falls in the range: its release.
+        var releases = (await clickHouse.QueryAsync($"""
+            SELECT prompt_name, prompt_version, toUInt32(min(window_start)) AS released
+            FROM metrics_1m WHERE {filter.Sql()} GROUP BY prompt_name, prompt_version
+            HAVING released >= {range.From.ToUnixTimeSeconds()} AND released < {range.To.ToUnixTimeSeconds()} ORDER BY released, prompt_name, prompt_version
+            """, ct)).Select(r => new ReleaseMark(DateTimeOffset.FromUnixTimeSeconds(L(r, "released")), S(r, "prompt_name"), S(r, "prompt_version"))).ToList();
+        return new TimeSeries(bucket, points, anomalies, releases, range.From, range.To);
     }
 
     /// <summary>
@@ -219,14 +248,21 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
     }
 
     /// <summary>Incidents touching the range, of series in <paramref name="scope"/>.</summary>
-    public async Task<IReadOnlyList<AlertRow>> AlertsAsync(TimeRange range, SeriesScope scope, CancellationToken ct)
+    public Task<IReadOnlyList<AlertRow>> AlertsAsync(TimeRange range, SeriesScope scope, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(scope);
+        return AlertsAsync(range, new SeriesFilter(null, null, null, scope.Environment, scope.Service), ct);
+    }
+
+    /// <summary>Incidents touching the range, of series that <paramref name="filter"/> matches.</summary>
+    public async Task<IReadOnlyList<AlertRow>> AlertsAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
         var rows = await clickHouse.QueryAsync($"""
             SELECT alert_id, rule_id, toString(state) AS state, toString(severity) AS severity, environment, service, prompt_name, prompt_version, request_model,
                    metric, observed, baseline, threshold, toUInt32(started_at) AS started, toUInt32(ifNull(resolved_at, toDateTime(0))) AS resolved, summary, runbook_url
             FROM alerts FINAL
-            WHERE started_at < {range.To.ToUnixTimeSeconds()} AND (resolved_at IS NULL OR resolved_at >= {range.From.ToUnixTimeSeconds()}) AND {scope.Sql()}
+            WHERE started_at < {range.To.ToUnixTimeSeconds()} AND (resolved_at IS NULL OR resolved_at >= {range.From.ToUnixTimeSeconds()}) AND {filter.Sql()}
             ORDER BY started DESC, alert_id, state
             """, ct);
         return rows.GroupBy(r => S(r, "alert_id")).Select(g =>
@@ -266,10 +302,28 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
     }
 
     /// <summary>Recommendations for the series in <paramref name="scope"/> ; versions are compared only within one environment and service.</summary>
-    public async Task<IReadOnlyList<Recommendation>> RecommendationsAsync(TimeRange range, SeriesScope scope, CancellationToken ct)
+    public Task<IReadOnlyList<Recommendation>> RecommendationsAsync(TimeRange range, SeriesScope scope, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(scope);
-        var prompts = await PromptsAsync(range, scope, ct);
+        return RecommendationsAsync(range, new SeriesFilter(null, null, null, scope.Environment, scope.Service), ct);
+    }
+
+    /// <summary>
+    /// Recommendations within the filter's environment, service and model; a prompt or version in the filter
+    /// keeps only the recommendations about it (and the budget one), since a prompt is judged against its peers.
+    /// </summary>
+    public async Task<IReadOnlyList<Recommendation>> RecommendationsAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        var list = await RecommendationsOfAsync(range, filter with { Prompt = null, Version = null }, ct);
+        return list.Where(r => r.Kind == "cost" || ((string.IsNullOrEmpty(filter.Prompt) || r.PromptName == filter.Prompt)
+            && (string.IsNullOrEmpty(filter.Version) || r.PromptVersion == filter.Version))).ToList();
+    }
+
+    private async Task<IReadOnlyList<Recommendation>> RecommendationsOfAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
+    {
+        var scope = filter.Scope;
+        var prompts = await PromptsAsync(range, filter, ct);
         var list = new List<Recommendation>();
         var active = prompts.Where(p => p.Requests >= 20).ToList();
         if (active.Count >= 2)
@@ -304,7 +358,7 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
                     v.CandidateP95Ms, v.ControlP95Ms));
             }
         }
-        var cost = await CostAsync(range, new SeriesFilter(null, null, null, scope.Environment, scope.Service), ct);
+        var cost = await CostAsync(range, filter, ct);
         if (cost.BudgetUsd is { } budget && cost.ProjectedMonthUsd is { } projected && projected > budget)
         {
             var unpriced = cost.UnpricedRequests > 0 ? $" (and {cost.UnpricedRequests:N0} unpriced requests are not counted)" : "";
@@ -323,8 +377,8 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
             FROM (SELECT * FROM calls FINAL WHERE {Range("occurred_at", range)} AND {filter.Sql()} ORDER BY occurred_at DESC LIMIT {limit})
             """, ct);
 
-    private async Task<int> FiringCountAsync(SeriesScope scope, CancellationToken ct) => (int)await clickHouse.ScalarAsync(
-        $"SELECT count() FROM (SELECT alert_id, groupArray(toString(state)) AS s FROM alerts FINAL WHERE {scope.Sql()} GROUP BY alert_id) WHERE has(s, 'FIRING') AND NOT has(s, 'RESOLVED')", ct);
+    private async Task<int> FiringCountAsync(SeriesFilter filter, CancellationToken ct) => (int)await clickHouse.ScalarAsync(
+        $"SELECT count() FROM (SELECT alert_id, groupArray(toString(state)) AS s FROM alerts FINAL WHERE {filter.Sql()} GROUP BY alert_id) WHERE has(s, 'FIRING') AND NOT has(s, 'RESOLVED')", ct);
 
     internal static int BucketSeconds(TimeSpan span) =>
         span <= TimeSpan.FromHours(6) ? 60 : span <= TimeSpan.FromDays(2) ? 900 : span <= TimeSpan.FromDays(8) ? 3600 : 21600;
@@ -347,14 +401,20 @@ public sealed record PromptRow(string Environment, string Service, string Prompt
 
 public sealed record Overview(DateTimeOffset From, DateTimeOffset To, long Requests, double? SuccessRate, double? ErrorRate, double? LatencyMeanMs,
     double? LatencyP50Ms, double? LatencyP95Ms, double? LatencyP99Ms, long InputTokens, long OutputTokens, double? CostUsd, long UnpricedRequests, int ActiveAlerts,
-    double? FreshnessSeconds, string? Message);
+    double? FreshnessSeconds, string? Message, Overview? Previous = null);
 
 public sealed record TimePoint(DateTimeOffset At, long Requests, double? SuccessRate, double? ErrorRate, double? LatencyP50Ms, double? LatencyP95Ms, double? LatencyP99Ms,
     double? CostUsd, long UnpricedRequests);
 
 public sealed record AnomalyMark(DateTimeOffset At, string PromptName, string PromptVersion, string Model, string Metric, double Value, double BaselineMedian, double Score);
 
-public sealed record TimeSeries(int BucketSeconds, IReadOnlyList<TimePoint> Points, IReadOnlyList<AnomalyMark> Anomalies);
+/// <param name="Points">Only buckets with data: a missing bucket is unknown, not zero, and charts leave it a gap.</param>
+/// <param name="Releases">Versions whose first call falls in the range.</param>
+public sealed record TimeSeries(int BucketSeconds, IReadOnlyList<TimePoint> Points, IReadOnlyList<AnomalyMark> Anomalies, IReadOnlyList<ReleaseMark> Releases,
+    DateTimeOffset From, DateTimeOffset To);
+
+/// <summary>The first minute a prompt version was called.</summary>
+public sealed record ReleaseMark(DateTimeOffset At, string PromptName, string PromptVersion);
 
 public sealed record Comparison(IReadOnlyList<PromptRow> Series, IReadOnlyList<VersionComparison> Verdicts);
 

@@ -17,6 +17,8 @@ public sealed class DashboardData(ServersFixture servers) : IAsyncLifetime
     public const string FormulaPrompt = "=HYPERLINK(\"http://evil\")";
 
     internal AggregationScenario Scenario { get; private set; } = null!;
+    /// <summary>Calls of environment <c>staging</c> three hours before the rest: outside the 1h range, a gap before the rest in 24h.</summary>
+    internal List<Pipeline.Schemas.LlmCall> Earlier { get; private set; } = null!;
     public ClickHouseHttp Writer { get; private set; } = null!;
 
     public async ValueTask InitializeAsync()
@@ -27,8 +29,10 @@ public sealed class DashboardData(ServersFixture servers) : IAsyncLifetime
         Scenario = AggregationScenario.Create(1500, TimeProvider.System.GetUtcNow().AddMinutes(-3), minutes: 5, seed: 61);
         for (var i = 0; i < 40; i++) Scenario.Events[i] = Scenario.Events[i] with { PromptName = HostilePrompt };
         for (var i = 40; i < 60; i++) Scenario.Events[i] = Scenario.Events[i] with { PromptName = FormulaPrompt };
-        await AggregationScenario.ProduceAsync(servers, topic, Scenario.Events, ct);
-        await WorkerHarness.AggregateAllAsync(servers, Writer, topic, Scenario.Events.Count, ct);
+        Earlier = AggregationScenario.Create(60, TimeProvider.System.GetUtcNow().AddHours(-3), minutes: 2, seed: 62).Events
+            .Select(e => e with { Environment = "staging" }).ToList();
+        await AggregationScenario.ProduceAsync(servers, topic, Earlier.Concat(Scenario.Events), ct);
+        await WorkerHarness.AggregateAllAsync(servers, Writer, topic, Earlier.Count + Scenario.Events.Count, ct);
         // One firing alert, as the alert worker would record it.
         await Writer.ExecuteAsync($"""
             INSERT INTO alerts (alert_id, rule_id, fingerprint, state, severity, prompt_name, prompt_version, request_model, metric, observed, baseline, threshold,
@@ -68,7 +72,7 @@ public sealed class DashboardApiTests(DashboardData data) : IClassFixture<Dashbo
         Assert.Equal(events.Count(e => e.Outcome == Pipeline.Schemas.Outcome.Success) / (double)events.Count, o.GetProperty("successRate").GetDouble(), 9);
         Assert.Equal(events.Sum(e => e.InputTokens), o.GetProperty("inputTokens").GetInt64());
         Assert.Equal(1, o.GetProperty("activeAlerts").GetInt32());
-        var exact = await data.Writer.ScalarAsync("SELECT quantileExact(0.95)(latency_ms) FROM calls FINAL", ct);
+        var exact = await data.Writer.ScalarAsync("SELECT quantileExact(0.95)(latency_ms) FROM calls FINAL WHERE environment = 'prod'", ct);
         Assert.InRange(o.GetProperty("latencyP95Ms").GetDouble(), exact * 0.98, exact * 1.02);
         Assert.True(o.GetProperty("freshnessSeconds").GetDouble() >= 0);
 
@@ -95,7 +99,7 @@ public sealed class DashboardApiTests(DashboardData data) : IClassFixture<Dashbo
         Assert.Equal(count, series.RootElement.GetProperty("points").EnumerateArray().Sum(p => p.GetProperty("requests").GetInt64()));
 
         using var cost = await Get(http, "/api/cost?range=1h", ct);
-        var expectedCost = await data.Writer.ScalarAsync("SELECT sum(cost_usd) FROM metrics_1m FINAL", ct);
+        var expectedCost = await data.Writer.ScalarAsync("SELECT sum(cost_usd) FROM metrics_1m FINAL WHERE environment = 'prod'", ct);
         Assert.Equal(expectedCost, cost.RootElement.GetProperty("totalUsd").GetDouble(), 6);
         Assert.True(cost.RootElement.GetProperty("budgetPace").GetDouble() > 1); // a tiny budget: over pace
 
@@ -195,6 +199,55 @@ public sealed class DashboardApiTests(DashboardData data) : IClassFixture<Dashbo
         Assert.Equal(HttpStatusCode.NotFound, escape.StatusCode);
     }
 
+    [Fact]
+    public async Task Filters_EnvironmentServiceModel_NarrowEveryEndpointAndExport_PreviousPeriodCompared()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var app = await data.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(DashboardApp.Address(app)) };
+        var prod = data.Scenario.Events;
+        var mini = prod.Count(e => e.RequestModel == "gpt-4o-mini");
+
+        using var staging = await Get(http, "/api/overview?range=24h&environment=staging", ct);
+        Assert.Equal(data.Earlier.Count, staging.RootElement.GetProperty("requests").GetInt64());
+        Assert.Equal(0, staging.RootElement.GetProperty("activeAlerts").GetInt32()); // the alert is prod's
+        using var model = await Get(http, "/api/overview?range=1h&model=gpt-4o-mini&service=svc", ct);
+        Assert.Equal(mini, model.RootElement.GetProperty("requests").GetInt64());
+        using var prompts = await Get(http, "/api/prompts?range=24h&model=gpt-4o-mini", ct);
+        Assert.All(prompts.RootElement.EnumerateArray(), p => Assert.Equal("gpt-4o-mini", p.GetProperty("model").GetString()));
+        Assert.Equal(mini + data.Earlier.Count(e => e.RequestModel == "gpt-4o-mini"), prompts.RootElement.EnumerateArray().Sum(p => p.GetProperty("requests").GetInt64()));
+        using var alerts = await Get(http, "/api/alerts?range=24h&model=gpt-4o", ct);
+        Assert.Single(alerts.RootElement.EnumerateArray());
+        using var noAlerts = await Get(http, "/api/alerts?range=24h&model=gpt-4o-mini", ct);
+        Assert.Empty(noAlerts.RootElement.EnumerateArray());
+        using var export = JsonDocument.Parse(await http.GetStringAsync(new Uri("/api/export?range=1h&view=calls&format=json&model=gpt-4o-mini", UriKind.Relative), ct));
+        Assert.Equal(mini, export.RootElement.GetArrayLength());
+        using var exportAlerts = JsonDocument.Parse(await http.GetStringAsync(new Uri("/api/export?range=24h&view=alerts&format=json&environment=staging", UriKind.Relative), ct));
+        Assert.Equal(0, exportAlerts.RootElement.GetArrayLength());
+        using var unknown = await http.GetAsync(new Uri("/api/alerts?range=24h&model=no_such_model", UriKind.Relative), ct);
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+
+        // The previous period of the same length: the last 4 hours hold every call and the 4 before them none;
+        // the last 150 minutes leave the staging calls to the period before.
+        using var four = await Get(http, $"/api/overview?from={Iso(-4 * 60)}&to={Iso(0)}", ct);
+        Assert.Equal(data.Earlier.Count + prod.Count, four.RootElement.GetProperty("requests").GetInt64());
+        Assert.Equal(0, four.RootElement.GetProperty("previous").GetProperty("requests").GetInt64());
+        using var later = await Get(http, $"/api/overview?from={Iso(-60)}&to={Iso(0)}", ct);
+        Assert.Equal(prod.Count, later.RootElement.GetProperty("requests").GetInt64());
+        using var shifted = await Get(http, $"/api/overview?from={Iso(-150)}&to={Iso(0)}", ct);
+        Assert.Equal(data.Earlier.Count, shifted.RootElement.GetProperty("previous").GetProperty("requests").GetInt64());
+
+        // Releases: each version's first minute, inside the range.
+        using var series = await Get(http, "/api/timeseries?range=24h&environment=prod", ct);
+        var releases = series.RootElement.GetProperty("releases").EnumerateArray().ToList();
+        Assert.Equal(prod.Select(e => (e.PromptName, e.PromptVersion)).Distinct().Count(), releases.Count);
+        var first = prod.Where(e => e.PromptName == "answer" && e.PromptVersion == "2.0").Min(e => e.OccurredAt);
+        Assert.Contains(releases, r => r.GetProperty("promptVersion").GetString() == "2.0" && r.GetProperty("promptName").GetString() == "answer"
+            && r.GetProperty("at").GetDateTimeOffset() == new DateTimeOffset(first.UtcTicks - first.UtcTicks % TimeSpan.TicksPerMinute, TimeSpan.Zero));
+    }
+
+    private static string Iso(int minutes) => Uri.EscapeDataString(TimeProvider.System.GetUtcNow().AddMinutes(minutes).ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture));
+
     private static async Task<JsonDocument> Get(HttpClient http, string path, CancellationToken ct)
     {
         using var response = await http.GetAsync(new Uri(path, UriKind.Relative), ct);
@@ -286,6 +339,159 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
         Assert.Equal("no data in this range", await page.TextContentAsync("#message"));
         Assert.Equal(0, dialogs); // no script from the data ever ran
     }
+
+    /// <summary>What every chart on the page is, as the browser has it: its x scale, ticks, labels and points.</summary>
+    private const string ChartsScript = """
+        () => Object.entries(window.dashboard.charts).filter(([, c]) => c && c.canvas && c.canvas.isConnected).map(([id, c]) => ({
+          id, type: c.scales.x.type, labels: (c.data.labels || []).length, min: c.scales.x.min, max: c.scales.x.max,
+          ticks: c.scales.x.ticks.map(t => t.value), tickLabels: c.scales.x.ticks.map(t => t.label),
+          xs: c.data.datasets.flatMap(d => d.data.map(p => p.x)), nulls: c.data.datasets.reduce((n, d) => n + d.data.filter(p => p.y === null).length, 0),
+          spanGaps: !!c.options.spanGaps,
+          marks: Object.entries(c.options.plugins.annotation.annotations || {}).map(([k, a]) => ({ k, v: a.value, r: Array.from(a.releases || [], String) })) }))
+        """;
+
+    private sealed record ChartState(string Id, string Type, int Labels, double Min, double Max, double[] Ticks, string[] TickLabels, double?[] Xs, int Nulls, bool SpanGaps, Mark[] Marks);
+
+    private sealed record Mark(string K, double V, string[] R);
+
+    [Fact]
+    public async Task Charts_OneTimeAxis_MarkersOnIt_GapsLeftAsGaps()
+    {
+        if (Chromium.Length == 0) Assert.Skip("no system Chromium (/usr/bin/chromium; `make deps` installs it): browser tests not run");
+        var ct = TestContext.Current.CancellationToken;
+        await using var app = await data.StartAsync();
+        var url = DashboardApp.Address(app);
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await LaunchAsync(playwright);
+        await using var context = await browser.NewContextAsync(new() { BypassCSP = true, TimezoneId = "UTC", ViewportSize = new() { Width = 1400, Height = 1000 } });
+        var page = await context.NewPageAsync();
+        var fired = DateTimeOffset.FromUnixTimeSeconds((long)await data.Writer.ScalarAsync("SELECT toUInt32(started_at) FROM alerts WHERE alert_id = 'a1'", ct));
+
+        // 24 hours: the staging calls three hours back, an hour and more of nothing, then the rest.
+        await page.GotoAsync(url + "/#overview?range=24h");
+        await WaitLoadedAsync(page);
+        var charts = await ChartsAsync(page);
+        Assert.Equal(["errors-chart", "overview-cost-chart", "overview-latency-chart", "requests-chart"], charts.Select(c => c.Id).Order(StringComparer.Ordinal));
+        AssertOneTimeAxis(charts);
+        var requests = charts.Single(c => c.Id == "requests-chart");
+        Assert.False(requests.SpanGaps);
+        Assert.True(requests.Nulls >= 1, "the empty hours between the staging calls and the rest are a gap (a null point), not a line");
+        // The incident's FIRING marker, on every overview chart, in the minute it started.
+        foreach (var c in charts)
+        {
+            var firing = Assert.Single(c.Marks, m => m.K == "firing-a1");
+            Assert.Equal(fired.ToUnixTimeSeconds() / 60, (long)firing.V / 60_000);
+            Assert.InRange(firing.V, c.Min, c.Max);
+            Assert.Contains(c.Marks, m => m.K.StartsWith("release-", StringComparison.Ordinal) && m.R.Any(r => r.StartsWith("answer@", StringComparison.Ordinal)));
+        }
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Shots, "overview-24h.png"), FullPage = true });
+
+        // Every other chart too, on the one-hour range (minute buckets).
+        foreach (var name in new[] { "overview", "performance", "cost" })
+        {
+            await page.GotoAsync(url + $"/#{name}?range=1h");
+            await WaitLoadedAsync(page);
+            var these = await ChartsAsync(page);
+            Assert.NotEmpty(these);
+            AssertOneTimeAxis(these);
+        }
+    }
+
+    [Fact]
+    public async Task Url_RestoresTheView_FiltersShowTheApiNumbers_PagesFit1280()
+    {
+        if (Chromium.Length == 0) Assert.Skip("no system Chromium (/usr/bin/chromium; `make deps` installs it): browser tests not run");
+        var ct = TestContext.Current.CancellationToken;
+        await using var app = await data.StartAsync();
+        var url = DashboardApp.Address(app);
+        using var http = new HttpClient { BaseAddress = new Uri(url) };
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await LaunchAsync(playwright);
+        await using var context = await browser.NewContextAsync(new() { BypassCSP = true, TimezoneId = "UTC", ViewportSize = new() { Width = 1280, Height = 900 } });
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(url);
+        await WaitLoadedAsync(page);
+
+        // Filters: the tiles show what the API says for the same filter.
+        await page.SelectOptionAsync("#range", "24h");
+        await WaitLoadedAsync(page);
+        foreach (var (select, value, query) in new[] { ("#environment", "staging", "environment=staging"), ("#environment", "prod", "environment=prod"), ("#model", "gpt-4o-mini", "environment=prod&model=gpt-4o-mini"), ("#service", "svc", "environment=prod&model=gpt-4o-mini&service=svc") })
+        {
+            await page.SelectOptionAsync(select, value);
+            await WaitLoadedAsync(page);
+            using var o = JsonDocument.Parse(await http.GetStringAsync(new Uri($"/api/overview?range=24h&{query}", UriKind.Relative), ct));
+            Assert.Equal(o.RootElement.GetProperty("requests").GetInt64().ToString("N0", System.Globalization.CultureInfo.InvariantCulture), await page.TextContentAsync("#kpi-requests"));
+            Assert.Contains(query.Split('&')[^1], page.Url, StringComparison.Ordinal);
+        }
+        // The alert is of gpt-4o: the gpt-4o-mini view has none, on the tile and the alerts page.
+        Assert.Equal("0", await page.TextContentAsync("#kpi-alerts"));
+
+        // A copied link opens the same view in a fresh tab.
+        await page.ClickAsync("#tabs button[data-page=alerts]");
+        await WaitLoadedAsync(page);
+        Assert.Equal("No data in this range.", await page.TextContentAsync("#alerts-table td"));
+        var link = page.Url;
+        Assert.Contains("#alerts?", link, StringComparison.Ordinal);
+        var copy = await context.NewPageAsync();
+        await copy.GotoAsync(link);
+        await WaitLoadedAsync(copy);
+        foreach (var (select, value) in new[] { ("#range", "24h"), ("#environment", "prod"), ("#model", "gpt-4o-mini"), ("#service", "svc"), ("#prompt", "") })
+        {
+            Assert.Equal(value, await copy.InputValueAsync(select));
+        }
+        Assert.Equal("alerts", await copy.GetAttributeAsync("#tabs button.active", "data-page"));
+        Assert.True(await copy.Locator("#page-overview").IsHiddenAsync());
+        Assert.Equal("No data in this range.", await copy.TextContentAsync("#alerts-table td"));
+        // Back goes to the view before.
+        await page.GoBackAsync();
+        await WaitLoadedAsync(page);
+        Assert.Equal("overview", await page.GetAttributeAsync("#tabs button.active", "data-page"));
+
+        // At 1280 px no page scrolls sideways, with every series shown (the hostile names are long).
+        await page.GotoAsync(url + "/#overview?range=24h");
+        await WaitLoadedAsync(page);
+        foreach (var name in new[] { "overview", "performance", "prompts", "compare", "alerts", "cost" })
+        {
+            await page.ClickAsync($"#tabs button[data-page={name}]");
+            await WaitLoadedAsync(page);
+            var (scroll, width) = (await page.EvaluateAsync<int>("document.documentElement.scrollWidth"), await page.EvaluateAsync<int>("window.innerWidth"));
+            Assert.True(scroll <= width, $"{name}: {scroll} px wide in a {width} px window");
+            await page.ScreenshotAsync(new() { Path = Path.Combine(Shots, $"{name}-1280.png"), FullPage = true });
+        }
+    }
+
+    private static void AssertOneTimeAxis(IReadOnlyList<ChartState> charts)
+    {
+        foreach (var c in charts)
+        {
+            Assert.Equal("time", c.Type);
+            Assert.Equal(0, c.Labels); // no category labels that markers could append to
+            Assert.True(c.Ticks.Length >= 2, $"{c.Id}: {c.Ticks.Length} ticks");
+            for (var i = 1; i < c.Ticks.Length; i++)
+            {
+                Assert.True(c.Ticks[i] > c.Ticks[i - 1], $"{c.Id}: ticks {string.Join(", ", c.TickLabels)} do not increase");
+            }
+            Assert.All(c.Xs, x => Assert.InRange(x!.Value, c.Min, c.Max));
+        }
+    }
+
+    private static async Task<IReadOnlyList<ChartState>> ChartsAsync(IPage page) =>
+        JsonSerializer.Deserialize<List<ChartState>>(await page.EvaluateAsync<JsonElement>(ChartsScript), WebJson)!;
+
+    private static readonly JsonSerializerOptions WebJson = new(JsonSerializerDefaults.Web);
+
+    private static string Shots
+    {
+        get
+        {
+            var shots = Path.Combine(ServersFixture.RepoRoot, ".run", "test-results", "screenshots");
+            Directory.CreateDirectory(shots);
+            return shots;
+        }
+    }
+
+    private static Task<IBrowser> LaunchAsync(IPlaywright playwright) =>
+        playwright.Chromium.LaunchAsync(new() { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox", "--disable-gpu"] });
 
     private static async Task WaitLoadedAsync(IPage page)
     {
