@@ -259,13 +259,22 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
     {
         ArgumentNullException.ThrowIfNull(filter);
         var rows = await clickHouse.QueryAsync($"""
-            SELECT alert_id, rule_id, toString(state) AS state, toString(severity) AS severity, environment, service, prompt_name, prompt_version, request_model,
-                   metric, observed, baseline, threshold, toUInt32(started_at) AS started, toUInt32(ifNull(resolved_at, toDateTime(0))) AS resolved, summary, runbook_url
+            SELECT {AlertColumns}
             FROM alerts FINAL
             WHERE started_at < {range.To.ToUnixTimeSeconds()} AND (resolved_at IS NULL OR resolved_at >= {range.From.ToUnixTimeSeconds()}) AND {filter.Sql()}
             ORDER BY started DESC, alert_id, state
             """, ct);
-        return rows.GroupBy(r => S(r, "alert_id")).Select(g =>
+        return Incidents(rows).OrderByDescending(a => a.State == "firing").ThenByDescending(a => a.StartedAt).ToList();
+    }
+
+    private const string AlertColumns = """
+        alert_id, rule_id, toString(state) AS state, toString(severity) AS severity, environment, service, prompt_name, prompt_version, request_model,
+        metric, observed, baseline, threshold, toUInt32(started_at) AS started, toUInt32(ifNull(resolved_at, toDateTime(0))) AS resolved, summary, runbook_url
+        """;
+
+    // One incident from its FIRING and RESOLVED records.
+    private static IEnumerable<AlertRow> Incidents(IReadOnlyList<JsonElement> rows) =>
+        rows.GroupBy(r => S(r, "alert_id")).Select(g =>
         {
             var firing = g.Any(r => S(r, "state") == "FIRING") ? g.First(r => S(r, "state") == "FIRING") : g.First();
             var isResolved = g.Any(r => S(r, "state") == "RESOLVED");
@@ -275,8 +284,45 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
                 StoredValues.Number(firing, "observed"), firing.GetProperty("baseline").ValueKind == JsonValueKind.Number ? StoredValues.Number(firing, "baseline") : null,
                 StoredValues.Number(firing, "threshold"), DateTimeOffset.FromUnixTimeSeconds(L(firing, "started")),
                 isResolved ? DateTimeOffset.FromUnixTimeSeconds(L(last, "resolved")) : null, S(last, "summary"), S(firing, "runbook_url"));
-        }).OrderByDescending(a => a.State == "firing").ThenByDescending(a => a.StartedAt).ToList();
+        });
+
+    /// <summary>
+    /// One incident for its page, or null: the record, its lifecycle (pending from <c>started_at</c>, firing
+    /// from the first FIRING record's window end, acknowledged, resolved), and its series' metric from well before
+    /// it began to after it ended, with the trailing baseline of the anomaly scorer (median ± 3 robust sigma)
+    /// where that metric is scored.
+    /// </summary>
+    public async Task<AlertDetail?> AlertDetailAsync(string alertId, bool writable, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(alertId);
+        var id = ClickHouseHttp.Quote(alertId);
+        var alert = Incidents(await clickHouse.QueryAsync($"SELECT {AlertColumns} FROM alerts FINAL WHERE alert_id = {id} ORDER BY state", ct)).FirstOrDefault();
+        if (alert is null) return null;
+        // Not FINAL: a re-notify replaces the FIRING record, and the first one's window end is when it fired.
+        var fired = await clickHouse.ScalarAsync($"SELECT toUInt32(min(window_end)) FROM alerts WHERE alert_id = {id} AND state = 'FIRING'", ct);
+        var ack = await new Pipeline.Consumers.SuppressionStore(clickHouse, time).FindAcknowledgementAsync(alertId, ct);
+        var end = alert.ResolvedAt ?? time.GetUtcNow();
+        var lasted = end - alert.StartedAt;
+        var before = lasted < TimeSpan.FromHours(1) ? TimeSpan.FromHours(1) : lasted;
+        var after = alert.ResolvedAt is null ? TimeSpan.Zero : TimeSpan.FromMinutes(Math.Max(30, lasted.TotalMinutes / 2));
+        var to = end + after > time.GetUtcNow() ? time.GetUtcNow() : end + after;
+        var range = new TimeRange(alert.StartedAt - before, to > alert.StartedAt ? to : alert.StartedAt + TimeSpan.FromMinutes(1));
+        if (range.Span > TimeRange.MaxSpan) range = new TimeRange(range.To - TimeRange.MaxSpan, range.To);
+        var series = new SeriesFilter(Empty(alert.PromptName), Empty(alert.PromptVersion), Empty(alert.Model), Empty(alert.Environment), Empty(alert.Service));
+        var points = await TimeSeriesAsync(range, series, ct);
+        var band = (await clickHouse.QueryAsync($"""
+            SELECT toUInt32(window_start) AS ws, baseline_median, baseline_mad
+            FROM anomalies FINAL WHERE {Range("window_start", range)} AND {series.Sql()} AND metric = {ClickHouseHttp.Quote(alert.Metric)} ORDER BY ws
+            """, ct)).Select(r =>
+            {
+                var median = StoredValues.Number(r, "baseline_median");
+                var sigma = 1.4826 * StoredValues.Number(r, "baseline_mad");
+                return new BaselinePoint(DateTimeOffset.FromUnixTimeSeconds(L(r, "ws")), median, median - 3 * sigma, median + 3 * sigma);
+            }).ToList();
+        return new AlertDetail(alert, fired > 0 ? DateTimeOffset.FromUnixTimeSeconds((long)fired) : null, ack?.By, ack?.At, ack?.Note, points, band, writable);
     }
+
+    private static string? Empty(string s) => s.Length == 0 ? null : s;
 
     /// <summary>
     /// Spend per day and per prompt and model. Costs are of the calls that have one; a row whose calls all lack a
@@ -420,6 +466,14 @@ public sealed record Comparison(IReadOnlyList<PromptRow> Series, IReadOnlyList<V
 
 public sealed record AlertRow(string AlertId, string RuleId, string Severity, string State, string Environment, string Service, string PromptName, string PromptVersion, string Model,
     string Metric, double Observed, double? Baseline, double Threshold, DateTimeOffset StartedAt, DateTimeOffset? ResolvedAt, string Summary, string RunbookUrl);
+
+/// <param name="FiredAt">When it went from pending to firing (its first FIRING record's window end).</param>
+/// <param name="Writable">Whether this dashboard accepts acknowledgements and silences.</param>
+public sealed record AlertDetail(AlertRow Alert, DateTimeOffset? FiredAt, string? AckedBy, DateTimeOffset? AckedAt, string? AckNote, TimeSeries Series,
+    IReadOnlyList<BaselinePoint> Baseline, bool Writable);
+
+/// <summary>The anomaly scorer's trailing baseline of one window: median and median ± 3 robust sigma (1.4826 MAD).</summary>
+public sealed record BaselinePoint(DateTimeOffset At, double Median, double Low, double High);
 
 public sealed record CostPoint(string Day, double? CostUsd, long Requests, long UnpricedRequests);
 

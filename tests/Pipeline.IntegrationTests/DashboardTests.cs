@@ -36,15 +36,25 @@ public sealed class DashboardData(ServersFixture servers) : IAsyncLifetime
         // One firing alert, as the alert worker would record it.
         await Writer.ExecuteAsync($"""
             INSERT INTO alerts (alert_id, rule_id, fingerprint, state, severity, prompt_name, prompt_version, request_model, metric, observed, baseline, threshold,
-                window_start, window_end, started_at, summary, recorded_at)
-            VALUES ('a1', 'latency_p95_regression', 'f1', 'FIRING', 'ERROR', 'answer', 'v2', 'gpt-4o', 'latency_p95', 2400, 1000, 2000,
-                now() - 300, now() - 240, now() - 300, 'p95 2400 ms above 2x baseline 1000 ms', now())
+                window_start, window_end, started_at, summary, runbook_url, recorded_at)
+            VALUES ('a1', 'latency_p95_regression', 'f1', 'FIRING', 'ERROR', 'answer', '2.0', 'gpt-4o', 'latency_p95', 2400, 1000, 2000,
+                now() - 300, now() - 240, now() - 300, 'p95 2400 ms above 2x baseline 1000 ms', 'https://runbooks.example.test/latency', now())
             """, ct);
     }
 
-    public async Task<WebApplication> StartAsync(ClickHouseOptions? clickHouse = null)
+    /// <summary>The write token of <see cref="StartAsync"/> with <c>writes</c>; the dashboard is given only its hash.</summary>
+    public const string WriteToken = "test-write-token";
+
+    public async Task<WebApplication> StartAsync(ClickHouseOptions? clickHouse = null, bool writes = false)
     {
-        var app = DashboardApp.Create(new DashboardOptions { Port = 0, MonthlyBudgetUsd = 0.0001 }, clickHouse ?? Writer.Options.AsAnalyst(), TimeProvider.System);
+        var options = new DashboardOptions { Port = 0, MonthlyBudgetUsd = 0.0001 };
+        if (writes)
+        {
+            options.WriterUser = Writer.Options.User;
+            options.WriterPassword = Writer.Options.Password;
+            options.WriteTokenSha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(WriteToken)));
+        }
+        var app = DashboardApp.Create(options, clickHouse ?? Writer.Options.AsAnalyst(), TimeProvider.System);
         await app.StartAsync(TestContext.Current.CancellationToken);
         return app;
     }
@@ -246,6 +256,57 @@ public sealed class DashboardApiTests(DashboardData data) : IClassFixture<Dashbo
             && r.GetProperty("at").GetDateTimeOffset() == new DateTimeOffset(first.UtcTicks - first.UtcTicks % TimeSpan.TicksPerMinute, TimeSpan.Zero));
     }
 
+    [Fact]
+    public async Task AlertWrites_OffByDefault_NeedTokenHeaderAndSameOrigin_SilenceIsTheCliRecord()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using (var readOnly = await data.StartAsync())
+        {
+            using var http = new HttpClient { BaseAddress = new Uri(DashboardApp.Address(readOnly)) };
+            using var detail = await Get(http, "/api/alerts/a1", ct);
+            Assert.False(detail.RootElement.GetProperty("writable").GetBoolean());
+            Assert.Equal("https://runbooks.example.test/latency", detail.RootElement.GetProperty("alert").GetProperty("runbookUrl").GetString());
+            Assert.Equal(2000, detail.RootElement.GetProperty("alert").GetProperty("threshold").GetDouble());
+            Assert.True(detail.RootElement.GetProperty("series").GetProperty("points").GetArrayLength() > 0);
+            using var off = await Post(http, "/api/alerts/a1/silence", """{"by":"eve","for":"1h"}""", DashboardData.WriteToken);
+            Assert.Equal(HttpStatusCode.Forbidden, off.StatusCode);
+            Assert.Contains("writes are off", await off.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+        }
+        await using var app = await data.StartAsync(writes: true);
+        using (var http = new HttpClient { BaseAddress = new Uri(DashboardApp.Address(app)) })
+        {
+            using var unknown = await http.GetAsync(new Uri("/api/alerts/nope", UriKind.Relative), ct);
+            Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+            var body = """{"by":"dana","for":"2h","reason":"rolling back"}""";
+            using var noHeader = await Post(http, "/api/alerts/a1/silence", body, DashboardData.WriteToken, header: false);
+            Assert.Equal(HttpStatusCode.Forbidden, noHeader.StatusCode);
+            using var crossSite = await Post(http, "/api/alerts/a1/silence", body, DashboardData.WriteToken, origin: "http://evil.example.test");
+            Assert.Equal(HttpStatusCode.Forbidden, crossSite.StatusCode);
+            using var wrong = await Post(http, "/api/alerts/a1/silence", body, "wrong-token");
+            Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+            using var tooLong = await Post(http, "/api/alerts/a1/silence", """{"by":"dana","for":"30d"}""", DashboardData.WriteToken);
+            Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
+            Assert.Empty(await new Pipeline.Consumers.SuppressionStore(data.Writer, TimeProvider.System).AllSilencesAsync(ct));
+
+            using var ok = await Post(http, "/api/alerts/a1/silence", body, DashboardData.WriteToken, origin: DashboardApp.Address(app));
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+            // The record `pipeline alerts silences` reads: the incident's series and rule, for two hours.
+            var silence = Assert.Single(await new Pipeline.Consumers.SuppressionStore(data.Writer, TimeProvider.System).ActiveSilencesAsync(TimeProvider.System.GetUtcNow(), ct));
+            Assert.Equal("prompt=answer,version=2.0,model=gpt-4o,rule=latency_p95_regression", silence.Matcher.ToString());
+            Assert.Equal(TimeSpan.FromHours(2), silence.EndsAt - silence.StartsAt);
+            Assert.Equal("dana", silence.CreatedBy);
+        }
+    }
+
+    private static async Task<HttpResponseMessage> Post(HttpClient http, string path, string json, string token, bool header = true, string? origin = null)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(path, UriKind.Relative)) { Content = new StringContent(json, System.Text.Encoding.UTF8, "application/json") };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        if (header) request.Headers.Add("X-Pipeline-Dashboard", "write");
+        if (origin is not null) request.Headers.Add("Origin", origin);
+        return await http.SendAsync(request, TestContext.Current.CancellationToken);
+    }
+
     private static string Iso(int minutes) => Uri.EscapeDataString(TimeProvider.System.GetUtcNow().AddMinutes(minutes).ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture));
 
     private static async Task<JsonDocument> Get(HttpClient http, string path, CancellationToken ct)
@@ -352,7 +413,7 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
 
     private sealed record ChartState(string Id, string Type, int Labels, double Min, double Max, double[] Ticks, string[] TickLabels, double?[] Xs, int Nulls, bool SpanGaps, Mark[] Marks);
 
-    private sealed record Mark(string K, double V, string[] R);
+    private sealed record Mark(string K, double? V, string[] R);
 
     [Fact]
     public async Task Charts_OneTimeAxis_MarkersOnIt_GapsLeftAsGaps()
@@ -380,8 +441,8 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
         foreach (var c in charts)
         {
             var firing = Assert.Single(c.Marks, m => m.K == "firing-a1");
-            Assert.Equal(fired.ToUnixTimeSeconds() / 60, (long)firing.V / 60_000);
-            Assert.InRange(firing.V, c.Min, c.Max);
+            Assert.Equal(fired.ToUnixTimeSeconds() / 60, (long)firing.V!.Value / 60_000);
+            Assert.InRange(firing.V.Value, c.Min, c.Max);
             Assert.Contains(c.Marks, m => m.K.StartsWith("release-", StringComparison.Ordinal) && m.R.Any(r => r.StartsWith("answer@", StringComparison.Ordinal)));
         }
         await page.ScreenshotAsync(new() { Path = Path.Combine(Shots, "overview-24h.png"), FullPage = true });
@@ -458,6 +519,59 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
             Assert.True(scroll <= width, $"{name}: {scroll} px wide in a {width} px window");
             await page.ScreenshotAsync(new() { Path = Path.Combine(Shots, $"{name}-1280.png"), FullPage = true });
         }
+    }
+
+    [Fact]
+    public async Task AlertPage_MetricAroundTheIncident_Lifecycle_AckFromThePageIsWhatTheCliLists()
+    {
+        if (Chromium.Length == 0) Assert.Skip("no system Chromium (/usr/bin/chromium; `make deps` installs it): browser tests not run");
+        var ct = TestContext.Current.CancellationToken;
+        await using var app = await data.StartAsync(writes: true);
+        var url = DashboardApp.Address(app);
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await LaunchAsync(playwright);
+        await using var context = await browser.NewContextAsync(new() { BypassCSP = true, TimezoneId = "UTC", ViewportSize = new() { Width = 1280, Height = 1000 } });
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(url + "/#alerts?range=24h");
+        await WaitLoadedAsync(page);
+        await page.ClickAsync("#alerts-table td[data-key=ruleId] a");
+        await WaitLoadedAsync(page);
+        Assert.Contains("#alert/a1", page.Url, StringComparison.Ordinal);
+        Assert.Equal("alerts", await page.GetAttributeAsync("#tabs button.active", "data-page"));
+        Assert.Equal("https://runbooks.example.test/latency", await page.GetAttributeAsync("#alert-runbook", "href"));
+        Assert.Equal("done", await page.GetAttributeAsync("#alert-lifecycle li[data-step=pending]", "class"));
+        Assert.Equal("done", await page.GetAttributeAsync("#alert-lifecycle li[data-step=firing]", "class"));
+        Assert.Equal("open", await page.GetAttributeAsync("#alert-lifecycle li[data-step=acknowledged]", "class"));
+        Assert.Equal("open", await page.GetAttributeAsync("#alert-lifecycle li[data-step=resolved]", "class"));
+        // The metric from an hour before it began, on the time axis, with its threshold and baseline lines.
+        var chart = Assert.Single(await ChartsAsync(page));
+        AssertOneTimeAxis([chart]);
+        Assert.Contains(chart.Marks, m => m.K == "firing-a1");
+        Assert.True(await page.EvaluateAsync<bool>("() => { const a = window.dashboard.charts['alert-chart'].options.plugins.annotation.annotations; return a.threshold.value === 2000 && a.baseline.value === 1000; }"));
+        var fired = (long)await data.Writer.ScalarAsync("SELECT toUInt32(started_at) FROM alerts WHERE alert_id = 'a1'", ct) * 1000;
+        Assert.True(chart.Min <= fired - 3_600_000, "the chart starts at least an hour before the incident");
+
+        // A wrong token is refused and says so; the right one records the acknowledgement.
+        await page.FillAsync("#write-token", "not-the-token");
+        await page.FillAsync("#write-by", "carol");
+        await page.FillAsync("#ack-note", "rolling back 2.0");
+        await page.ClickAsync("#ack-go");
+        await page.WaitForFunctionAsync("document.getElementById('alert-action-result').textContent.includes('wrong')");
+        await page.FillAsync("#write-token", DashboardData.WriteToken);
+        await page.ClickAsync("#ack-go");
+        await page.WaitForFunctionAsync("document.getElementById('alert-action-result').textContent.startsWith('Acknowledged by carol')");
+        await WaitLoadedAsync(page);
+        Assert.Equal("done", await page.GetAttributeAsync("#alert-lifecycle li[data-step=acknowledged]", "class"));
+        Assert.True(await page.IsDisabledAsync("#ack-go"));
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Shots, "alert.png"), FullPage = true });
+
+        // `pipeline alerts list` shows it.
+        var home = Directory.CreateTempSubdirectory("pipeline-dash-").FullName;
+        var o = data.Writer.Options;
+        var (exit, stdout, stderr) = await PipelineProcess.RunAsync(["alerts", "list", "--set", $"ClickHouse:Url={o.Url}", "--set", $"ClickHouse:User={o.User}",
+            "--set", $"ClickHouse:Password={o.Password}", "--set", $"ClickHouse:Database={o.Database}"], home);
+        Assert.True(exit == 0, stderr);
+        Assert.Contains(stdout.Split('\n'), l => l.Contains(" a1 ", StringComparison.Ordinal) && l.Contains("[acked by carol]", StringComparison.Ordinal));
     }
 
     private static void AssertOneTimeAxis(IReadOnlyList<ChartState> charts)

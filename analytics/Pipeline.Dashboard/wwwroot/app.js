@@ -3,7 +3,9 @@
 // URL hash, so a copied link opens the same view.
 "use strict";
 const FILTERS = ["environment", "service", "model", "prompt"];
-const PAGES = ["overview", "performance", "prompts", "compare", "alerts", "cost"];
+const PAGES = ["overview", "performance", "prompts", "compare", "alerts", "cost", "alert"];
+// A detail page lights its list's tab.
+const TAB_OF = { alert: "alerts" };
 const state = { page: "overview", arg: "", range: "24h", from: null, to: null, environment: "", service: "", model: "", prompt: "", series: [], live: null, charts: {}, seq: 0 };
 // A newer refresh supersedes an older one still waiting for data: the older one must not paint over it.
 class Stale extends Error {}
@@ -31,6 +33,15 @@ function fromHash(hash) {
   if (p.get("from") && p.get("to")) { state.range = "custom"; state.from = p.get("from"); state.to = p.get("to"); } else { state.range = p.get("range") || "24h"; state.from = state.to = null; }
   for (const k of FILTERS) state[k] = p.get(k) || "";
   state.series = p.getAll("series");
+}
+
+// The hash of another page (and its argument) with this view's range and filters.
+function hashFor(page, arg) {
+  const saved = { page: state.page, arg: state.arg };
+  state.page = page; state.arg = arg || "";
+  const hash = toHash();
+  Object.assign(state, saved);
+  return hash;
 }
 
 // Changes of the view go through the hash: the hashchange handler renders, and the back button works.
@@ -107,7 +118,9 @@ function table(node, columns, rows) {
     const tr = el("tr");
     for (const c of columns) {
       const value = row[c.key];
-      const td = el("td", c.format ? c.format(value, row) : value, c.className ? c.className(value, row) : undefined);
+      const text = c.format ? c.format(value, row) : value;
+      const td = el("td", c.link ? null : text, c.className ? c.className(value, row) : undefined);
+      if (c.link) { const a = el("a", text); a.href = c.link(row); td.append(a); }
       td.dataset.key = c.key;
       tr.append(td);
     }
@@ -335,11 +348,39 @@ const pages = {
   },
   async alerts() {
     table($("alerts-table"), [
-      { key: "state", label: "State", className: (v) => `state-${v}` }, { key: "severity", label: "Severity" }, { key: "ruleId", label: "Rule" },
+      { key: "state", label: "State", className: (v) => `state-${v}` }, { key: "severity", label: "Severity" }, { key: "ruleId", label: "Rule", link: (r) => hashFor("alert", r.alertId) },
       { key: "promptName", label: "Series", format: (v, r) => `${v}@${r.promptVersion} · ${r.model}` }, { key: "observed", label: "Observed", format: (v, r) => fmt.metric(r.metric, v) },
       { key: "baseline", label: "Baseline", format: (v, r) => fmt.metric(r.metric, v) }, { key: "threshold", label: "Threshold", format: (v, r) => fmt.metric(r.metric, v) },
       { key: "startedAt", label: "Started", format: fmt.time }, { key: "resolvedAt", label: "Resolved", format: fmt.time }, { key: "summary", label: "Summary", className: () => "wide" },
     ], await api("alerts"));
+  },
+  async alert() {
+    const d = await api(`alerts/${encodeURIComponent(state.arg)}`);
+    const a = d.alert;
+    $("alert-back").href = hashFor("alerts");
+    $("alert-title").textContent = `${a.state === "firing" ? "FIRING" : "RESOLVED"} · ${a.severity} · ${a.ruleId}`;
+    $("alert-title").className = `state-${a.state}`;
+    $("alert-summary").textContent = a.summary;
+    const facts = [["Series", `${a.promptName}@${a.promptVersion} · ${a.model}`], ["Environment / service", `${a.environment || "–"} / ${a.service || "–"}`],
+      ["Metric", a.metric], ["Observed", fmt.metric(a.metric, a.observed)], ["Baseline", fmt.metric(a.metric, a.baseline)], ["Threshold", fmt.metric(a.metric, a.threshold)],
+      ["Alert id", a.alertId]];
+    $("alert-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", k), el("dd", v)]), el("dt", "Runbook"), runbook(a.runbookUrl));
+    const steps = [["pending", "Pending (condition first held)", a.startedAt], ["firing", "Firing", d.firedAt],
+      ["acknowledged", d.ackedBy ? `Acknowledged by ${d.ackedBy}${d.ackNote ? `: ${d.ackNote}` : ""}` : "Acknowledged", d.ackedAt], ["resolved", "Resolved", a.resolvedAt]];
+    $("alert-lifecycle").replaceChildren(...steps.map(([key, label, at]) => {
+      const li = el("li", null, at ? "done" : "open");
+      li.dataset.step = key;
+      li.append(el("span", label), el("span", at ? fmt.time(at) : "not yet", "muted"));
+      return li;
+    }));
+    alertChart(d);
+    const writes = $("alert-writes");
+    writes.textContent = d.writable ? "Writes the same records as pipeline alerts ack | silence. The token is kept in this tab only."
+      : "This dashboard is read-only (writes need Dashboard:WriterUser and Dashboard:WriteTokenSha256); use pipeline alerts ack | silence.";
+    for (const id of ["write-token", "write-by", "ack-note", "silence-for", "ack-go", "silence-go"]) $(id).disabled = !d.writable;
+    $("ack-go").disabled = !d.writable || Boolean(d.ackedBy);
+    $("write-token").value = sessionStorage.getItem("pipeline-write-token") || "";
+    $("write-by").value = sessionStorage.getItem("pipeline-write-by") || "";
   },
   async cost() {
     const c = await api("cost");
@@ -357,13 +398,82 @@ const pages = {
   },
 };
 
+// Only an http(s) runbook becomes a link (a javascript: URL in a rule must not run).
+function runbook(url) {
+  const dd = el("dd");
+  let parsed = null;
+  try { parsed = url ? new URL(url, location.href) : null; } catch { parsed = null; }
+  if (parsed && (parsed.protocol === "https:" || parsed.protocol === "http:")) { const a = el("a", url); a.href = parsed.href; a.rel = "noopener noreferrer"; a.target = "_blank"; a.id = "alert-runbook"; dd.append(a); } else dd.textContent = url || "none";
+  return dd;
+}
+
+// Which point field shows an alert's metric.
+function fieldOf(metric) {
+  if (/p50/.test(metric)) return "latencyP50Ms";
+  if (/p99/.test(metric)) return "latencyP99Ms";
+  if (/latency/.test(metric)) return "latencyP95Ms";
+  if (/error/.test(metric)) return "errorRate";
+  if (/success/.test(metric)) return "successRate";
+  if (/cost/.test(metric)) return "costPerRequest";
+  return "requests";
+}
+
+function alertChart(d) {
+  const a = d.alert;
+  const ts = d.series;
+  const field = fieldOf(a.metric);
+  const points = ts.points.map((p) => ({ ...p, costPerRequest: p.costUsd === null || p.requests - p.unpricedRequests <= 0 ? null : p.costUsd / (p.requests - p.unpricedRequests) }));
+  const format = (v) => fmt.metric(a.metric, v);
+  const plotted = field === "requests" ? fmt.int : field === "costPerRequest" ? fmt.usd : /Rate$/.test(field) ? fmt.pct : fmt.ms;
+  $("alert-chart-caption").textContent = `${a.metric} of ${a.promptName}@${a.promptVersion} · ${a.model}, from before it began to after it ended`;
+  const from = Date.parse(ts.from);
+  const to = Date.parse(ts.to);
+  const marks = markers(from, to, [a], []);
+  const fired = d.firedAt ? Date.parse(d.firedAt) : null;
+  if (fired !== null) marks.pending = { type: "box", xMin: Date.parse(a.startedAt), xMax: fired, backgroundColor: css("--pending"), borderWidth: 0 };
+  if (d.ackedAt && Date.parse(d.ackedAt) <= to) marks.ack = { type: "line", scaleID: "x", value: Date.parse(d.ackedAt), borderColor: css("--series1"), borderWidth: 2, borderDash: [2, 2] };
+  // Threshold and baseline are in the metric's unit when the metric is plotted as itself (traffic rules count per window, so not for them).
+  if (field !== "requests") {
+    marks.threshold = { type: "line", scaleID: "y", value: a.threshold, borderColor: css("--red"), borderWidth: 1, borderDash: [6, 3], label: { display: true, content: `threshold ${format(a.threshold)}`, position: "start", font: { size: 10 }, padding: 2 } };
+    if (a.baseline !== null) marks.baseline = { type: "line", scaleID: "y", value: a.baseline, borderColor: css("--muted"), borderWidth: 1, label: { display: true, content: `baseline ${format(a.baseline)}`, position: "end", font: { size: 10 }, padding: 2 } };
+  }
+  const step = ts.bucketSeconds;
+  const datasets = [{ label: a.metric, data: line(points, field, step), borderColor: css("--series2"), backgroundColor: css("--series2") }];
+  if (d.baseline.length && field !== "requests") {
+    const band = (key) => d.baseline.map((b) => ({ x: Date.parse(b.at), y: Math.max(0, b[key]) }));
+    datasets.push({ label: "baseline −3σ", data: band("low"), borderColor: "transparent", pointRadius: 0, fill: false },
+      { label: "baseline band (median ± 3 robust σ)", data: band("high"), borderColor: "transparent", backgroundColor: css("--band"), pointRadius: 0, fill: "-1" });
+  }
+  timeChart("alert-chart", { from: ts.from, to: ts.to, marks, format: plotted, datasets });
+}
+
+async function write(action, body) {
+  const token = $("write-token").value.trim();
+  const by = $("write-by").value.trim();
+  sessionStorage.setItem("pipeline-write-token", token);
+  sessionStorage.setItem("pipeline-write-by", by);
+  const result = $("alert-action-result");
+  result.textContent = "…";
+  // No cookies: the token travels only in this header, and the custom header marks the request as the page's own.
+  const response = await fetch(`/api/alerts/${encodeURIComponent(state.arg)}/${action}`, {
+    method: "POST", credentials: "omit", headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}`, "X-Pipeline-Dashboard": "write" },
+    body: JSON.stringify({ by, ...body }),
+  });
+  const answer = await response.json().catch(() => ({ detail: `HTTP ${response.status}` }));
+  if (!response.ok) { result.textContent = answer.detail || `HTTP ${response.status}`; result.className = "error"; return; }
+  result.className = "";
+  result.textContent = action === "ack" ? `Acknowledged by ${answer.ackedBy}.` : `Silenced ${answer.matcher} until ${fmt.time(answer.endsAt)} (silence ${answer.silenceId}).`;
+  await render();
+  $("alert-action-result").textContent = result.textContent;
+}
+
 // Puts the state into the controls (after a hash change, or a link opened).
 function syncControls() {
   $("range").value = state.range;
   $("custom").hidden = state.range !== "custom";
   if (state.range === "custom") { $("from").value = (state.from || "").replace(/Z$/, "").slice(0, 16); $("to").value = (state.to || "").replace(/Z$/, "").slice(0, 16); }
   for (const k of FILTERS) { const s = $(k); if (![...s.options].some((o) => o.value === state[k])) s.append(new Option(state[k], state[k])); s.value = state[k]; }
-  document.querySelectorAll("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.page === state.page));
+  document.querySelectorAll("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.page === (TAB_OF[state.page] || state.page)));
   document.querySelectorAll(".page").forEach((s) => { s.hidden = s.id !== `page-${state.page}`; });
 }
 
@@ -401,6 +511,8 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const k of FILTERS) $(k).addEventListener("change", (e) => { state[k] = e.target.value; navigate(); });
   $("compare-go").addEventListener("click", () => { state.page = "compare"; state.series = [...document.querySelectorAll(".pick")].map((p) => p.value).filter(Boolean); navigate(); });
   $("live").addEventListener("change", (e) => { clearInterval(state.live); state.live = e.target.checked ? setInterval(() => render(true), 30000) : null; });
+  $("ack-go").addEventListener("click", () => write("ack", { note: $("ack-note").value.trim() }));
+  $("silence-go").addEventListener("click", () => write("silence", { for: $("silence-for").value, reason: $("ack-note").value.trim() }));
   window.addEventListener("hashchange", () => { fromHash(location.hash); render(); });
   fromHash(location.hash);
   render();
