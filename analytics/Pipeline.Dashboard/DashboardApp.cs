@@ -129,11 +129,23 @@ public static partial class DashboardApp
             WithSeries(r, q, time, async (range, filter) => await q.OverviewAsync(range, filter, ct), ct));
         api.MapGet("/timeseries", (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
             WithSeries(r, q, time, async (range, filter) => await q.TimeSeriesAsync(range, filter, ct), ct));
+        api.MapGet("/prompts/{name}", async (string name, HttpRequest r, DashboardQueries q, CancellationToken ct) =>
+            await With(r, time, async range =>
+            {
+                var filter = Filter(r) with { Prompt = name, Version = null };
+                await q.CheckKnownAsync(filter, ct);
+                return await q.PromptDetailAsync(range, filter, ct) is { } detail ? Results.Json(detail, Json) : Problem(404, $"no calls of prompt '{name}' in this range");
+            }));
         api.MapGet("/compare", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
             await With(r, time, async range =>
             {
                 var series = r.Query["series"].Where(s => !string.IsNullOrEmpty(s)).Select(s => ParseSeries(s!)).ToList();
                 if (series.Count is < 2 or > 3) return Problem(400, "series: give two or three, as prompt@version (example: series=support_answer@1.0&series=support_answer@2.0)");
+                // The verdict is an A/B of versions: another prompt is not a version of this one.
+                if (series.Select(s => s.Prompt).Distinct(StringComparer.Ordinal).Count() > 1)
+                {
+                    return Problem(400, $"series: versions of one prompt only ('{series[0].Prompt}' and '{series.First(s => s.Prompt != series[0].Prompt).Prompt}' are different prompts; the Prompts page sets prompts side by side)");
+                }
                 var scope = Filter(r) with { Prompt = null, Version = null, Model = null };
                 await q.CheckKnownAsync(scope, ct);
                 return Results.Json(await q.CompareAsync(range, series, scope.Scope, ct), Json);

@@ -247,6 +247,60 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
             h.QualityMean, h.Status.ToString().ToLowerInvariant())).ToList(), verdicts);
     }
 
+    /// <summary>
+    /// One prompt over the range, within the filter's environment, service and model: calls per version over
+    /// time, each version's totals, share of traffic and first call, its A/B verdict against the version released
+    /// before it (in the same environment, service and model; <see cref="ReportBuilder.CompareAsync"/> with
+    /// <see cref="AbMinimums.Default"/>), stage time and the top error types. Null when the prompt has no calls in the range.
+    /// </summary>
+    public async Task<PromptDetail?> PromptDetailAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        var bucket = BucketSeconds(range.Span);
+        var where = $"{Range("window_start", range)} AND {filter.Sql()}";
+        var health = (await PromptHealth.QueryAsync(clickHouse, range.From, range.To, Thresholds, filter.Scope, ct)).Where(filter.Matches).ToList();
+        if (health.Count == 0) return null;
+        var points = (await clickHouse.QueryAsync($"""
+            SELECT intDiv(toUInt32(window_start), {bucket}) * {bucket} AS b, prompt_version, sum(calls) AS calls
+            FROM metrics_1m FINAL WHERE {where} GROUP BY b, prompt_version ORDER BY b, prompt_version
+            """, ct)).Select(r => new VersionPoint(DateTimeOffset.FromUnixTimeSeconds(L(r, "b")), S(r, "prompt_version"), L(r, "calls"))).ToList();
+        var released = (await clickHouse.QueryAsync($"""
+            SELECT environment, service, request_model, prompt_version, toUInt32(min(window_start)) AS released
+            FROM metrics_1m WHERE {filter.Sql()} GROUP BY environment, service, request_model, prompt_version
+            """, ct)).ToDictionary(r => (S(r, "environment"), S(r, "service"), S(r, "request_model"), S(r, "prompt_version")), r => L(r, "released"));
+        long First(PromptHealth h) => released.GetValueOrDefault((h.Environment, h.Service, h.Model, h.PromptVersion));
+        var builder = new ReportBuilder(clickHouse);
+        var total = health.Sum(h => h.Calls);
+        var versions = new List<VersionRow>();
+        foreach (var group in health.GroupBy(h => (h.Environment, h.Service, h.Model)))
+        {
+            PromptHealth? previous = null;
+            foreach (var h in group.OrderBy(First).ThenBy(h => h.PromptVersion, StringComparer.Ordinal))
+            {
+                var verdict = previous is null ? null
+                    : await builder.CompareAsync(previous, h, range.From.ToUnixTimeSeconds(), range.To.ToUnixTimeSeconds(), AbMinimums.Default, ct);
+                versions.Add(new VersionRow(h.Environment, h.Service, h.Model, h.PromptVersion, DateTimeOffset.FromUnixTimeSeconds(First(h)), h.Calls,
+                    total == 0 ? 0 : (double)h.Calls / total, h.SuccessRate, h.P50Ms, h.P95Ms, h.Tokens, h.CostUsd, h.CostPerCallUsd, h.UnpricedCalls,
+                    h.Status.ToString().ToLowerInvariant(), previous?.PromptVersion, verdict));
+                previous = h;
+            }
+        }
+        var stages = (await clickHouse.QueryAsync($"""
+            SELECT stage, sum(duration) AS total_ms
+            FROM (SELECT stage_names, stage_duration_sums_ms FROM metrics_1m FINAL WHERE {where})
+            ARRAY JOIN stage_names AS stage, stage_duration_sums_ms AS duration
+            GROUP BY stage ORDER BY total_ms DESC, stage
+            """, ct)).Select(r => (Stage: S(r, "stage"), Total: StoredValues.Number(r, "total_ms"))).ToList();
+        var stageTotal = stages.Sum(t => t.Total);
+        var errors = (await clickHouse.QueryAsync($"""
+            SELECT ifNull(error_type, 'UNKNOWN') AS type, prompt_version, count() AS errors
+            FROM calls FINAL WHERE outcome = 'ERROR' AND {Range("occurred_at", range)} AND {filter.Sql()}
+            GROUP BY type, prompt_version ORDER BY errors DESC, type, prompt_version LIMIT 10
+            """, ct)).Select(r => new ErrorCount(S(r, "type"), S(r, "prompt_version"), L(r, "errors"))).ToList();
+        return new PromptDetail(filter.Prompt ?? "", range.From, range.To, bucket, versions, points,
+            stages.Select(t => new StageShare(t.Stage, t.Total, stageTotal > 0 ? t.Total / stageTotal : 0, total > 0 ? t.Total / total : 0)).ToList(), errors);
+    }
+
     /// <summary>Incidents touching the range, of series in <paramref name="scope"/>.</summary>
     public Task<IReadOnlyList<AlertRow>> AlertsAsync(TimeRange range, SeriesScope scope, CancellationToken ct)
     {
@@ -474,6 +528,23 @@ public sealed record AlertDetail(AlertRow Alert, DateTimeOffset? FiredAt, string
 
 /// <summary>The anomaly scorer's trailing baseline of one window: median and median ± 3 robust sigma (1.4826 MAD).</summary>
 public sealed record BaselinePoint(DateTimeOffset At, double Median, double Low, double High);
+
+/// <param name="Versions">Per environment, service and model, in release order; <c>Verdict</c> is against <c>Predecessor</c>.</param>
+public sealed record PromptDetail(string PromptName, DateTimeOffset From, DateTimeOffset To, int BucketSeconds, IReadOnlyList<VersionRow> Versions,
+    IReadOnlyList<VersionPoint> Points, IReadOnlyList<StageShare> Stages, IReadOnlyList<ErrorCount> Errors);
+
+/// <param name="Share">Of the prompt's calls in the range (all versions, environments, services and models shown).</param>
+/// <param name="FirstCallAt">The version's first minute ever, in this environment, service and model.</param>
+public sealed record VersionRow(string Environment, string Service, string Model, string PromptVersion, DateTimeOffset FirstCallAt, long Requests, double Share,
+    double SuccessRate, double LatencyP50Ms, double LatencyP95Ms, long Tokens, double? CostUsd, double? CostPerRequestUsd, long UnpricedRequests, string Health,
+    string? Predecessor, VersionComparison? Verdict);
+
+public sealed record VersionPoint(DateTimeOffset At, string PromptVersion, long Requests);
+
+/// <param name="MeanPerRequestMs">Stage time over all of the prompt's calls in the range.</param>
+public sealed record StageShare(string Stage, double TotalMs, double Share, double MeanPerRequestMs);
+
+public sealed record ErrorCount(string ErrorType, string PromptVersion, long Errors);
 
 public sealed record CostPoint(string Day, double? CostUsd, long Requests, long UnpricedRequests);
 

@@ -298,6 +298,45 @@ public sealed class DashboardApiTests(DashboardData data) : IClassFixture<Dashbo
         }
     }
 
+    [Fact]
+    public async Task PromptDetail_VersionsInReleaseOrderWithVerdicts_CompareRefusesTwoPrompts()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var app = await data.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(DashboardApp.Address(app)) };
+        var answer = data.Scenario.Events.Where(e => e.PromptName == "answer").ToList();
+        using var doc = await Get(http, "/api/prompts/answer?range=1h", ct);
+        var d = doc.RootElement;
+        var versions = d.GetProperty("versions").EnumerateArray().ToList();
+        Assert.Equal(answer.Select(e => (e.PromptVersion, e.RequestModel)).Distinct().Count(), versions.Count);
+        Assert.Equal(answer.Count, versions.Sum(v => v.GetProperty("requests").GetInt64()));
+        Assert.Equal(1.0, versions.Sum(v => v.GetProperty("share").GetDouble()), 9);
+        Assert.Equal(answer.Count, d.GetProperty("points").EnumerateArray().Sum(p => p.GetProperty("requests").GetInt64()));
+        foreach (var model in versions.GroupBy(v => v.GetProperty("model").GetString()))
+        {
+            // Release order within a model; each later version judged against the one before it, by the report's comparison.
+            var ordered = model.ToList();
+            Assert.Equal(JsonValueKind.Null, ordered[0].GetProperty("verdict").ValueKind);
+            for (var i = 1; i < ordered.Count; i++)
+            {
+                Assert.True(ordered[i].GetProperty("firstCallAt").GetDateTimeOffset() >= ordered[i - 1].GetProperty("firstCallAt").GetDateTimeOffset());
+                Assert.Equal(ordered[i - 1].GetProperty("promptVersion").GetString(), ordered[i].GetProperty("predecessor").GetString());
+                Assert.StartsWith(ordered[i].GetProperty("promptVersion").GetString()!, ordered[i].GetProperty("verdict").GetProperty("verdict").GetString(), StringComparison.Ordinal);
+            }
+        }
+        Assert.Equal(["generation", "retrieval"], d.GetProperty("stages").EnumerateArray().Select(t => t.GetProperty("stage").GetString()));
+        var errors = answer.Count(e => e.Outcome == Pipeline.Schemas.Outcome.Error);
+        Assert.True(d.GetProperty("errors").EnumerateArray().Sum(e => e.GetProperty("errors").GetInt64()) <= errors);
+        Assert.Equal(answer.Where(e => e.Outcome == Pipeline.Schemas.Outcome.Error).GroupBy(e => (e.ErrorType, e.PromptVersion)).Max(g => g.Count()),
+            d.GetProperty("errors")[0].GetProperty("errors").GetInt64());
+
+        using var unknown = await http.GetAsync(new Uri("/api/prompts/nope?range=1h", UriKind.Relative), ct);
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        using var mixed = await http.GetAsync(new Uri($"/api/compare?range=1h&series=answer@1.0&series={Uri.EscapeDataString(DashboardData.HostilePrompt)}@1.0", UriKind.Relative), ct);
+        Assert.Equal(HttpStatusCode.BadRequest, mixed.StatusCode);
+        Assert.Contains("versions of one prompt only", await mixed.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+    }
+
     private static async Task<HttpResponseMessage> Post(HttpClient http, string path, string json, string token, bool header = true, string? origin = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(path, UriKind.Relative)) { Content = new StringContent(json, System.Text.Encoding.UTF8, "application/json") };
@@ -328,7 +367,7 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
     private static readonly string Chromium = new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser" }.FirstOrDefault(File.Exists) ?? "";
 
     [Fact]
-    public async Task EveryPage_ShowsTheApiNumbers_RangeAndPromptChangeThem_HostileNameIsText()
+    public async Task EveryPage_ShowsTheApiNumbers_FitsAt1280_RangeAndPromptChangeThem_HostileNameIsText()
     {
         if (Chromium.Length == 0) Assert.Skip("no system Chromium (/usr/bin/chromium; `make deps` installs it): browser tests not run");
         var ct = TestContext.Current.CancellationToken;
@@ -341,7 +380,7 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
         await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = Chromium, Headless = true, Args = ["--no-sandbox", "--disable-gpu"] });
         // The page's own defence is textContent; bypassing its CSP here (which also lets Playwright evaluate
         // its waits) checks that defence without the second one.
-        await using var context = await browser.NewContextAsync(new() { BypassCSP = true });
+        await using var context = await browser.NewContextAsync(new() { BypassCSP = true, TimezoneId = "UTC", ViewportSize = new() { Width = 1280, Height = 900 } });
         var page = await context.NewPageAsync();
         var dialogs = 0;
         page.Dialog += (_, d) => { dialogs++; _ = d.DismissAsync(); };
@@ -357,6 +396,7 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
         Assert.Equal(overview.RootElement.GetProperty("requests").GetInt64().ToString("N0", System.Globalization.CultureInfo.InvariantCulture),
             await page.TextContentAsync("#kpi-requests"));
         Assert.Equal("1", await page.TextContentAsync("#kpi-alerts"));
+        await AssertFitsAsync(page, "overview");
         await page.ScreenshotAsync(new() { Path = Path.Combine(shots, "overview.png"), FullPage = true });
 
         // Prompt selection narrows the numbers.
@@ -374,6 +414,7 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
         Assert.Equal(0, await page.Locator("#prompts-table script").CountAsync());
         Assert.Equal(overview.RootElement.GetProperty("requests").GetInt64(),
             (await page.Locator("#prompts-table td[data-key=requests]").AllTextContentsAsync()).Sum(t => long.Parse(t.Replace(",", "", StringComparison.Ordinal), System.Globalization.CultureInfo.InvariantCulture)));
+        await AssertFitsAsync(page, "prompts");
         await page.ScreenshotAsync(new() { Path = Path.Combine(shots, "prompts.png"), FullPage = true });
 
         // Every other page loads without an error message.
@@ -383,6 +424,7 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
             await WaitLoadedAsync(page);
             Assert.True(await page.Locator("#message").IsHiddenAsync() || (await page.TextContentAsync("#message"))?.Length == 0,
                 $"{name}: {await page.TextContentAsync("#message")}");
+            await AssertFitsAsync(page, name);
             await page.ScreenshotAsync(new() { Path = Path.Combine(shots, $"{name}.png"), FullPage = true });
         }
         await page.ClickAsync("#tabs button[data-page=alerts]");
@@ -459,7 +501,7 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
     }
 
     [Fact]
-    public async Task Url_RestoresTheView_FiltersShowTheApiNumbers_PagesFit1280()
+    public async Task Url_RestoresTheView_FiltersShowTheApiNumbers_DarkTheme()
     {
         if (Chromium.Length == 0) Assert.Skip("no system Chromium (/usr/bin/chromium; `make deps` installs it): browser tests not run");
         var ct = TestContext.Current.CancellationToken;
@@ -508,17 +550,17 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
         await WaitLoadedAsync(page);
         Assert.Equal("overview", await page.GetAttributeAsync("#tabs button.active", "data-page"));
 
-        // At 1280 px no page scrolls sideways, with every series shown (the hostile names are long).
-        await page.GotoAsync(url + "/#overview?range=24h");
+        // Numbers for people: durations in ms or s, money in $, a robust z-score past 99 capped.
+        Assert.Equal(["850 ms", "1.24 s", "$0.0042", "$12.50", "12.35%", ">99", "-3.2"], await page.EvaluateAsync<string[]>(
+            "() => [fmt.ms(850), fmt.ms(1240), fmt.usd(0.0042), fmt.usd(12.5), fmt.pct(0.12345), fmt.score(12490569.6), fmt.score(-3.21)]"));
+
+
+        // A dark system theme gets the dark palette.
+        await page.EmulateMediaAsync(new() { ColorScheme = ColorScheme.Dark });
+        await page.ClickAsync("#tabs button[data-page=overview]");
         await WaitLoadedAsync(page);
-        foreach (var name in new[] { "overview", "performance", "prompts", "compare", "alerts", "cost" })
-        {
-            await page.ClickAsync($"#tabs button[data-page={name}]");
-            await WaitLoadedAsync(page);
-            var (scroll, width) = (await page.EvaluateAsync<int>("document.documentElement.scrollWidth"), await page.EvaluateAsync<int>("window.innerWidth"));
-            Assert.True(scroll <= width, $"{name}: {scroll} px wide in a {width} px window");
-            await page.ScreenshotAsync(new() { Path = Path.Combine(Shots, $"{name}-1280.png"), FullPage = true });
-        }
+        Assert.Equal("rgb(13, 17, 23)", await page.EvaluateAsync<string>("getComputedStyle(document.body).backgroundColor"));
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Shots, "overview-dark.png") });
     }
 
     [Fact]
@@ -572,6 +614,51 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
             "--set", $"ClickHouse:Password={o.Password}", "--set", $"ClickHouse:Database={o.Database}"], home);
         Assert.True(exit == 0, stderr);
         Assert.Contains(stdout.Split('\n'), l => l.Contains(" a1 ", StringComparison.Ordinal) && l.Contains("[acked by carol]", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task PromptPage_VersionsOverTime_VerdictsOnce_CompareStatesTheVerdictOnce()
+    {
+        if (Chromium.Length == 0) Assert.Skip("no system Chromium (/usr/bin/chromium; `make deps` installs it): browser tests not run");
+        var ct = TestContext.Current.CancellationToken;
+        await using var app = await data.StartAsync();
+        var url = DashboardApp.Address(app);
+        using var http = new HttpClient { BaseAddress = new Uri(url) };
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await LaunchAsync(playwright);
+        await using var context = await browser.NewContextAsync(new() { BypassCSP = true, TimezoneId = "UTC", ViewportSize = new() { Width = 1280, Height = 1000 } });
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(url + "/#prompts?range=1h");
+        await WaitLoadedAsync(page);
+        await page.ClickAsync("#prompts-table td[data-key=promptName] a >> text=answer");
+        await WaitLoadedAsync(page);
+        Assert.Contains("#prompt/answer", page.Url, StringComparison.Ordinal);
+        using var detail = JsonDocument.Parse(await http.GetStringAsync(new Uri("/api/prompts/answer?range=1h", UriKind.Relative), ct));
+        var versions = detail.RootElement.GetProperty("versions").EnumerateArray().ToList();
+        Assert.Equal(versions.Sum(v => v.GetProperty("requests").GetInt64()).ToString("N0", System.Globalization.CultureInfo.InvariantCulture), await page.TextContentAsync("#prompt-requests"));
+        Assert.Equal(versions.Select(v => v.GetProperty("verdict").ValueKind == JsonValueKind.Null ? "first version" : v.GetProperty("verdict").GetProperty("verdict").GetString()),
+            await page.Locator("#versions-table td[data-key=verdict]").AllTextContentsAsync());
+        Assert.Equal(versions.Count, await page.Locator("#release-timeline li").CountAsync());
+        var charts = (await ChartsAsync(page)).Where(c => c.Id is "versions-chart" or "share-chart").ToList();
+        Assert.Equal(2, charts.Count);
+        AssertOneTimeAxis(charts);
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Shots, "prompt.png"), FullPage = true });
+
+        // Compare: the later pickers offer only versions of the first one's prompt, and the verdict is said once.
+        await page.GotoAsync(url + "/#compare?range=1h&series=answer@1.0@gpt-4o&series=answer@2.0@gpt-4o");
+        await WaitLoadedAsync(page);
+        Assert.All(await page.Locator(".pick:nth-of-type(2) option").AllTextContentsAsync(), o => Assert.True(o == "—" || o.StartsWith("answer@", StringComparison.Ordinal), o));
+        using var compare = JsonDocument.Parse(await http.GetStringAsync(new Uri("/api/compare?range=1h&series=answer@1.0@gpt-4o&series=answer@2.0@gpt-4o", UriKind.Relative), ct));
+        var verdict = compare.RootElement.GetProperty("verdicts")[0].GetProperty("verdict").GetString();
+        Assert.Equal([verdict!], await page.Locator("#verdicts li").AllTextContentsAsync());
+    }
+
+    /// <summary>At 1280 px no page scrolls sideways (the hostile prompt names are long, the alert summary too).</summary>
+    private static async Task AssertFitsAsync(IPage page, string name)
+    {
+        var (scroll, width) = (await page.EvaluateAsync<int>("document.documentElement.scrollWidth"), await page.EvaluateAsync<int>("window.innerWidth"));
+        Assert.Equal(1280, width);
+        Assert.True(scroll <= width, $"{name}: {scroll} px wide in a {width} px window");
     }
 
     private static void AssertOneTimeAxis(IReadOnlyList<ChartState> charts)

@@ -3,9 +3,9 @@
 // URL hash, so a copied link opens the same view.
 "use strict";
 const FILTERS = ["environment", "service", "model", "prompt"];
-const PAGES = ["overview", "performance", "prompts", "compare", "alerts", "cost", "alert"];
+const PAGES = ["overview", "performance", "prompts", "compare", "alerts", "cost", "alert", "prompt"];
 // A detail page lights its list's tab.
-const TAB_OF = { alert: "alerts" };
+const TAB_OF = { alert: "alerts", prompt: "prompts" };
 const state = { page: "overview", arg: "", range: "24h", from: null, to: null, environment: "", service: "", model: "", prompt: "", series: [], live: null, charts: {}, seq: 0 };
 // A newer refresh supersedes an older one still waiting for data: the older one must not paint over it.
 class Stale extends Error {}
@@ -263,19 +263,35 @@ async function loadFilters(reload) {
   fill($("service"), all.map((p) => p.service), "All");
   fill($("model"), all.map((p) => p.model), "All");
   fill($("prompt"), all.map((p) => p.promptName), "All prompts");
-  const inScope = all.filter((p) => FILTERS.every((k) => !state[k] || p[k === "prompt" ? "promptName" : k] === state[k]));
+  choices.inScope = all.filter((p) => FILTERS.every((k) => !state[k] || p[k === "prompt" ? "promptName" : k] === state[k]));
+  fillPicks(state.series);
+}
+
+// The compare pickers: after the first, only versions of the first one's prompt (a verdict compares versions).
+function fillPicks(series) {
+  const key = (p) => `${p.promptName}@${p.promptVersion}@${p.model}`;
+  const inScope = choices.inScope || [];
+  const first = series[0] || (inScope[0] ? key(inScope[0]) : "");
+  const prompt = first.split("@")[0];
   document.querySelectorAll(".pick").forEach((pick, i) => {
-    const key = (p) => `${p.promptName}@${p.promptVersion}@${p.model}`;
-    const chosen = state.series[i] || "";
-    pick.replaceChildren(new Option("—", ""), ...inScope.map((p) => new Option(`${p.promptName}@${p.promptVersion} (${p.model})`, key(p))));
+    const offered = i === 0 ? inScope : inScope.filter((p) => p.promptName === prompt);
+    const chosen = series[i] || "";
+    pick.replaceChildren(new Option("—", ""), ...offered.map((p) => new Option(`${p.promptName}@${p.promptVersion} (${p.model})`, key(p))));
     if (chosen && ![...pick.options].some((o) => o.value === chosen)) pick.append(new Option(chosen, chosen));
-    pick.value = chosen || (state.series.length === 0 && i < 2 && inScope[i] ? key(inScope[i]) : "");
+    pick.value = chosen || (series.length === 0 && i < 2 && offered[i] ? key(offered[i]) : "");
   });
 }
 
 const pages = {
   async overview() {
-    const [o, ts, alerts, recs] = await Promise.all([api("overview"), api("timeseries"), api("alerts"), api("recommendations")]);
+    // Recommendations take longest (they run the A/B comparisons): they follow when ready and hold nothing up.
+    const seq = state.seq;
+    const list = $("recommendations");
+    list.replaceChildren(el("li", "…", "muted"));
+    api("recommendations").then((recs) => {
+      if (seq === state.seq) list.replaceChildren(...(recs.length ? recs.map((r) => el("li", r.message, `rec-${r.severity}`)) : [el("li", "Nothing to recommend in this range.", "muted")]));
+    }, (e) => { if (!(e instanceof Stale) && seq === state.seq) list.replaceChildren(el("li", e.message, "muted")); });
+    const [o, ts, alerts] = await Promise.all([api("overview"), api("timeseries"), api("alerts")]);
     const p = o.previous || {};
     kpis($("kpis"), [
       { label: "Requests", value: fmt.int(o.requests), id: "kpi-requests", now: o.requests, before: p.requests, kind: "count" },
@@ -298,8 +314,6 @@ const pages = {
       { label: "p50", data: line(ts.points, "latencyP50Ms", ts.bucketSeconds), borderColor: css("--series1"), backgroundColor: css("--series1") },
       { label: "p95", data: line(ts.points, "latencyP95Ms", ts.bucketSeconds), borderColor: css("--series2"), backgroundColor: css("--series2") }] });
     timeChart("overview-cost-chart", { ...base, format: fmt.usd, datasets: [{ label: "cost", data: line(ts.points, "costUsd", ts.bucketSeconds), borderColor: css("--series3"), backgroundColor: css("--series3") }] });
-    const list = $("recommendations");
-    list.replaceChildren(...(recs.length ? recs.map((r) => el("li", r.message, `rec-${r.severity}`)) : [el("li", "Nothing to recommend in this range.", "muted")]));
   },
   async performance() {
     const [ts, alerts] = await Promise.all([api("timeseries"), api("alerts")]);
@@ -324,7 +338,7 @@ const pages = {
   async prompts() {
     const rows = await api("prompts");
     table($("prompts-table"), [
-      { key: "promptName", label: "Prompt" }, { key: "promptVersion", label: "Version" }, { key: "model", label: "Model" },
+      { key: "promptName", label: "Prompt", link: (r) => hashFor("prompt", r.promptName) }, { key: "promptVersion", label: "Version" }, { key: "model", label: "Model" },
       // Sampled series show an estimate with its 95% bound.
       { key: "requests", label: "Requests", format: (v, r) => (r.estimated ? `~${fmt.int(v)} ±${fmt.int(r.requestsBound)}` : fmt.int(v)) }, { key: "successRate", label: "Success", format: fmt.pct },
       { key: "latencyP50Ms", label: "p50", format: fmt.ms }, { key: "latencyP95Ms", label: "p95", format: fmt.ms }, { key: "latencyP99Ms", label: "p99", format: fmt.ms },
@@ -341,10 +355,8 @@ const pages = {
       { key: "successRate", label: "Success", format: fmt.pct }, { key: "latencyP95Ms", label: "p95", format: fmt.ms }, { key: "costPerRequestUsd", label: "Cost/req", format: (v) => fmt.cost(v) },
       { key: "health", label: "Health", className: (v) => `health-${v}` },
     ], result.series);
-    // A test without enough data on both sides has null statistics: only the verdict (which says so) is shown for it.
-    const details = (v) => [v.successP === null ? null : `success p=${Number(v.successP).toFixed(4)}`,
-      v.p95DiffLowMs === null ? null : `p95 difference ${fmt.ms(v.p95DiffLowMs)} … ${fmt.ms(v.p95DiffHighMs)}, 95% CI`].filter(Boolean).join("; ");
-    $("verdicts").replaceChildren(...result.verdicts.map((v) => el("li", details(v) ? `${v.verdict} (${details(v)})` : v.verdict)));
+    // The verdict already states each finding with its interval or p-value, or why a test was not run: said once.
+    $("verdicts").replaceChildren(...result.verdicts.map((v) => el("li", v.verdict)));
   },
   async alerts() {
     table($("alerts-table"), [
@@ -353,6 +365,43 @@ const pages = {
       { key: "baseline", label: "Baseline", format: (v, r) => fmt.metric(r.metric, v) }, { key: "threshold", label: "Threshold", format: (v, r) => fmt.metric(r.metric, v) },
       { key: "startedAt", label: "Started", format: fmt.time }, { key: "resolvedAt", label: "Resolved", format: fmt.time }, { key: "summary", label: "Summary", className: () => "wide" },
     ], await api("alerts"));
+  },
+  async prompt() {
+    const d = await api(`prompts/${encodeURIComponent(state.arg)}`, { prompt: null });
+    $("prompt-back").href = hashFor("prompts");
+    $("prompt-title").textContent = d.promptName;
+    const requests = d.versions.reduce((n, v) => n + v.requests, 0);
+    const priced = d.versions.filter((v) => v.costUsd !== null);
+    kpis($("prompt-kpis"), [
+      { label: "Requests", value: fmt.int(requests), id: "prompt-requests" }, { label: "Versions", value: fmt.int(new Set(d.versions.map((v) => v.promptVersion)).size) },
+      { label: "Cost", value: priced.length ? fmt.usd(priced.reduce((n, v) => n + v.costUsd, 0)) : "unpriced", id: "prompt-cost" },
+      { label: "Tokens", value: fmt.int(d.versions.reduce((n, v) => n + v.tokens, 0)), id: "prompt-tokens" },
+    ]);
+    const names = [...new Set(d.points.map((p) => p.promptVersion))].sort();
+    const colours = ["--series1", "--series2", "--series3", "--green", "--red", "--yellow", "--muted"];
+    const buckets = [...new Set(d.points.map((p) => Date.parse(p.at)))].sort((a, b) => a - b);
+    const byBucket = new Map(buckets.map((b) => [b, new Map()]));
+    for (const p of d.points) byBucket.get(Date.parse(p.at)).set(p.promptVersion, p.requests);
+    const releases = d.versions.map((v) => ({ at: v.firstCallAt, promptName: d.promptName, promptVersion: v.promptVersion }));
+    const marks = markers(Date.parse(d.from), Date.parse(d.to), [], releases);
+    // One line per version over buckets with data; a bucket without that version is null (a gap), never 0.
+    const perVersion = (value) => names.map((n, i) => ({ label: n, borderColor: css(colours[i % colours.length]), backgroundColor: css(colours[i % colours.length]),
+      data: line(buckets.map((b) => ({ at: new Date(b).toISOString(), v: value(b, n) })), "v", d.bucketSeconds) }));
+    timeChart("versions-chart", { from: d.from, to: d.to, marks, format: fmt.int, datasets: perVersion((b, n) => byBucket.get(b).get(n) ?? null) });
+    const shareOf = (b, n) => { const m = byBucket.get(b); const all = [...m.values()].reduce((x, y) => x + y, 0); return all ? (m.get(n) || 0) / all : null; };
+    timeChart("share-chart", { from: d.from, to: d.to, marks, format: fmt.pct, yMax: 1, datasets: perVersion(shareOf) });
+    table($("versions-table"), [
+      { key: "promptVersion", label: "Version" }, { key: "model", label: "Series", format: (v, r) => `${r.environment}/${r.service} · ${v}` },
+      { key: "firstCallAt", label: "First call", format: fmt.time }, { key: "requests", label: "Requests", format: fmt.int }, { key: "share", label: "Share", format: fmt.pct },
+      { key: "successRate", label: "Success", format: fmt.pct }, { key: "latencyP95Ms", label: "p95", format: fmt.ms }, { key: "costPerRequestUsd", label: "Cost/req", format: (v) => fmt.cost(v) },
+      { key: "tokens", label: "Tokens", format: fmt.int }, { key: "health", label: "Health", className: (v) => `health-${v}` },
+      { key: "verdict", label: "Against the version before", format: (v, r) => (v ? v.verdict : r.predecessor ? "–" : "first version"), className: () => "wide" },
+    ], d.versions);
+    const timeline = [...d.versions].sort((a, b) => Date.parse(a.firstCallAt) - Date.parse(b.firstCallAt));
+    $("release-timeline").replaceChildren(...timeline.map((v) => el("li", `${fmt.time(v.firstCallAt)} · ${d.promptName}@${v.promptVersion} first called (${v.environment}/${v.service} · ${v.model})`)));
+    table($("stages-table"), [{ key: "stage", label: "Stage" }, { key: "share", label: "Share of stage time", format: fmt.pct }, { key: "meanPerRequestMs", label: "Per request", format: fmt.ms },
+      { key: "totalMs", label: "Total", format: fmt.ms }], d.stages);
+    table($("errors-table"), [{ key: "errorType", label: "Error type" }, { key: "promptVersion", label: "Version" }, { key: "errors", label: "Errors", format: fmt.int }], d.errors);
   },
   async alert() {
     const d = await api(`alerts/${encodeURIComponent(state.arg)}`);
@@ -509,6 +558,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("range").addEventListener("change", (e) => { state.range = e.target.value; $("custom").hidden = state.range !== "custom"; if (state.range !== "custom") navigate(); });
   $("apply").addEventListener("click", () => { state.from = $("from").value ? $("from").value + "Z" : null; state.to = $("to").value ? $("to").value + "Z" : null; navigate(); });
   for (const k of FILTERS) $(k).addEventListener("change", (e) => { state[k] = e.target.value; navigate(); });
+  document.querySelector(".pick").addEventListener("change", (e) => fillPicks([e.target.value]));
   $("compare-go").addEventListener("click", () => { state.page = "compare"; state.series = [...document.querySelectorAll(".pick")].map((p) => p.value).filter(Boolean); navigate(); });
   $("live").addEventListener("change", (e) => { clearInterval(state.live); state.live = e.target.checked ? setInterval(() => render(true), 30000) : null; });
   $("ack-go").addEventListener("click", () => write("ack", { note: $("ack-note").value.trim() }));
