@@ -236,6 +236,13 @@ public sealed class DashboardApiTests(DashboardData data) : IClassFixture<Dashbo
         Assert.Equal(0, exportAlerts.RootElement.GetArrayLength());
         using var unknown = await http.GetAsync(new Uri("/api/alerts?range=24h&model=no_such_model", UriKind.Relative), ct);
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        // `pipeline export` takes the same filter.
+        var o = data.Writer.Options;
+        var (exit, stdout, stderr) = await PipelineProcess.RunAsync(["export", "--view", "calls", "--range", "1h", "--format", "json", "--model", "gpt-4o-mini", "--environment", "prod",
+            "--set", $"ClickHouse:Url={o.Url}", "--set", $"ClickHouse:User={o.User}", "--set", $"ClickHouse:Password={o.Password}", "--set", $"ClickHouse:Database={o.Database}"],
+            Directory.CreateTempSubdirectory("pipeline-dash-").FullName);
+        Assert.True(exit == 0, stderr);
+        Assert.Equal(mini, JsonDocument.Parse(stdout).RootElement.GetArrayLength());
 
         // The previous period of the same length: the last 4 hours hold every call and the 4 before them none;
         // the last 150 minutes leave the staging calls to the period before.
