@@ -365,9 +365,11 @@ public sealed class DashboardApiTests(DashboardData data) : IClassFixture<Dashbo
 }
 
 /// <summary>
-/// The pages in headless Chromium (Debian's, driven by Playwright): each page loads, the numbers shown match
-/// the API, the time range and prompt selection change them, a hostile prompt name renders as text.
-/// Screenshots go to .run/test-results/screenshots. Skips, saying why, where Chromium is missing.
+/// The pages in headless Chromium (Debian's, driven by Playwright): each page loads and fits 1280 px, the numbers
+/// shown match the API, the time range and the filters change them, every chart has one increasing time axis with
+/// the markers on it, a copied link restores the view, the alert page acknowledges as the CLI does, a hostile
+/// prompt name renders as text. Screenshots go to .run/test-results/screenshots. Skips, saying why, where
+/// Chromium is missing.
 /// </summary>
 public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<DashboardData>
 {
@@ -404,6 +406,7 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
             await page.TextContentAsync("#kpi-requests"));
         Assert.Equal("1", await page.TextContentAsync("#kpi-alerts"));
         await AssertFitsAsync(page, "overview");
+        AssertOneTimeAxis(await ChartsAsync(page));
         await page.ScreenshotAsync(new() { Path = Path.Combine(shots, "overview.png"), FullPage = true });
 
         // Prompt selection narrows the numbers.
@@ -432,6 +435,7 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
             Assert.True(await page.Locator("#message").IsHiddenAsync() || (await page.TextContentAsync("#message"))?.Length == 0,
                 $"{name}: {await page.TextContentAsync("#message")}");
             await AssertFitsAsync(page, name);
+            AssertOneTimeAxis(await ChartsAsync(page)); // every chart drawn so far, this page's too
             await page.ScreenshotAsync(new() { Path = Path.Combine(shots, $"{name}.png"), FullPage = true });
         }
         await page.ClickAsync("#tabs button[data-page=alerts]");
@@ -465,50 +469,7 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
     private sealed record Mark(string K, double? V, string[] R);
 
     [Fact]
-    public async Task Charts_OneTimeAxis_MarkersOnIt_GapsLeftAsGaps()
-    {
-        if (Chromium.Length == 0) Assert.Skip("no system Chromium (/usr/bin/chromium; `make deps` installs it): browser tests not run");
-        var ct = TestContext.Current.CancellationToken;
-        await using var app = await data.StartAsync();
-        var url = DashboardApp.Address(app);
-        using var playwright = await Playwright.CreateAsync();
-        await using var browser = await LaunchAsync(playwright);
-        await using var context = await browser.NewContextAsync(new() { BypassCSP = true, TimezoneId = "UTC", ViewportSize = new() { Width = 1400, Height = 1000 } });
-        var page = await context.NewPageAsync();
-        var fired = DateTimeOffset.FromUnixTimeSeconds((long)await data.Writer.ScalarAsync("SELECT toUInt32(started_at) FROM alerts WHERE alert_id = 'a1'", ct));
-
-        // 24 hours: the staging calls three hours back, an hour and more of nothing, then the rest.
-        await page.GotoAsync(url + "/#overview?range=24h");
-        await WaitLoadedAsync(page);
-        var charts = await ChartsAsync(page);
-        Assert.Equal(["errors-chart", "overview-cost-chart", "overview-latency-chart", "requests-chart"], charts.Select(c => c.Id).Order(StringComparer.Ordinal));
-        AssertOneTimeAxis(charts);
-        var requests = charts.Single(c => c.Id == "requests-chart");
-        Assert.False(requests.SpanGaps);
-        Assert.True(requests.Nulls >= 1, "the empty hours between the staging calls and the rest are a gap (a null point), not a line");
-        // The incident's FIRING marker, on every overview chart, in the minute it started.
-        foreach (var c in charts)
-        {
-            var firing = Assert.Single(c.Marks, m => m.K == "firing-a1");
-            Assert.Equal(fired.ToUnixTimeSeconds() / 60, (long)firing.V!.Value / 60_000);
-            Assert.InRange(firing.V.Value, c.Min, c.Max);
-            Assert.Contains(c.Marks, m => m.K.StartsWith("release-", StringComparison.Ordinal) && m.R.Any(r => r.StartsWith("answer@", StringComparison.Ordinal)));
-        }
-        await page.ScreenshotAsync(new() { Path = Path.Combine(Shots, "overview-24h.png"), FullPage = true });
-
-        // Every other chart too, on the one-hour range (minute buckets).
-        foreach (var name in new[] { "overview", "performance", "cost" })
-        {
-            await page.GotoAsync(url + $"/#{name}?range=1h");
-            await WaitLoadedAsync(page);
-            var these = await ChartsAsync(page);
-            Assert.NotEmpty(these);
-            AssertOneTimeAxis(these);
-        }
-    }
-
-    [Fact]
-    public async Task Url_RestoresTheView_FiltersShowTheApiNumbers_DarkTheme()
+    public async Task Charts_OneTimeAxis_MarkersOnIt_GapsAsGaps_Filters_UrlRestoresTheView_DarkTheme()
     {
         if (Chromium.Length == 0) Assert.Skip("no system Chromium (/usr/bin/chromium; `make deps` installs it): browser tests not run");
         var ct = TestContext.Current.CancellationToken;
@@ -522,9 +483,27 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
         await page.GotoAsync(url);
         await WaitLoadedAsync(page);
 
-        // Filters: the tiles show what the API says for the same filter.
+        // 24 hours: the staging calls three hours back, an hour and more of nothing, then the rest. Every chart
+        // on one time axis, the gap left a gap, the incident's FIRING marker in the minute it started.
         await page.SelectOptionAsync("#range", "24h");
         await WaitLoadedAsync(page);
+        var fired = DateTimeOffset.FromUnixTimeSeconds((long)await data.Writer.ScalarAsync("SELECT toUInt32(min(started_at)) FROM alerts WHERE alert_id = 'a1'", ct));
+        var charts = await ChartsAsync(page);
+        Assert.Equal(["errors-chart", "overview-cost-chart", "overview-latency-chart", "requests-chart"], charts.Select(c => c.Id).Order(StringComparer.Ordinal));
+        AssertOneTimeAxis(charts);
+        var requests = charts.Single(c => c.Id == "requests-chart");
+        Assert.False(requests.SpanGaps);
+        Assert.True(requests.Nulls >= 1, "the empty hours between the staging calls and the rest are a gap (a null point), not a line");
+        foreach (var c in charts)
+        {
+            var firing = Assert.Single(c.Marks, m => m.K == "firing-a1");
+            Assert.Equal(fired.ToUnixTimeSeconds() / 60, (long)firing.V!.Value / 60_000);
+            Assert.InRange(firing.V.Value, c.Min, c.Max);
+            Assert.Contains(c.Marks, m => m.K.StartsWith("release-", StringComparison.Ordinal) && m.R.Any(r => r.StartsWith("answer@", StringComparison.Ordinal)));
+        }
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Shots, "overview-24h.png"), FullPage = true });
+
+        // Filters: the tiles show what the API says for the same filter.
         foreach (var (select, value, query) in new[] { ("#environment", "staging", "environment=staging"), ("#environment", "prod", "environment=prod"), ("#model", "gpt-4o-mini", "environment=prod&model=gpt-4o-mini"), ("#service", "svc", "environment=prod&model=gpt-4o-mini&service=svc") })
         {
             await page.SelectOptionAsync(select, value);
@@ -597,7 +576,7 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
         AssertOneTimeAxis([chart]);
         Assert.Contains(chart.Marks, m => m.K == "firing-a1");
         Assert.True(await page.EvaluateAsync<bool>("() => { const a = window.dashboard.charts['alert-chart'].options.plugins.annotation.annotations; return a.threshold.value === 2000 && a.baseline.value === 1000; }"));
-        var fired = (long)await data.Writer.ScalarAsync("SELECT toUInt32(started_at) FROM alerts WHERE alert_id = 'a1'", ct) * 1000;
+        var fired = (long)await data.Writer.ScalarAsync("SELECT toUInt32(min(started_at)) FROM alerts WHERE alert_id = 'a1'", ct) * 1000;
         Assert.True(chart.Min <= fired - 3_600_000, "the chart starts at least an hour before the incident");
 
         // A wrong token is refused and says so; the right one records the acknowledgement.
