@@ -18,10 +18,11 @@ if (( ${#need[@]} > 0 )); then
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 root="$(cd "$(dirname "$0")/.." && pwd)"
-# The dashboard's chart library, bundled into the assembly at build time (the page never uses a CDN).
-if [[ ! -d "$root/analytics/Pipeline.Dashboard/node_modules/chart.js" ]]; then
+# The dashboard's chart library, date adapter and annotation plugin, bundled into the assembly at build time
+# (the page never uses a CDN); a checkout that has only the chart library gets the other two.
+if [[ ! -d "$root/analytics/Pipeline.Dashboard/node_modules/chartjs-plugin-annotation" || ! -d "$root/analytics/Pipeline.Dashboard/node_modules/chartjs-adapter-date-fns" ]]; then
   (cd "$root/analytics/Pipeline.Dashboard" && npm install --no-audit --no-fund --loglevel=error >/dev/null) \
-    || echo "npm install of chart.js failed: the dashboard will show tables without charts" >&2
+    || echo "npm install of chart.js and its plugins failed: the dashboard will show tables without charts" >&2
 fi
 # chdb (ClickHouse 26.x in-process, ~550 MB) from npm, once; the test says it skipped when this failed.
 if [[ ! -d "$root/tests/chdb/node_modules/chdb" ]]; then

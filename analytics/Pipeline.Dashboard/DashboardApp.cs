@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using System.Net;
@@ -13,7 +14,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Pipeline.ClickHouse;
-using Pipeline.Reports;
 
 namespace Pipeline.Dashboard;
 
@@ -29,10 +29,37 @@ public sealed class DashboardOptions : IValidatableObject
     /// <summary>Monthly budget in USD for the cost page and the budget-pace recommendation, 0 to 1e12 (NaN refused); 0, the default, means none.</summary>
     [Range(0.0, 1e12)]
     public double MonthlyBudgetUsd { get; set; }
+    /// <summary>
+    /// ClickHouse user for the dashboard's only writes (acknowledge an alert, silence its series), separate from
+    /// the read-only analyst; it needs INSERT on <c>alert_acks</c>, <c>alert_silences</c> and <c>alerts</c>.
+    /// Empty, the default, keeps the dashboard read-only; writes also need <see cref="WriteTokenSha256"/>.
+    /// </summary>
+    public string WriterUser { get; set; } = "";
+    /// <summary>Password of <see cref="WriterUser"/>; empty by default.</summary>
+    [PasswordPropertyText(true)]
+    public string WriterPassword { get; set; } = "";
+    /// <summary>
+    /// SHA-256, as 64 hex digits, of the token a person gives the page to write (the token itself is never
+    /// stored). Empty, the default, means writes are off. Make one: <c>openssl rand -hex 32</c> is the token,
+    /// <c>printf %s TOKEN | sha256sum</c> this value.
+    /// </summary>
+    public string WriteTokenSha256 { get; set; } = "";
+
+    /// <summary>True when both the writer user and the token hash are set.</summary>
+    public bool WritesEnabled => WriterUser.Length > 0 && WriteTokenSha256.Length > 0;
 
     /// <inheritdoc />
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
+        if (WriteTokenSha256.Length > 0 && (WriteTokenSha256.Length != 64 || !WriteTokenSha256.All(Uri.IsHexDigit)))
+        {
+            yield return new ValidationResult("not a SHA-256 in hex (64 digits 0-9a-f; printf %s TOKEN | sha256sum makes one)", [nameof(WriteTokenSha256)]);
+        }
+        if ((WriterUser.Length > 0) != (WriteTokenSha256.Length > 0))
+        {
+            yield return new ValidationResult("writes need both Dashboard:WriterUser and Dashboard:WriteTokenSha256 (or neither, for a read-only dashboard)",
+                [nameof(WriterUser), nameof(WriteTokenSha256)]);
+        }
         if (!string.IsNullOrWhiteSpace(Bind) && !IPAddress.TryParse(Bind, out _))
         {
             yield return new ValidationResult($"'{Bind}' is not an IP address (such as 127.0.0.1 or 0.0.0.0)", [nameof(Bind)]);
@@ -69,6 +96,7 @@ public static partial class DashboardApp
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(time);
         builder.Services.AddSingleton<DashboardQueries>();
+        builder.Services.AddSingleton(new AlertWrites(options, analyst, time));
         builder.Services.ConfigureHttpJsonOptions(o =>
         {
             o.SerializerOptions.NumberHandling = Json.NumberHandling;
@@ -96,26 +124,63 @@ public static partial class DashboardApp
         var api = app.MapGroup("/api");
         api.MapGet("/health", () => Results.Ok(new { status = "ok" }));
         api.MapGet("/prompts", (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
-            WithScope(r, q, time, async (range, scope) => await q.PromptsAsync(range, scope, ct), ct));
+            WithSeries(r, q, time, async (range, filter) => await q.PromptsAsync(range, filter, ct), ct));
         api.MapGet("/overview", (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
             WithSeries(r, q, time, async (range, filter) => await q.OverviewAsync(range, filter, ct), ct));
         api.MapGet("/timeseries", (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
             WithSeries(r, q, time, async (range, filter) => await q.TimeSeriesAsync(range, filter, ct), ct));
+        api.MapGet("/prompts/{name}", async (string name, HttpRequest r, DashboardQueries q, CancellationToken ct) =>
+            await With(r, time, async range =>
+            {
+                var filter = Filter(r) with { Prompt = name, Version = null };
+                await q.CheckKnownAsync(filter, ct);
+                return await q.PromptDetailAsync(range, filter, ct) is { } detail ? Results.Json(detail, Json) : Problem(404, $"no calls of prompt '{name}' in this range");
+            }));
         api.MapGet("/compare", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
             await With(r, time, async range =>
             {
                 var series = r.Query["series"].Where(s => !string.IsNullOrEmpty(s)).Select(s => ParseSeries(s!)).ToList();
                 if (series.Count is < 2 or > 3) return Problem(400, "series: give two or three, as prompt@version (example: series=support_answer@1.0&series=support_answer@2.0)");
+                // The verdict is an A/B of versions: another prompt is not a version of this one.
+                if (series.Select(s => s.Prompt).Distinct(StringComparer.Ordinal).Count() > 1)
+                {
+                    return Problem(400, $"series: versions of one prompt only ('{series[0].Prompt}' and '{series.First(s => s.Prompt != series[0].Prompt).Prompt}' are different prompts; the Prompts page sets prompts side by side)");
+                }
                 var scope = Filter(r) with { Prompt = null, Version = null, Model = null };
                 await q.CheckKnownAsync(scope, ct);
                 return Results.Json(await q.CompareAsync(range, series, scope.Scope, ct), Json);
             }));
         api.MapGet("/alerts", (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
-            WithScope(r, q, time, async (range, scope) => await q.AlertsAsync(range, scope, ct), ct));
+            WithSeries(r, q, time, async (range, filter) => await q.AlertsAsync(range, filter, ct), ct));
+        api.MapGet("/alerts/{id}", async (string id, HttpRequest r, DashboardQueries q, AlertWrites writes, CancellationToken ct) =>
+            await With(r, time, async _ => await q.AlertDetailAsync(id, writes.Enabled, ct) is { } detail
+                ? Results.Json(detail, Json) : Problem(404, $"no alert with id '{id}'")));
+        api.MapPost("/alerts/{id}/ack", async (string id, HttpRequest r, DashboardQueries q, AlertWrites writes, CancellationToken ct) =>
+            await Write(r, writes, time, async () =>
+            {
+                var body = await Body<AckRequest>(r, ct);
+                if (string.IsNullOrWhiteSpace(body?.By)) return Problem(400, "by: say who acknowledges (a name or handle)");
+                if (await q.AlertDetailAsync(id, true, ct) is null) return Problem(404, $"no alert with id '{id}'");
+                var (ack, _) = await writes.Store!.AcknowledgeAsync(id, body.By.Trim(), body.Note?.Trim() ?? "", ct);
+                return Results.Json(new { alertId = id, ackedBy = ack.By, ackedAt = ack.At, note = ack.Note }, Json);
+            }));
+        api.MapPost("/alerts/{id}/silence", async (string id, HttpRequest r, DashboardQueries q, AlertWrites writes, CancellationToken ct) =>
+            await Write(r, writes, time, async () =>
+            {
+                var body = await Body<SilenceRequest>(r, ct);
+                if (string.IsNullOrWhiteSpace(body?.By)) return Problem(400, "by: say who silences (a name or handle)");
+                if (!Pipeline.Schemas.Durations.TryParse(body.For, out var duration, out var error) || duration <= TimeSpan.Zero || duration > Pipeline.Consumers.SuppressionStore.MaxSilence)
+                {
+                    return Problem(400, $"for: {error ?? "out of range"}; a silence lasts more than 0 and at most {Pipeline.Schemas.Durations.Format(Pipeline.Consumers.SuppressionStore.MaxSilence)} (30m, 2h, 1d)");
+                }
+                if (await q.AlertDetailAsync(id, true, ct) is not { } detail) return Problem(404, $"no alert with id '{id}'");
+                var silence = await writes.Store!.AddSilenceAsync(AlertWrites.MatcherOf(detail.Alert), duration, body.By.Trim(), body.Reason?.Trim() ?? "", ct);
+                return Results.Json(new { silenceId = silence.Id, matcher = silence.Matcher.ToString(), startsAt = silence.StartsAt, endsAt = silence.EndsAt }, Json);
+            }));
         api.MapGet("/cost", (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
             WithSeries(r, q, time, async (range, filter) => await q.CostAsync(range, filter, ct), ct));
         api.MapGet("/recommendations", (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
-            WithScope(r, q, time, async (range, scope) => await q.RecommendationsAsync(range, scope, ct), ct));
+            WithSeries(r, q, time, async (range, filter) => await q.RecommendationsAsync(range, filter, ct), ct));
         api.MapGet("/export", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
             await With(r, time, async range =>
             {
@@ -158,6 +223,25 @@ public static partial class DashboardApp
         }
     }
 
+    /// <summary>A write: refused (403/401) unless <see cref="AlertWrites.Refusal"/> allows it; ClickHouse errors as for reads.</summary>
+    private static async Task<IResult> Write(HttpRequest r, AlertWrites writes, TimeProvider time, Func<Task<IResult>> body)
+    {
+        if (writes.Refusal(r) is { } refusal) return Problem(refusal.Status, refusal.Reason);
+        return await With(r, time, async _ => await body());
+    }
+
+    private static async Task<T?> Body<T>(HttpRequest r, CancellationToken ct) where T : class
+    {
+        try
+        {
+            return await JsonSerializer.DeserializeAsync<T>(r.Body, Json, ct);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>A range and a series filter (404 when it names an unknown prompt), then a JSON body.</summary>
     private static Task<IResult> WithSeries(HttpRequest r, DashboardQueries q, TimeProvider time, Func<TimeRange, SeriesFilter, Task<object>> body, CancellationToken ct) =>
         With(r, time, async range =>
@@ -165,18 +249,6 @@ public static partial class DashboardApp
             var filter = Filter(r);
             await q.CheckKnownAsync(filter, ct);
             return Results.Json(await body(range, filter), Json);
-        });
-
-    /// <summary>
-    /// A range and the environment and service filter only (<c>prompt</c> and the other series parameters are not
-    /// used by these endpoints), 404 for an unknown environment or service, then a JSON body.
-    /// </summary>
-    private static Task<IResult> WithScope(HttpRequest r, DashboardQueries q, TimeProvider time, Func<TimeRange, SeriesScope, Task<object>> body, CancellationToken ct) =>
-        With(r, time, async range =>
-        {
-            var scope = Filter(r) with { Prompt = null, Version = null, Model = null };
-            await q.CheckKnownAsync(scope, ct);
-            return Results.Json(await body(range, scope.Scope), Json);
         });
 
     private static SeriesFilter Filter(HttpRequest r) =>
@@ -195,7 +267,7 @@ public static partial class DashboardApp
 
     private static string ReasonPhrases(int status) => status switch
     {
-        400 => "Bad Request", 404 => "Not Found", 503 => "Service Unavailable", _ => "Internal Server Error",
+        400 => "Bad Request", 401 => "Unauthorized", 403 => "Forbidden", 404 => "Not Found", 503 => "Service Unavailable", _ => "Internal Server Error",
     };
 
     private static async Task WriteProblemAsync(HttpContext context)
@@ -243,12 +315,12 @@ public static class Export
         ArgumentNullException.ThrowIfNull(q);
         return view switch
         {
-            "prompts" => (await q.PromptsAsync(range, filter.Scope, ct)).Where(p => filter.Prompt is null || p.PromptName == filter.Prompt).Cast<object>().ToList(),
+            "prompts" => (await q.PromptsAsync(range, filter, ct)).Cast<object>().ToList(),
             "timeseries" => (await q.TimeSeriesAsync(range, filter, ct)).Points.Cast<object>().ToList(),
-            "alerts" => (await q.AlertsAsync(range, filter.Scope, ct)).Cast<object>().ToList(),
+            "alerts" => (await q.AlertsAsync(range, filter, ct)).Cast<object>().ToList(),
             "cost" => (await q.CostAsync(range, filter, ct)).ByPrompt.Cast<object>().ToList(),
             "calls" => (await q.CallsAsync(range, filter, 100_000, ct)).Cast<object>().ToList(),
-            "recommendations" => (await q.RecommendationsAsync(range, filter.Scope, ct)).Cast<object>().ToList(),
+            "recommendations" => (await q.RecommendationsAsync(range, filter, ct)).Cast<object>().ToList(),
             _ => null,
         };
     }

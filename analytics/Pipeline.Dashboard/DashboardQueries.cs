@@ -55,6 +55,11 @@ public sealed record SeriesFilter(string? Prompt, string? Version, string? Model
     /// <summary>True when it names anything to look for.</summary>
     public bool IsAll => string.IsNullOrEmpty(Prompt) && string.IsNullOrEmpty(Version) && string.IsNullOrEmpty(Model) && Scope.IsAll;
 
+    /// <summary>The prompt, version and model part, in C# (the scope is already in the query).</summary>
+    public bool Matches(PromptHealth health) =>
+        health is not null && (string.IsNullOrEmpty(Prompt) || health.PromptName == Prompt) && (string.IsNullOrEmpty(Version) || health.PromptVersion == Version)
+        && (string.IsNullOrEmpty(Model) || health.Model == Model);
+
     public string Sql()
     {
         var parts = new List<string>();
@@ -102,13 +107,20 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
     }
 
     /// <summary>Health of every series in <paramref name="scope"/> (environment and service).</summary>
-    public async Task<IReadOnlyList<PromptRow>> PromptsAsync(TimeRange range, SeriesScope scope, CancellationToken ct)
+    public Task<IReadOnlyList<PromptRow>> PromptsAsync(TimeRange range, SeriesScope scope, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(scope);
-        var health = await PromptHealth.QueryAsync(clickHouse, range.From, range.To, Thresholds, scope, ct);
+        return PromptsAsync(range, new SeriesFilter(null, null, null, scope.Environment, scope.Service), ct);
+    }
+
+    /// <summary>Health of every series that <paramref name="filter"/> matches.</summary>
+    public async Task<IReadOnlyList<PromptRow>> PromptsAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        var health = (await PromptHealth.QueryAsync(clickHouse, range.From, range.To, Thresholds, filter.Scope, ct)).Where(filter.Matches).ToList();
         var errors = await clickHouse.QueryAsync($"""
             SELECT environment, service, prompt_name, prompt_version, request_model, sum(errors) AS e, sum(input_tokens) AS i, sum(output_tokens) AS o
-            FROM metrics_1m FINAL WHERE {Range("window_start", range)} AND {scope.Sql()}
+            FROM metrics_1m FINAL WHERE {Range("window_start", range)} AND {filter.Sql()}
             GROUP BY environment, service, prompt_name, prompt_version, request_model
             """, ct);
         var extra = errors.ToDictionary(r => (S(r, "environment"), S(r, "service"), S(r, "prompt_name"), S(r, "prompt_version"), S(r, "request_model")),
@@ -123,9 +135,23 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
         }).ToList();
     }
 
+    /// <summary>
+    /// Totals of the range, and in <see cref="Overview.Previous"/> those of the period of the same length right
+    /// before it (what the tiles compare against).
+    /// </summary>
     public async Task<Overview> OverviewAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(filter);
+        var current = await TotalsAsync(range, filter, ct);
+        var previous = await TotalsAsync(new TimeRange(range.From - range.Span, range.From), filter, ct);
+        var firing = await FiringCountAsync(filter, ct);
+        var newest = await clickHouse.ScalarAsync("SELECT toUInt32(max(emitted_at)) FROM metrics_1m", ct);
+        double? freshness = newest > 0 ? (time.GetUtcNow() - DateTimeOffset.FromUnixTimeSeconds((long)newest)).TotalSeconds : null;
+        return current with { ActiveAlerts = firing, FreshnessSeconds = freshness, Previous = previous };
+    }
+
+    private async Task<Overview> TotalsAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
+    {
         var rows = await clickHouse.QueryAsync($"""
             SELECT calls, successes, errors, latency_sum_ms, latency_sketch, input_tokens, output_tokens, cost_usd, unpriced_calls
             FROM metrics_1m FINAL WHERE {Range("window_start", range)} AND {filter.Sql()}
@@ -145,14 +171,11 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
             cost += StoredValues.Number(r, "cost_usd");
             sketch.Merge(QuantileSketch.FromStored(S(r, "latency_sketch")));
         }
-        var firing = await FiringCountAsync(filter.Scope, ct);
-        var newest = await clickHouse.ScalarAsync("SELECT toUInt32(max(emitted_at)) FROM metrics_1m", ct);
-        double? freshness = newest > 0 ? (time.GetUtcNow() - DateTimeOffset.FromUnixTimeSeconds((long)newest)).TotalSeconds : null;
         return new Overview(range.From, range.To, calls,
             calls == 0 ? null : (double)successes / calls, calls == 0 ? null : (double)errors / calls,
             calls == 0 ? null : latencySum / calls,
             sketch.Count == 0 ? null : sketch.Quantile(0.5), sketch.Count == 0 ? null : sketch.Quantile(0.95), sketch.Count == 0 ? null : sketch.Quantile(0.99),
-            input, output, Known(cost, calls, unpriced), Math.Min(unpriced, calls), firing, freshness, calls == 0 ? "no data in this range" : null);
+            input, output, Known(cost, calls, unpriced), Math.Min(unpriced, calls), 0, null, calls == 0 ? "no data in this range" : null);
     }
 
     /// <summary>A cost sum, or null when every one of <paramref name="calls"/> is unpriced (a sum of nothing known is not $0).</summary>
@@ -183,7 +206,13 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
             FROM anomalies FINAL WHERE is_anomaly = 1 AND {Range("window_start", range)} AND {filter.Sql()} ORDER BY ws
             """, ct)).Select(r => new AnomalyMark(DateTimeOffset.FromUnixTimeSeconds(L(r, "ws")), S(r, "prompt_name"), S(r, "prompt_version"), S(r, "request_model"),
                 S(r, "metric"), StoredValues.Number(r, "value"), StoredValues.Number(r, "baseline_median"), StoredValues.Number(r, "score"))).ToList();
-        return new TimeSeries(bucket, points, anomalies);
+        // A version's first minute ever (within the filter), when it falls in the range: its release.
+        var releases = (await clickHouse.QueryAsync($"""
+            SELECT prompt_name, prompt_version, toUInt32(min(window_start)) AS released
+            FROM metrics_1m WHERE {filter.Sql()} GROUP BY prompt_name, prompt_version
+            HAVING released >= {range.From.ToUnixTimeSeconds()} AND released < {range.To.ToUnixTimeSeconds()} ORDER BY released, prompt_name, prompt_version
+            """, ct)).Select(r => new ReleaseMark(DateTimeOffset.FromUnixTimeSeconds(L(r, "released")), S(r, "prompt_name"), S(r, "prompt_version"))).ToList();
+        return new TimeSeries(bucket, points, anomalies, releases, range.From, range.To);
     }
 
     /// <summary>
@@ -218,18 +247,88 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
             h.QualityMean, h.Status.ToString().ToLowerInvariant())).ToList(), verdicts);
     }
 
+    /// <summary>
+    /// One prompt over the range, within the filter's environment, service and model: calls per version over
+    /// time, each version's totals, share of traffic and first call, its A/B verdict against the version released
+    /// before it (in the same environment, service and model; <see cref="ReportBuilder.CompareAsync"/> with
+    /// <see cref="AbMinimums.Default"/>), stage time and the top error types. Null when the prompt has no calls in the range.
+    /// </summary>
+    public async Task<PromptDetail?> PromptDetailAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        var bucket = BucketSeconds(range.Span);
+        var where = $"{Range("window_start", range)} AND {filter.Sql()}";
+        var health = (await PromptHealth.QueryAsync(clickHouse, range.From, range.To, Thresholds, filter.Scope, ct)).Where(filter.Matches).ToList();
+        if (health.Count == 0) return null;
+        var points = (await clickHouse.QueryAsync($"""
+            SELECT intDiv(toUInt32(window_start), {bucket}) * {bucket} AS b, prompt_version, sum(calls) AS calls
+            FROM metrics_1m FINAL WHERE {where} GROUP BY b, prompt_version ORDER BY b, prompt_version
+            """, ct)).Select(r => new VersionPoint(DateTimeOffset.FromUnixTimeSeconds(L(r, "b")), S(r, "prompt_version"), L(r, "calls"))).ToList();
+        var released = (await clickHouse.QueryAsync($"""
+            SELECT environment, service, request_model, prompt_version, toUInt32(min(window_start)) AS released
+            FROM metrics_1m WHERE {filter.Sql()} GROUP BY environment, service, request_model, prompt_version
+            """, ct)).ToDictionary(r => (S(r, "environment"), S(r, "service"), S(r, "request_model"), S(r, "prompt_version")), r => L(r, "released"));
+        long First(PromptHealth h) => released.GetValueOrDefault((h.Environment, h.Service, h.Model, h.PromptVersion));
+        var builder = new ReportBuilder(clickHouse);
+        var total = health.Sum(h => h.Calls);
+        var versions = new List<VersionRow>();
+        foreach (var group in health.GroupBy(h => (h.Environment, h.Service, h.Model)))
+        {
+            PromptHealth? previous = null;
+            foreach (var h in group.OrderBy(First).ThenBy(h => h.PromptVersion, StringComparer.Ordinal))
+            {
+                var verdict = previous is null ? null
+                    : await builder.CompareAsync(previous, h, range.From.ToUnixTimeSeconds(), range.To.ToUnixTimeSeconds(), AbMinimums.Default, ct);
+                versions.Add(new VersionRow(h.Environment, h.Service, h.Model, h.PromptVersion, DateTimeOffset.FromUnixTimeSeconds(First(h)), h.Calls,
+                    total == 0 ? 0 : (double)h.Calls / total, h.SuccessRate, h.P50Ms, h.P95Ms, h.Tokens, h.CostUsd, h.CostPerCallUsd, h.UnpricedCalls,
+                    h.Status.ToString().ToLowerInvariant(), previous?.PromptVersion, verdict));
+                previous = h;
+            }
+        }
+        var stages = (await clickHouse.QueryAsync($"""
+            SELECT stage, sum(duration) AS total_ms
+            FROM (SELECT stage_names, stage_duration_sums_ms FROM metrics_1m FINAL WHERE {where})
+            ARRAY JOIN stage_names AS stage, stage_duration_sums_ms AS duration
+            GROUP BY stage ORDER BY total_ms DESC, stage
+            """, ct)).Select(r => (Stage: S(r, "stage"), Total: StoredValues.Number(r, "total_ms"))).ToList();
+        var stageTotal = stages.Sum(t => t.Total);
+        var errors = (await clickHouse.QueryAsync($"""
+            SELECT ifNull(error_type, 'UNKNOWN') AS type, prompt_version, count() AS errors
+            FROM calls FINAL WHERE outcome = 'ERROR' AND {Range("occurred_at", range)} AND {filter.Sql()}
+            GROUP BY type, prompt_version ORDER BY errors DESC, type, prompt_version LIMIT 10
+            """, ct)).Select(r => new ErrorCount(S(r, "type"), S(r, "prompt_version"), L(r, "errors"))).ToList();
+        return new PromptDetail(filter.Prompt ?? "", range.From, range.To, bucket, versions, points,
+            stages.Select(t => new StageShare(t.Stage, t.Total, stageTotal > 0 ? t.Total / stageTotal : 0, total > 0 ? t.Total / total : 0)).ToList(), errors);
+    }
+
     /// <summary>Incidents touching the range, of series in <paramref name="scope"/>.</summary>
-    public async Task<IReadOnlyList<AlertRow>> AlertsAsync(TimeRange range, SeriesScope scope, CancellationToken ct)
+    public Task<IReadOnlyList<AlertRow>> AlertsAsync(TimeRange range, SeriesScope scope, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(scope);
+        return AlertsAsync(range, new SeriesFilter(null, null, null, scope.Environment, scope.Service), ct);
+    }
+
+    /// <summary>Incidents touching the range, of series that <paramref name="filter"/> matches.</summary>
+    public async Task<IReadOnlyList<AlertRow>> AlertsAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
         var rows = await clickHouse.QueryAsync($"""
-            SELECT alert_id, rule_id, toString(state) AS state, toString(severity) AS severity, environment, service, prompt_name, prompt_version, request_model,
-                   metric, observed, baseline, threshold, toUInt32(started_at) AS started, toUInt32(ifNull(resolved_at, toDateTime(0))) AS resolved, summary, runbook_url
+            SELECT {AlertColumns}
             FROM alerts FINAL
-            WHERE started_at < {range.To.ToUnixTimeSeconds()} AND (resolved_at IS NULL OR resolved_at >= {range.From.ToUnixTimeSeconds()}) AND {scope.Sql()}
+            WHERE started_at < {range.To.ToUnixTimeSeconds()} AND (resolved_at IS NULL OR resolved_at >= {range.From.ToUnixTimeSeconds()}) AND {filter.Sql()}
             ORDER BY started DESC, alert_id, state
             """, ct);
-        return rows.GroupBy(r => S(r, "alert_id")).Select(g =>
+        return Incidents(rows).OrderByDescending(a => a.State == "firing").ThenByDescending(a => a.StartedAt).ToList();
+    }
+
+    private const string AlertColumns = """
+        alert_id, rule_id, toString(state) AS state, toString(severity) AS severity, environment, service, prompt_name, prompt_version, request_model,
+        metric, observed, baseline, threshold, toUInt32(started_at) AS started, toUInt32(ifNull(resolved_at, toDateTime(0))) AS resolved, summary, runbook_url
+        """;
+
+    // One incident from its FIRING and RESOLVED records.
+    private static IEnumerable<AlertRow> Incidents(IReadOnlyList<JsonElement> rows) =>
+        rows.GroupBy(r => S(r, "alert_id")).Select(g =>
         {
             var firing = g.Any(r => S(r, "state") == "FIRING") ? g.First(r => S(r, "state") == "FIRING") : g.First();
             var isResolved = g.Any(r => S(r, "state") == "RESOLVED");
@@ -239,8 +338,45 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
                 StoredValues.Number(firing, "observed"), firing.GetProperty("baseline").ValueKind == JsonValueKind.Number ? StoredValues.Number(firing, "baseline") : null,
                 StoredValues.Number(firing, "threshold"), DateTimeOffset.FromUnixTimeSeconds(L(firing, "started")),
                 isResolved ? DateTimeOffset.FromUnixTimeSeconds(L(last, "resolved")) : null, S(last, "summary"), S(firing, "runbook_url"));
-        }).OrderByDescending(a => a.State == "firing").ThenByDescending(a => a.StartedAt).ToList();
+        });
+
+    /// <summary>
+    /// One incident for its page, or null: the record, its lifecycle (pending from <c>started_at</c>, firing
+    /// from the first FIRING record's window end, acknowledged, resolved), and its series' metric from well before
+    /// it began to after it ended, with the trailing baseline of the anomaly scorer (median ± 3 robust sigma)
+    /// where that metric is scored.
+    /// </summary>
+    public async Task<AlertDetail?> AlertDetailAsync(string alertId, bool writable, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(alertId);
+        var id = ClickHouseHttp.Quote(alertId);
+        var alert = Incidents(await clickHouse.QueryAsync($"SELECT {AlertColumns} FROM alerts FINAL WHERE alert_id = {id} ORDER BY state", ct)).FirstOrDefault();
+        if (alert is null) return null;
+        // Not FINAL: a re-notify replaces the FIRING record, and the first one's window end is when it fired.
+        var fired = await clickHouse.ScalarAsync($"SELECT toUInt32(min(window_end)) FROM alerts WHERE alert_id = {id} AND state = 'FIRING'", ct);
+        var ack = await new Pipeline.Consumers.SuppressionStore(clickHouse, time).FindAcknowledgementAsync(alertId, ct);
+        var end = alert.ResolvedAt ?? time.GetUtcNow();
+        var lasted = end - alert.StartedAt;
+        var before = lasted < TimeSpan.FromHours(1) ? TimeSpan.FromHours(1) : lasted;
+        var after = alert.ResolvedAt is null ? TimeSpan.Zero : TimeSpan.FromMinutes(Math.Max(30, lasted.TotalMinutes / 2));
+        var to = end + after > time.GetUtcNow() ? time.GetUtcNow() : end + after;
+        var range = new TimeRange(alert.StartedAt - before, to > alert.StartedAt ? to : alert.StartedAt + TimeSpan.FromMinutes(1));
+        if (range.Span > TimeRange.MaxSpan) range = new TimeRange(range.To - TimeRange.MaxSpan, range.To);
+        var series = new SeriesFilter(Empty(alert.PromptName), Empty(alert.PromptVersion), Empty(alert.Model), Empty(alert.Environment), Empty(alert.Service));
+        var points = await TimeSeriesAsync(range, series, ct);
+        var band = (await clickHouse.QueryAsync($"""
+            SELECT toUInt32(window_start) AS ws, baseline_median, baseline_mad
+            FROM anomalies FINAL WHERE {Range("window_start", range)} AND {series.Sql()} AND metric = {ClickHouseHttp.Quote(alert.Metric)} ORDER BY ws
+            """, ct)).Select(r =>
+            {
+                var median = StoredValues.Number(r, "baseline_median");
+                var sigma = 1.4826 * StoredValues.Number(r, "baseline_mad");
+                return new BaselinePoint(DateTimeOffset.FromUnixTimeSeconds(L(r, "ws")), median, median - 3 * sigma, median + 3 * sigma);
+            }).ToList();
+        return new AlertDetail(alert, fired > 0 ? DateTimeOffset.FromUnixTimeSeconds((long)fired) : null, ack?.By, ack?.At, ack?.Note, points, band, writable);
     }
+
+    private static string? Empty(string s) => s.Length == 0 ? null : s;
 
     /// <summary>
     /// Spend per day and per prompt and model. Costs are of the calls that have one; a row whose calls all lack a
@@ -266,10 +402,28 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
     }
 
     /// <summary>Recommendations for the series in <paramref name="scope"/> ; versions are compared only within one environment and service.</summary>
-    public async Task<IReadOnlyList<Recommendation>> RecommendationsAsync(TimeRange range, SeriesScope scope, CancellationToken ct)
+    public Task<IReadOnlyList<Recommendation>> RecommendationsAsync(TimeRange range, SeriesScope scope, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(scope);
-        var prompts = await PromptsAsync(range, scope, ct);
+        return RecommendationsAsync(range, new SeriesFilter(null, null, null, scope.Environment, scope.Service), ct);
+    }
+
+    /// <summary>
+    /// Recommendations within the filter's environment, service and model; a prompt or version in the filter
+    /// keeps only the recommendations about it (and the budget one), since a prompt is judged against its peers.
+    /// </summary>
+    public async Task<IReadOnlyList<Recommendation>> RecommendationsAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        var list = await RecommendationsOfAsync(range, filter with { Prompt = null, Version = null }, ct);
+        return list.Where(r => r.Kind == "cost" || ((string.IsNullOrEmpty(filter.Prompt) || r.PromptName == filter.Prompt)
+            && (string.IsNullOrEmpty(filter.Version) || r.PromptVersion == filter.Version))).ToList();
+    }
+
+    private async Task<IReadOnlyList<Recommendation>> RecommendationsOfAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
+    {
+        var scope = filter.Scope;
+        var prompts = await PromptsAsync(range, filter, ct);
         var list = new List<Recommendation>();
         var active = prompts.Where(p => p.Requests >= 20).ToList();
         if (active.Count >= 2)
@@ -304,7 +458,7 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
                     v.CandidateP95Ms, v.ControlP95Ms));
             }
         }
-        var cost = await CostAsync(range, new SeriesFilter(null, null, null, scope.Environment, scope.Service), ct);
+        var cost = await CostAsync(range, filter, ct);
         if (cost.BudgetUsd is { } budget && cost.ProjectedMonthUsd is { } projected && projected > budget)
         {
             var unpriced = cost.UnpricedRequests > 0 ? $" (and {cost.UnpricedRequests:N0} unpriced requests are not counted)" : "";
@@ -323,8 +477,8 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
             FROM (SELECT * FROM calls FINAL WHERE {Range("occurred_at", range)} AND {filter.Sql()} ORDER BY occurred_at DESC LIMIT {limit})
             """, ct);
 
-    private async Task<int> FiringCountAsync(SeriesScope scope, CancellationToken ct) => (int)await clickHouse.ScalarAsync(
-        $"SELECT count() FROM (SELECT alert_id, groupArray(toString(state)) AS s FROM alerts FINAL WHERE {scope.Sql()} GROUP BY alert_id) WHERE has(s, 'FIRING') AND NOT has(s, 'RESOLVED')", ct);
+    private async Task<int> FiringCountAsync(SeriesFilter filter, CancellationToken ct) => (int)await clickHouse.ScalarAsync(
+        $"SELECT count() FROM (SELECT alert_id, groupArray(toString(state)) AS s FROM alerts FINAL WHERE {filter.Sql()} GROUP BY alert_id) WHERE has(s, 'FIRING') AND NOT has(s, 'RESOLVED')", ct);
 
     internal static int BucketSeconds(TimeSpan span) =>
         span <= TimeSpan.FromHours(6) ? 60 : span <= TimeSpan.FromDays(2) ? 900 : span <= TimeSpan.FromDays(8) ? 3600 : 21600;
@@ -347,19 +501,50 @@ public sealed record PromptRow(string Environment, string Service, string Prompt
 
 public sealed record Overview(DateTimeOffset From, DateTimeOffset To, long Requests, double? SuccessRate, double? ErrorRate, double? LatencyMeanMs,
     double? LatencyP50Ms, double? LatencyP95Ms, double? LatencyP99Ms, long InputTokens, long OutputTokens, double? CostUsd, long UnpricedRequests, int ActiveAlerts,
-    double? FreshnessSeconds, string? Message);
+    double? FreshnessSeconds, string? Message, Overview? Previous = null);
 
 public sealed record TimePoint(DateTimeOffset At, long Requests, double? SuccessRate, double? ErrorRate, double? LatencyP50Ms, double? LatencyP95Ms, double? LatencyP99Ms,
     double? CostUsd, long UnpricedRequests);
 
 public sealed record AnomalyMark(DateTimeOffset At, string PromptName, string PromptVersion, string Model, string Metric, double Value, double BaselineMedian, double Score);
 
-public sealed record TimeSeries(int BucketSeconds, IReadOnlyList<TimePoint> Points, IReadOnlyList<AnomalyMark> Anomalies);
+/// <param name="Points">Only buckets with data: a missing bucket is unknown, not zero, and charts leave it a gap.</param>
+/// <param name="Releases">Versions whose first call falls in the range.</param>
+public sealed record TimeSeries(int BucketSeconds, IReadOnlyList<TimePoint> Points, IReadOnlyList<AnomalyMark> Anomalies, IReadOnlyList<ReleaseMark> Releases,
+    DateTimeOffset From, DateTimeOffset To);
+
+/// <summary>The first minute a prompt version was called.</summary>
+public sealed record ReleaseMark(DateTimeOffset At, string PromptName, string PromptVersion);
 
 public sealed record Comparison(IReadOnlyList<PromptRow> Series, IReadOnlyList<VersionComparison> Verdicts);
 
 public sealed record AlertRow(string AlertId, string RuleId, string Severity, string State, string Environment, string Service, string PromptName, string PromptVersion, string Model,
     string Metric, double Observed, double? Baseline, double Threshold, DateTimeOffset StartedAt, DateTimeOffset? ResolvedAt, string Summary, string RunbookUrl);
+
+/// <param name="FiredAt">When it went from pending to firing (its first FIRING record's window end).</param>
+/// <param name="Writable">Whether this dashboard accepts acknowledgements and silences.</param>
+public sealed record AlertDetail(AlertRow Alert, DateTimeOffset? FiredAt, string? AckedBy, DateTimeOffset? AckedAt, string? AckNote, TimeSeries Series,
+    IReadOnlyList<BaselinePoint> Baseline, bool Writable);
+
+/// <summary>The anomaly scorer's trailing baseline of one window: median and median ± 3 robust sigma (1.4826 MAD).</summary>
+public sealed record BaselinePoint(DateTimeOffset At, double Median, double Low, double High);
+
+/// <param name="Versions">Per environment, service and model, in release order; <c>Verdict</c> is against <c>Predecessor</c>.</param>
+public sealed record PromptDetail(string PromptName, DateTimeOffset From, DateTimeOffset To, int BucketSeconds, IReadOnlyList<VersionRow> Versions,
+    IReadOnlyList<VersionPoint> Points, IReadOnlyList<StageShare> Stages, IReadOnlyList<ErrorCount> Errors);
+
+/// <param name="Share">Of the prompt's calls in the range (all versions, environments, services and models shown).</param>
+/// <param name="FirstCallAt">The version's first minute ever, in this environment, service and model.</param>
+public sealed record VersionRow(string Environment, string Service, string Model, string PromptVersion, DateTimeOffset FirstCallAt, long Requests, double Share,
+    double SuccessRate, double LatencyP50Ms, double LatencyP95Ms, long Tokens, double? CostUsd, double? CostPerRequestUsd, long UnpricedRequests, string Health,
+    string? Predecessor, VersionComparison? Verdict);
+
+public sealed record VersionPoint(DateTimeOffset At, string PromptVersion, long Requests);
+
+/// <param name="MeanPerRequestMs">Stage time over all of the prompt's calls in the range.</param>
+public sealed record StageShare(string Stage, double TotalMs, double Share, double MeanPerRequestMs);
+
+public sealed record ErrorCount(string ErrorType, string PromptVersion, long Errors);
 
 public sealed record CostPoint(string Day, double? CostUsd, long Requests, long UnpricedRequests);
 

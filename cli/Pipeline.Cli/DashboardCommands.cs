@@ -19,6 +19,7 @@ internal static class DashboardCommands
     private static readonly Option<string> Range = new("--range") { Description = "1h, 24h, 7d or 30d (when --from/--to are not given)", DefaultValueFactory = _ => "24h" };
     private static readonly Option<string> Format = new("--format") { Description = "csv or json", DefaultValueFactory = _ => "csv" };
     private static readonly Option<string?> Prompt = new("--prompt") { Description = "Only this prompt" };
+    private static readonly Option<string?> Model = new("--model") { Description = "Only this request model" };
     private static readonly Option<string?> Out = new("--out") { Description = "Write to this file instead of standard output" };
 
     public static Command Dashboard()
@@ -77,8 +78,9 @@ internal static class DashboardCommands
               pipeline export --view timeseries --from 2026-11-23T00:00:00Z --to 2026-11-24T00:00:00Z --format json --out day.json
               pipeline export --view calls --prompt support_answer --range 1h --out calls.csv
               pipeline export --view prompts --environment prod --service checkout
+              pipeline export --view alerts --model gpt-4o --range 7d
             """);
-        foreach (var o in new Option[] { View, From, To, Range, Format, Prompt, Out }) command.Options.Add(o);
+        foreach (var o in new Option[] { View, From, To, Range, Format, Prompt, Model, Out }) command.Options.Add(o);
         ScopeFlags.AddTo(command);
         CommandRunner.SetHandler(command, async (config, parse, ct) =>
         {
@@ -96,14 +98,14 @@ internal static class DashboardCommands
             using var clickHouse = new ClickHouseHttp(config.ClickHouse.AsAnalyst());
             var queries = new DashboardQueries(clickHouse, config.Dashboard, TimeProvider.System);
             var scope = ScopeFlags.Read(parse);
-            var filter = new SeriesFilter(parse.GetValue(Prompt), null, null, scope.Environment, scope.Service);
+            var filter = new SeriesFilter(parse.GetValue(Prompt), null, parse.GetValue(Model), scope.Environment, scope.Service);
             try
             {
                 await queries.CheckKnownAsync(filter, ct);
             }
             catch (UnknownSeriesException ex)
             {
-                await Console.Error.WriteLineAsync($"error: {(parse.GetValue(Prompt) is null ? "--environment/--service" : "--prompt")}: {Terminal.Plain(ex.Message)}");
+                await Console.Error.WriteLineAsync($"error: {(parse.GetValue(Prompt) is not null ? "--prompt" : parse.GetValue(Model) is not null ? "--model" : "--environment/--service")}: {Terminal.Plain(ex.Message)}");
                 return ExitCodes.Usage;
             }
             var rows = await Export.RowsAsync(queries, parse.GetValue(View)!, range, filter, ct);

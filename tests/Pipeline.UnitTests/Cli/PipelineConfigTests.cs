@@ -89,6 +89,8 @@ public sealed class PipelineConfigTests : IDisposable
     [InlineData("Dashboard:Port=70000", "Dashboard:Port")]
     [InlineData("Dashboard:MonthlyBudgetUsd=NaN", "Dashboard:MonthlyBudgetUsd")]
     [InlineData("Dashboard:Bind=localhost", "Dashboard:Bind")]
+    [InlineData("Dashboard:WriteTokenSha256=not-a-hash", "Dashboard:WriteTokenSha256")]
+    [InlineData("Dashboard:WriterUser=dashboard_writer", "Dashboard:WriterUser")]
     [InlineData("Metrics:HealthPort=abc", "Metrics:HealthPort")]
     [InlineData("Metrics:OtlpEndpoint=collector:4318", "Metrics:OtlpEndpoint")]
     [InlineData("Metrics:OtlpEndpoint=/v1/metrics", "Metrics:OtlpEndpoint")]
