@@ -10,6 +10,9 @@ command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 # Headless Chromium for the dashboard's browser tests (driven by Playwright with the system browser).
 command -v chromium >/dev/null || need+=(chromium)
+# The Python producer and alert-subscriber examples, run by the integration tests with Debian's interpreter.
+[[ -d /usr/lib/python3/dist-packages/confluent_kafka ]] || need+=(python3-confluent-kafka)
+[[ -d /usr/lib/python3/dist-packages/avro ]] || need+=(python3-avro)
 if (( ${#need[@]} > 0 )); then
   sudo=()
   if [[ $(id -u) -ne 0 ]]; then sudo=(sudo -n); fi
