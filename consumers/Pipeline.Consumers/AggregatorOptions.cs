@@ -5,7 +5,7 @@ using Pipeline.Schemas;
 namespace Pipeline.Consumers;
 
 /// <summary>Settings of the aggregator worker (<c>pipeline aggregate</c>). Section <c>Aggregator</c>.</summary>
-public sealed class AggregatorOptions
+public sealed class AggregatorOptions : IValidatableObject
 {
     /// <summary>Topic to read. Default <c>llm.calls.v1</c>.</summary>
     [Required]
@@ -66,12 +66,25 @@ public sealed class AggregatorOptions
     /// registry numbers from 1, like the catalogue); while it is away the worker waits, unready, and dead-letters
     /// nothing. Default: none (the built-in catalogue).
     /// </summary>
-    [Url]
     public string? SchemaRegistryUrl { get; set; }
     /// <summary>Window length, lateness, idle handling.</summary>
     public WindowingOptions Windowing { get; set; } = new();
     /// <summary>Anomaly baselines.</summary>
     public AnomalyOptions Anomalies { get; set; } = new();
+
+    /// <inheritdoc />
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        // Empty means unset (how an environment variable or --set clears it); several URLs are comma-separated.
+        if (string.IsNullOrWhiteSpace(SchemaRegistryUrl)) yield break;
+        foreach (var url in SchemaRegistryUrl.Split(',', StringSplitOptions.TrimEntries))
+        {
+            if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            {
+                yield return new ValidationResult($"must be http:// or https:// URLs, comma-separated (got '{SecretMask.MaskText(url)}')", [nameof(SchemaRegistryUrl)]);
+            }
+        }
+    }
 }
 
 /// <summary>What a worker does when its input topic does not exist.</summary>

@@ -129,7 +129,7 @@ public sealed partial class AggregatorWorker : IDisposable
         _log = log;
         _scorer = new AnomalyScorer(options.Anomalies);
         _retry = ClickHouseResilience.Create(time, log, reason => Block(reason), options.BlockedRetryInterval);
-        if (options.SchemaRegistryUrl is { Length: > 0 } registry)
+        if (!string.IsNullOrWhiteSpace(options.SchemaRegistryUrl) && options.SchemaRegistryUrl is { } registry)
         {
             _registry = new RegistryWriterSchemas(registry, time);
             _serializer = new LlmCallSerializer(writerSchemas: _registry.Find);
@@ -276,9 +276,27 @@ public sealed partial class AggregatorWorker : IDisposable
         if (_registry is null || result.Message.Value is not { Length: >= WireFormat.HeaderLength } value || value[0] != 0) return true;
         var id = WireFormat.ReadSchemaId(value);
         if (_registry.IsSettled(id)) return true;
+        long? waitingSince = null;
+        var lastLine = 0L;
+        void Waiting(string reason)
+        {
+            _registryProblem = reason;
+            waitingSince ??= _time.GetTimestamp();
+            // One line at once, then one a minute while it lasts: /readyz has the reason meanwhile.
+            if (lastLine == 0 || _time.GetElapsedTime(lastLine) >= TimeSpan.FromMinutes(1))
+            {
+                lastLine = _time.GetTimestamp();
+                LogRegistryWaiting(_log, reason);
+            }
+        }
         try
         {
-            await WhilePollingAsync(consumer, _registry.ResolveAsync(id, reason => _registryProblem = reason, cancellationToken), poll: true);
+            await WhilePollingAsync(consumer, _registry.ResolveAsync(id, Waiting, cancellationToken), poll: true);
+            if (waitingSince is { } since && _log.IsEnabled(LogLevel.Information))
+            {
+                var seconds = _time.GetElapsedTime(since).TotalSeconds;
+                LogRegistryBack(_log, id, seconds);
+            }
             return true;
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -1015,6 +1033,10 @@ public sealed partial class AggregatorWorker : IDisposable
     private static partial void LogUnreadableRow(ILogger log, int partition, string reason);
     [LoggerMessage(Level = LogLevel.Information, Message = "writes resumed after {Seconds:F0} s (was: {Reason})")]
     private static partial void LogResumed(ILogger log, double seconds, string reason);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Reason}; the partitions are paused and nothing is dead-lettered meanwhile")]
+    private static partial void LogRegistryWaiting(ILogger log, string reason);
+    [LoggerMessage(Level = LogLevel.Information, Message = "schema registry answered for schema id {Id} after {Seconds:F0} s; consuming again")]
+    private static partial void LogRegistryBack(ILogger log, int id, double seconds);
     [LoggerMessage(Level = LogLevel.Warning, Message = "topic {Topic} does not exist; waiting for it to be created (Aggregator:MissingTopic=Fail stops instead)")]
     private static partial void LogTopicMissing(ILogger log, string topic);
     [LoggerMessage(Level = LogLevel.Error, Message = "ClickHouse rejects all {Rows} rows of an insert into {Table}: {Reason}; waiting for a repair")]

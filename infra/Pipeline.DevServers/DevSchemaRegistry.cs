@@ -18,7 +18,7 @@ namespace Pipeline.DevServers;
 public sealed class DevSchemaRegistry : IDisposable
 {
     private readonly HttpListener _listener = new();
-    private readonly ConcurrentDictionary<int, string> _schemas = new();
+    private readonly ConcurrentDictionary<int, (string Schema, string? Type)> _schemas = new();
     private readonly ConcurrentDictionary<string, int> _ids = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, List<int>> _subjects = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
@@ -49,10 +49,11 @@ public sealed class DevSchemaRegistry : IDisposable
     public long Lookups => Interlocked.Read(ref _lookups);
 
     /// <summary>Registers <paramref name="schema"/> under <paramref name="subject"/> directly, as another producer would; returns its id.</summary>
-    public int Register(string subject, string schema)
+    /// <param name="schemaType">Null for Avro (the registry omits the field then), else <c>PROTOBUF</c> or <c>JSON</c>.</param>
+    public int Register(string subject, string schema, string? schemaType = null)
     {
         var id = _ids.GetOrAdd(schema, _ => Interlocked.Increment(ref _next) - 1);
-        _schemas[id] = schema;
+        _schemas[id] = (schema, schemaType);
         var versions = _subjects.GetOrAdd(subject, _ => []);
         lock (versions)
         {
@@ -105,9 +106,9 @@ public sealed class DevSchemaRegistry : IDisposable
         else if (request.HttpMethod == "GET" && parts is ["schemas", "ids", var idText] && int.TryParse(idText, NumberStyles.None, CultureInfo.InvariantCulture, out var id))
         {
             Interlocked.Increment(ref _lookups);
-            if (_schemas.TryGetValue(id, out var schema))
+            if (_schemas.TryGetValue(id, out var stored))
             {
-                await ReplyAsync(context, HttpStatusCode.OK, new { schema });
+                await ReplyAsync(context, HttpStatusCode.OK, stored.Type is null ? new { schema = stored.Schema } : new { schema = stored.Schema, schemaType = stored.Type });
             }
             else
             {

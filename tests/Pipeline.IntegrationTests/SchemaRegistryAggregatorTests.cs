@@ -94,6 +94,81 @@ public sealed class SchemaRegistryAggregatorTests(ServersFixture servers)
         Assert.Equal(3, registry.Lookups);
     }
 
+    /// <summary>
+    /// Found from outside: a mistyped registry URL (any server answering 404 without the registry's 40403)
+    /// dead-lettered every event as "not in the registry"; a non-Avro schema under a colliding id was decoded
+    /// against the catalogue. Now a 404 that is not the registry's waits, unready, and a non-Avro id is
+    /// dead-lettered with its own reason.
+    /// </summary>
+    [Fact]
+    public async Task MistypedRegistryPath_Waits_NonAvroRegistryId_DeadLetteredWithItsReason()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var registry = new DevSchemaRegistry(firstId: 1);
+        Assert.Equal(1, registry.Register("llm.calls.v1-value", SchemaCatalog.LlmCall.ToString()));
+        Assert.Equal(2, registry.Register("other-value", "syntax = \"proto3\"; message M { string a = 1; }", "PROTOBUF"));
+        var serializer = new LlmCallSerializer();
+        var scenario = AggregationScenario.Create(20, TimeProvider.System.GetUtcNow().AddMinutes(-2), minutes: 1, seed: 93);
+
+        // 1. The path mistyped: the stand-in answers 404 with its own code, as any other web server would.
+        using (var clickHouse = await servers.NewDatabaseAsync(ct))
+        {
+            var topic = await servers.NewTopicAsync("calls", 1, ct);
+            await AggregationScenario.ProduceAsync(servers, topic, scenario.Events, ct);
+            var (worker, stop, run, _) = await StartAsync(clickHouse, topic, registry.Url + "/sr", ct);
+            using (worker)
+            using (stop)
+            {
+                await WaitAsync(() => Task.FromResult(worker.NotReadyReason?.Contains("waiting for the schema registry", StringComparison.Ordinal) == true), run, ct);
+                await Task.Delay(TimeSpan.FromSeconds(3), ct);
+                Assert.Equal(0, worker.DeadLettered);
+                Assert.Contains("HTTP 404", worker.NotReadyReason, StringComparison.Ordinal);
+                await stop.CancelAsync();
+                await run;
+            }
+        }
+
+        // 2. The right URL, and one record framed with id 2, which the registry holds as Protobuf (and the catalogue as windows).
+        using (var clickHouse = await servers.NewDatabaseAsync(ct))
+        {
+            var topic = await servers.NewTopicAsync("calls", 1, ct);
+            var wrong = serializer.Serialize(scenario.Events[0] with { EventId = Guid.NewGuid() });
+            WireFormat.WriteHeader(wrong, 2);
+            using (var producer = new ProducerBuilder<byte[], byte[]>(servers.Kafka.Producer()).Build())
+            {
+                producer.Produce(topic, new Message<byte[], byte[]> { Key = [1], Value = wrong });
+                Assert.Equal(0, producer.Flush(TimeSpan.FromSeconds(30)));
+            }
+            await AggregationScenario.ProduceAsync(servers, topic, scenario.Events, ct);
+            var (worker, stop, run, dlqTopic) = await StartAsync(clickHouse, topic, registry.Url, ct);
+            using (worker)
+            using (stop)
+            {
+                await WaitAsync(async () => await clickHouse.ScalarAsync("SELECT count() FROM calls FINAL", ct) >= scenario.Events.Count && worker.DeadLettered >= 1, run, ct);
+                await stop.CancelAsync();
+                await run;
+                Assert.Equal(1, worker.DeadLettered);
+            }
+            var dlq = new DeadLetterTopic(servers.Kafka, dlqTopic, topic, TimeProvider.System);
+            var letter = Assert.Single(dlq.ReadToEnd(ct));
+            Assert.Equal("UnknownSchemaId", letter.Failure);
+            Assert.Contains("is a Protobuf schema in the registry", letter.Reason, StringComparison.Ordinal);
+        }
+    }
+
+    private async Task<(AggregatorWorker Worker, CancellationTokenSource Stop, Task Run, string Dlq)> StartAsync(Pipeline.ClickHouse.ClickHouseHttp clickHouse, string topic, string registry, CancellationToken ct)
+    {
+        var options = new AggregatorOptions
+        {
+            Topic = topic, GroupId = "g-" + topic, MetricsTopic = await servers.NewTopicAsync("metrics", 1, ct), DeadLetterTopic = await servers.NewTopicAsync("dlq", 1, ct),
+            FlushInterval = TimeSpan.FromMilliseconds(300), SchemaRegistryUrl = registry,
+        };
+        var worker = new AggregatorWorker(servers.Kafka, clickHouse, options, TimeProvider.System, new FileLogger("registry"));
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var run = Task.Factory.StartNew(() => worker.RunAsync(stop.Token), TaskCreationOptions.LongRunning).Unwrap();
+        return (worker, stop, run, options.DeadLetterTopic);
+    }
+
     /// <summary>The llm_call schema with one more optional field at the end, as a newer producer would write it.</summary>
     private static string Evolved()
     {
