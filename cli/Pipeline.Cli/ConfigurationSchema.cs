@@ -172,31 +172,12 @@ internal static class ConfigurationSchema
 
     private static string Unknown(IConfigurationSection section, string prefix, IReadOnlyList<string> known)
     {
-        var closest = known.Select(k => (Name: k, Distance: Levenshtein(k.ToUpperInvariant(), section.Key.ToUpperInvariant())))
+        var closest = known.Select(k => (Name: k, Distance: Pipeline.Consumers.SilenceCoverage.Distance(k, section.Key)))
             .OrderBy(k => k.Distance).ThenBy(k => k.Name, StringComparer.Ordinal).FirstOrDefault();
         var what = prefix.Length == 0 ? "unknown section" : "unknown setting";
         return closest.Name is not null && closest.Distance <= Math.Max(2, section.Key.Length / 3)
             ? $"{section.Path}: {what}; did you mean {prefix}{closest.Name}?"
             : $"{section.Path}: {what} (known: {string.Join(", ", known)})";
-    }
-
-    /// <summary>Edit distance (insertions, deletions, substitutions) between two names.</summary>
-    public static int Levenshtein(string a, string b)
-    {
-        ArgumentNullException.ThrowIfNull(a);
-        ArgumentNullException.ThrowIfNull(b);
-        var previous = Enumerable.Range(0, b.Length + 1).ToArray();
-        var current = new int[b.Length + 1];
-        for (var i = 1; i <= a.Length; i++)
-        {
-            current[0] = i;
-            for (var j = 1; j <= b.Length; j++)
-            {
-                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-            }
-            (previous, current) = (current, previous);
-        }
-        return previous[b.Length];
     }
 
     // What the binder sets: public instance properties with a public setter (nested objects are set or filled in).
