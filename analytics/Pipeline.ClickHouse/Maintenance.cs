@@ -47,6 +47,9 @@ public sealed record MaintenanceResult(IReadOnlyList<DateOnly> DaysRolledUp, IRe
 /// </remarks>
 public sealed class Maintenance(ClickHouseHttp clickHouse, TimeProvider time)
 {
+    /// <summary>The rollup_log format this job writes (migration 009: rollups carry events and unpriced calls).</summary>
+    public const int RollupFormat = 2;
+
     private static readonly IReadOnlyList<string> HoursOfDay = LoadTemplate("rollups/01_hours_of_day.sql");
     private static readonly IReadOnlyList<string> DaysOfMonth = LoadTemplate("rollups/02_days_of_month.sql");
 
@@ -58,7 +61,9 @@ public sealed class Maintenance(ClickHouseHttp clickHouse, TimeProvider time)
         var oldest = today.AddDays(-(retention.CallsDays - 1));
         var sources = await DayVersionsAsync(
             $"SELECT toString(toDate(window_start)) AS day, toUInt32(max(emitted_at)) AS v FROM metrics_1m WHERE window_start >= toDateTime('{Day(oldest)} 00:00:00') GROUP BY day", ct);
-        var built = await DayVersionsAsync("SELECT toString(day) AS day, toUInt32(max(source_emitted_at)) AS v FROM rollup_log GROUP BY day", ct);
+        // A day built by an older rollup format (without events and unpriced calls) counts as never built.
+        var built = await DayVersionsAsync(
+            $"SELECT toString(day) AS day, if(argMax(format, rolled_at) < {RollupFormat}, 0, toUInt32(max(source_emitted_at))) AS v FROM rollup_log GROUP BY day", ct);
         var days = sources.Where(kv => !built.TryGetValue(kv.Key, out var v) || v < kv.Value).Select(kv => kv.Key).Order().ToList();
         foreach (var day in days)
         {
@@ -80,7 +85,7 @@ public sealed class Maintenance(ClickHouseHttp clickHouse, TimeProvider time)
         var partition = day.ToString("yyyyMMdd", CultureInfo.InvariantCulture);
         await SwapAsync(HoursOfDay, "metrics_1h", partition, s => s.Replace("{day}", Day(day), StringComparison.Ordinal).Replace("{partition}", partition, StringComparison.Ordinal), ct);
         var now = time.GetUtcNow().ToUnixTimeSeconds();
-        await clickHouse.ExecuteAsync($"INSERT INTO rollup_log (day, source_emitted_at, rolled_at) VALUES ('{Day(day)}', {sourceVersion}, {now})", ct);
+        await clickHouse.ExecuteAsync($"INSERT INTO rollup_log (day, source_emitted_at, rolled_at, format) VALUES ('{Day(day)}', {sourceVersion}, {now}, {RollupFormat})", ct);
     }
 
     /// <summary>Rebuilds the daily rollups of one month (<c>YYYYMM</c>) from <c>metrics_1h</c>.</summary>

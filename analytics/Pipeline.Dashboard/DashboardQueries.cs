@@ -117,6 +117,8 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
     public async Task<IReadOnlyList<PromptRow>> PromptsAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(filter);
+        var plan = await PlanAsync(range, 3600, ct);
+        if (plan.UsesRollups) return await LongPromptsAsync(plan, filter, ct);
         var health = (await PromptHealth.QueryAsync(clickHouse, range.From, range.To, Thresholds, filter.Scope, ct)).Where(filter.Matches).ToList();
         var errors = await clickHouse.QueryAsync($"""
             SELECT environment, service, prompt_name, prompt_version, request_model, sum(errors) AS e, sum(input_tokens) AS i, sum(output_tokens) AS o
@@ -136,6 +138,57 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
     }
 
     /// <summary>
+    /// <see cref="PromptsAsync(TimeRange, SeriesFilter, CancellationToken)"/> of a range the rollups mostly answer:
+    /// per series, rolled hours summed in ClickHouse and the rest from minutes, percentiles from the hours' t-digests
+    /// (re-sampled at <see cref="RollupPlan.Ranks"/>) merged with the minutes' sketches. A sampled series is marked
+    /// estimated without its bound (that needs the raw calls of the whole range).
+    /// </summary>
+    private async Task<IReadOnlyList<PromptRow>> LongPromptsAsync(RollupPlan plan, SeriesFilter filter, CancellationToken ct)
+    {
+        const string key = "environment, service, prompt_name, prompt_version, request_model";
+        var minutes = await clickHouse.QueryAsync($"""
+            SELECT {key}, calls, events, successes, errors, latency_sum_ms, latency_sketch, input_tokens, output_tokens, cost_usd, unpriced_calls, quality_sum, quality_count
+            FROM metrics_1m FINAL WHERE {RollupPlan.Sql("window_start", plan.Minutes)} AND {filter.Sql()}
+            """, ct);
+        var hours = await RolledAsync(plan, $"""
+            SELECT {key}, sumMerge(requests_state) AS calls, sumMerge(events_state) AS events, sumMerge(successes_state) AS successes,
+                sumMerge(errors_state) AS errors, sumMerge(latency_sum_state) AS latency_sum_ms, sumMerge(input_tokens_state) AS input_tokens,
+                sumMerge(output_tokens_state) AS output_tokens, sumMerge(cost_state) AS cost_usd, sumMerge(unpriced_state) AS unpriced_calls,
+                sumMerge(quality_sum_state) AS quality_sum, sumMerge(quality_count_state) AS quality_count,
+                quantilesTDigestMerge({RanksSql})(latency_quantiles_state) AS ranks
+            """, filter, $"GROUP BY {key} HAVING calls > 0", ct);
+        return minutes.Concat(hours)
+            .GroupBy(r => (S(r, "environment"), S(r, "service"), S(r, "prompt_name"), S(r, "prompt_version"), S(r, "request_model")))
+            .Select(g =>
+            {
+                var sketch = new QuantileSketch();
+                foreach (var r in g)
+                {
+                    if (r.TryGetProperty("ranks", out _)) RollupPlan.AddRanks(sketch, Numbers(r, "ranks"), L(r, "calls"));
+                    else sketch.Merge(QuantileSketch.FromStored(S(r, "latency_sketch")));
+                }
+                var calls = g.Sum(r => L(r, "calls"));
+                // Days rolled up before migration 009 carry no event count: their calls were events.
+                var events = g.Sum(r => L(r, "events") == 0 ? L(r, "calls") : L(r, "events"));
+                var success = calls == 0 ? 1 : (double)g.Sum(r => L(r, "successes")) / calls;
+                var mean = calls == 0 ? 0 : g.Sum(r => StoredValues.Number(r, "latency_sum_ms")) / calls;
+                var qualityCount = g.Sum(r => L(r, "quality_count"));
+                double? quality = qualityCount == 0 ? null : g.Sum(r => StoredValues.Number(r, "quality_sum")) / qualityCount;
+                long input = g.Sum(r => L(r, "input_tokens")), output = g.Sum(r => L(r, "output_tokens"));
+                var unpriced = Math.Min(calls, g.Sum(r => L(r, "unpriced_calls")));
+                var cost = Known(g.Sum(r => StoredValues.Number(r, "cost_usd")), calls, unpriced);
+                return new PromptRow(g.Key.Item1, g.Key.Item2, g.Key.Item3, g.Key.Item4, g.Key.Item5, calls, success,
+                    calls == 0 ? 0 : (double)g.Sum(r => L(r, "errors")) / calls, mean, sketch.Quantile(0.5), sketch.Quantile(0.95), sketch.Quantile(0.99),
+                    input, output, calls == 0 ? 0 : (double)(input + output) / calls, cost,
+                    cost is { } c && calls > unpriced ? c / (calls - unpriced) : null, unpriced, quality,
+                    Thresholds.Classify(success, mean, quality).ToString().ToLowerInvariant(), events < calls, null);
+            })
+            .OrderBy(p => p.PromptName, StringComparer.Ordinal).ThenBy(p => p.PromptVersion, StringComparer.Ordinal)
+            .ThenBy(p => p.Environment, StringComparer.Ordinal).ThenBy(p => p.Service, StringComparer.Ordinal).ThenBy(p => p.Model, StringComparer.Ordinal)
+            .ToList();
+    }
+
+    /// <summary>
     /// Totals of the range, and in <see cref="Overview.Previous"/> those of the period of the same length right
     /// before it (what the tiles compare against).
     /// </summary>
@@ -152,13 +205,39 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
 
     private async Task<Overview> TotalsAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
     {
+        var plan = await PlanAsync(range, 3600, ct);
         var rows = await clickHouse.QueryAsync($"""
             SELECT calls, successes, errors, latency_sum_ms, latency_sketch, input_tokens, output_tokens, cost_usd, unpriced_calls
-            FROM metrics_1m FINAL WHERE {Range("window_start", range)} AND {filter.Sql()}
+            FROM metrics_1m FINAL WHERE {RollupPlan.Sql("window_start", plan.Minutes)} AND {filter.Sql()}
             """, ct);
         var sketch = new QuantileSketch();
         long calls = 0, successes = 0, errors = 0, input = 0, output = 0, unpriced = 0;
         double latencySum = 0, cost = 0;
+        double? p50 = null, p95 = null, p99 = null;
+        if (plan.UsesRollups)
+        {
+            var hours = await RolledAsync(plan, $"""
+                SELECT sumMerge(requests_state) AS calls, sumMerge(successes_state) AS successes, sumMerge(errors_state) AS errors,
+                    sumMerge(latency_sum_state) AS latency_sum_ms, sumMerge(input_tokens_state) AS input_tokens, sumMerge(output_tokens_state) AS output_tokens,
+                    sumMerge(cost_state) AS cost_usd, sumMerge(unpriced_state) AS unpriced_calls,
+                    quantilesTDigestMerge({RanksSql})(latency_quantiles_state) AS ranks, quantilesTDigestMerge(0.5, 0.95, 0.99)(latency_quantiles_state) AS q
+                """, filter, "", ct);
+            var rolledOnly = rows.Count == 0 && hours.Count(h => L(h, "calls") > 0) == 1;
+            foreach (var h in hours.Where(h => L(h, "calls") > 0))
+            {
+                calls += L(h, "calls");
+                successes += L(h, "successes");
+                errors += L(h, "errors");
+                input += L(h, "input_tokens");
+                output += L(h, "output_tokens");
+                unpriced += L(h, "unpriced_calls");
+                latencySum += StoredValues.Number(h, "latency_sum_ms");
+                cost += StoredValues.Number(h, "cost_usd");
+                RollupPlan.AddRanks(sketch, Numbers(h, "ranks"), L(h, "calls"));
+                // Rollups alone: their own t-digest answers, not the re-sampled ranks.
+                if (rolledOnly && Numbers(h, "q") is [var a, var b, var c] && double.IsFinite(a)) (p50, p95, p99) = (a, b, c);
+            }
+        }
         foreach (var r in rows)
         {
             calls += L(r, "calls");
@@ -174,9 +253,49 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
         return new Overview(range.From, range.To, calls,
             calls == 0 ? null : (double)successes / calls, calls == 0 ? null : (double)errors / calls,
             calls == 0 ? null : latencySum / calls,
-            sketch.Count == 0 ? null : sketch.Quantile(0.5), sketch.Count == 0 ? null : sketch.Quantile(0.95), sketch.Count == 0 ? null : sketch.Quantile(0.99),
+            p50 ?? (sketch.Count == 0 ? null : sketch.Quantile(0.5)), p95 ?? (sketch.Count == 0 ? null : sketch.Quantile(0.95)),
+            p99 ?? (sketch.Count == 0 ? null : sketch.Quantile(0.99)),
             input, output, Known(cost, calls, unpriced), Math.Min(unpriced, calls), 0, null, calls == 0 ? "no data in this range" : null);
     }
+
+    /// <summary>
+    /// <paramref name="select"/> over the plan's rolled whole days (<c>metrics_1d</c>) and its remaining rolled hours
+    /// (<c>metrics_1h</c>): one result set of each (same columns), for the caller to add up.
+    /// </summary>
+    private async Task<IReadOnlyList<JsonElement>> RolledAsync(RollupPlan plan, string select, SeriesFilter filter, string tail, CancellationToken ct)
+    {
+        var (days, hours) = plan.WholeDays();
+        var result = new List<JsonElement>();
+        if (days.Count > 0) result.AddRange(await clickHouse.QueryAsync($"{select} FROM metrics_1d WHERE {RollupPlan.DaySql("day", days)} AND {filter.Sql()} {tail}", ct));
+        if (hours.Count > 0) result.AddRange(await clickHouse.QueryAsync($"{select} FROM metrics_1h WHERE {RollupPlan.Sql("hour", hours)} AND {filter.Sql()} {tail}", ct));
+        return result;
+    }
+
+    private static readonly string RanksSql = string.Join(", ", RollupPlan.Ranks.Select(r => r.ToString("R", CultureInfo.InvariantCulture)));
+
+    /// <summary>Which parts of <paramref name="range"/> the hourly rollups answer (<see cref="RollupPlan"/>).</summary>
+    private async Task<RollupPlan> PlanAsync(TimeRange range, int bucketSeconds, CancellationToken ct)
+    {
+        if (range.Span < RollupPlan.LongRange || bucketSeconds % 3600 != 0) return RollupPlan.MinutesOnly(range);
+        var days = await clickHouse.QueryAsync($"""
+            SELECT toString(day) AS d, toUInt32(max(rolled_at)) AS built FROM rollup_log
+            WHERE day >= toDate('{range.From.UtcDateTime:yyyy-MM-dd}') AND day <= toDate('{range.To.UtcDateTime:yyyy-MM-dd}') GROUP BY day
+            """, ct);
+        var rolled = days.ToDictionary(
+            d => new DateTimeOffset(DateTime.ParseExact(S(d, "d"), "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal), TimeSpan.Zero),
+            d => DateTimeOffset.FromUnixTimeSeconds(L(d, "built")));
+        return RollupPlan.For(range, rolled, bucketSeconds);
+    }
+
+    private static double[] Numbers(JsonElement r, string name) =>
+        r.GetProperty(name).EnumerateArray().Select(e => e.ValueKind switch
+        {
+            JsonValueKind.String => double.Parse(e.GetString()!, CultureInfo.InvariantCulture),
+            JsonValueKind.Number => e.GetDouble(),
+            _ => double.NaN, // an hour of windows without raw calls has an empty t-digest
+        }).ToArray();
+
+    private static double? Finite(double value) => double.IsFinite(value) ? value : null;
 
     /// <summary>A cost sum, or null when every one of <paramref name="calls"/> is unpriced (a sum of nothing known is not $0).</summary>
     private static double? Known(double cost, long calls, long unpriced) => calls > 0 && unpriced >= calls ? null : cost;
@@ -184,10 +303,24 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
     public async Task<TimeSeries> TimeSeriesAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
     {
         var bucket = BucketSeconds(range.Span);
+        var plan = await PlanAsync(range, bucket, ct);
         var rows = await clickHouse.QueryAsync($"""
             SELECT intDiv(toUInt32(window_start), {bucket}) * {bucket} AS b, calls, successes, errors, latency_sketch, cost_usd, unpriced_calls
-            FROM metrics_1m FINAL WHERE {Range("window_start", range)} AND {filter.Sql()} ORDER BY b
+            FROM metrics_1m FINAL WHERE {RollupPlan.Sql("window_start", plan.Minutes)} AND {filter.Sql()} ORDER BY b
             """, ct);
+        // Whole buckets of rolled hours: summed in ClickHouse, percentiles from the hours' t-digests.
+        var rolled = !plan.UsesRollups ? [] : (await clickHouse.QueryAsync($"""
+            SELECT intDiv(toUInt32(hour), {bucket}) * {bucket} AS b, sumMerge(requests_state) AS calls, sumMerge(successes_state) AS successes,
+                sumMerge(errors_state) AS errors, sumMerge(cost_state) AS cost_usd, sumMerge(unpriced_state) AS unpriced_calls,
+                quantilesTDigestMerge(0.5, 0.95, 0.99)(latency_quantiles_state) AS q
+            FROM metrics_1h WHERE {RollupPlan.Sql("hour", plan.Hours)} AND {filter.Sql()} GROUP BY b HAVING calls > 0
+            """, ct)).Select(r =>
+            {
+                var calls = L(r, "calls");
+                var q = Numbers(r, "q");
+                return new TimePoint(DateTimeOffset.FromUnixTimeSeconds(L(r, "b")), calls, (double)L(r, "successes") / calls, (double)L(r, "errors") / calls,
+                    Finite(q[0]), Finite(q[1]), Finite(q[2]), Known(StoredValues.Number(r, "cost_usd"), calls, L(r, "unpriced_calls")), Math.Min(calls, L(r, "unpriced_calls")));
+            }).ToList();
         var points = rows.GroupBy(r => L(r, "b")).Select(g =>
         {
             var sketch = new QuantileSketch();
@@ -200,7 +333,7 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
                 calls == 0 ? null : (double)g.Sum(r => L(r, "successes")) / calls, calls == 0 ? null : (double)g.Sum(r => L(r, "errors")) / calls,
                 sketch.Count == 0 ? null : sketch.Quantile(0.5), sketch.Count == 0 ? null : sketch.Quantile(0.95), sketch.Count == 0 ? null : sketch.Quantile(0.99),
                 Known(g.Sum(r => StoredValues.Number(r, "cost_usd")), calls, g.Sum(r => L(r, "unpriced_calls"))), Math.Min(calls, g.Sum(r => L(r, "unpriced_calls"))));
-        }).ToList();
+        }).Concat(rolled).OrderBy(p => p.At).ToList();
         var anomalies = (await clickHouse.QueryAsync($"""
             SELECT toUInt32(window_start) AS ws, prompt_name, prompt_version, request_model, metric, value, baseline_median, score
             FROM anomalies FINAL WHERE is_anomaly = 1 AND {Range("window_start", range)} AND {filter.Sql()} ORDER BY ws

@@ -130,7 +130,7 @@ internal static class Backfill
         return stored == distinct && summed == distinct && wrong == 0 && peakRss < 500L * 1048576 && backfillRate >= liveRate / 3 ? 0 : 1;
     }
 
-    private static string FindRoot()
+    internal static string FindRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {

@@ -41,5 +41,12 @@ if (args.Length > 0 && args[0] == "backfill")
     return await Backfill.RunAsync(args.Length > 1 ? int.Parse(args[1], inv) : 50_000, args.Length > 2 ? int.Parse(args[2], inv) : 300_000,
         args.Length > 3 ? int.Parse(args[3], inv) : 2_000, args.Length > 4 ? int.Parse(args[4], inv) : 20);
 }
+// `dashboard [series] [days] [runs]`: a long dashboard range read from the rollups (docs/benchmarks.md).
+if (args.Length > 0 && args[0] == "dashboard")
+{
+    var inv = System.Globalization.CultureInfo.InvariantCulture;
+    return await DashboardRange.RunAsync(args.Length > 1 ? int.Parse(args[1], inv) : 1_000, args.Length > 2 ? int.Parse(args[2], inv) : 30,
+        args.Length > 3 ? int.Parse(args[3], inv) : 3);
+}
 BenchmarkSwitcher.FromAssembly(typeof(SerializerBenchmarks).Assembly).Run(args);
 return 0;

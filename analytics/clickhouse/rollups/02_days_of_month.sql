@@ -7,7 +7,8 @@ SELECT environment, service, prompt_name, prompt_version, request_model, toDate(
     sumMergeState(latency_sum_state), maxMergeState(latency_max_state),
     quantilesTDigestMergeState(0.5, 0.95, 0.99)(latency_quantiles_state),
     sumMergeState(input_tokens_state), sumMergeState(output_tokens_state), sumMergeState(cost_state),
-    sumMergeState(quality_sum_state), sumMergeState(quality_count_state)
+    sumMergeState(quality_sum_state), sumMergeState(quality_count_state),
+    sumMergeState(events_state), sumMergeState(unpriced_state)
 FROM metrics_1h
 WHERE toYYYYMM(hour) = {month}
 GROUP BY environment, service, prompt_name, prompt_version, request_model, d;
