@@ -214,31 +214,15 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
         long calls = 0, successes = 0, errors = 0, input = 0, output = 0, unpriced = 0;
         double latencySum = 0, cost = 0;
         double? p50 = null, p95 = null, p99 = null;
-        if (plan.UsesRollups)
-        {
-            var hours = await RolledAsync(plan, $"""
-                SELECT sumMerge(requests_state) AS calls, sumMerge(successes_state) AS successes, sumMerge(errors_state) AS errors,
-                    sumMerge(latency_sum_state) AS latency_sum_ms, sumMerge(input_tokens_state) AS input_tokens, sumMerge(output_tokens_state) AS output_tokens,
-                    sumMerge(cost_state) AS cost_usd, sumMerge(unpriced_state) AS unpriced_calls,
-                    quantilesTDigestMerge({RanksSql})(latency_quantiles_state) AS ranks, quantilesTDigestMerge(0.5, 0.95, 0.99)(latency_quantiles_state) AS q
-                """, filter, "", ct);
-            var rolledOnly = rows.Count == 0 && hours.Count(h => L(h, "calls") > 0) == 1;
-            foreach (var h in hours.Where(h => L(h, "calls") > 0))
-            {
-                calls += L(h, "calls");
-                successes += L(h, "successes");
-                errors += L(h, "errors");
-                input += L(h, "input_tokens");
-                output += L(h, "output_tokens");
-                unpriced += L(h, "unpriced_calls");
-                latencySum += StoredValues.Number(h, "latency_sum_ms");
-                cost += StoredValues.Number(h, "cost_usd");
-                RollupPlan.AddRanks(sketch, Numbers(h, "ranks"), L(h, "calls"));
-                // Rollups alone: their own t-digest answers, not the re-sampled ranks.
-                if (rolledOnly && Numbers(h, "q") is [var a, var b, var c] && double.IsFinite(a)) (p50, p95, p99) = (a, b, c);
-            }
-        }
-        foreach (var r in rows)
+        var hours = !plan.UsesRollups ? [] : (await RolledAsync(plan, $"""
+            SELECT sumMerge(requests_state) AS calls, sumMerge(successes_state) AS successes, sumMerge(errors_state) AS errors,
+                sumMerge(latency_sum_state) AS latency_sum_ms, sumMerge(input_tokens_state) AS input_tokens, sumMerge(output_tokens_state) AS output_tokens,
+                sumMerge(cost_state) AS cost_usd, sumMerge(unpriced_state) AS unpriced_calls,
+                quantilesTDigestMerge({RanksSql})(latency_quantiles_state) AS ranks, quantilesTDigestMerge(0.5, 0.95, 0.99)(latency_quantiles_state) AS q
+            """, filter, "", ct)).Where(h => L(h, "calls") > 0).ToList();
+        // Rollups alone (one source row): their own t-digest answers, not the re-sampled ranks.
+        if (rows.Count == 0 && hours is [var only] && Numbers(only, "q") is [var a, var b, var c] && double.IsFinite(a)) (p50, p95, p99) = (a, b, c);
+        foreach (var r in rows.Concat(hours))
         {
             calls += L(r, "calls");
             successes += L(r, "successes");
@@ -248,7 +232,8 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
             unpriced += L(r, "unpriced_calls");
             latencySum += StoredValues.Number(r, "latency_sum_ms");
             cost += StoredValues.Number(r, "cost_usd");
-            sketch.Merge(QuantileSketch.FromStored(S(r, "latency_sketch")));
+            if (r.TryGetProperty("ranks", out _)) RollupPlan.AddRanks(sketch, Numbers(r, "ranks"), L(r, "calls"));
+            else sketch.Merge(QuantileSketch.FromStored(S(r, "latency_sketch")));
         }
         return new Overview(range.From, range.To, calls,
             calls == 0 ? null : (double)successes / calls, calls == 0 ? null : (double)errors / calls,
