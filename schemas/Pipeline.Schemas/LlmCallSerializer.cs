@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using Avro;
 using Avro.Generic;
@@ -11,6 +12,8 @@ public delegate Schema? WriterSchemaSource(int id, out string? why);
 /// <summary>
 /// Encodes and decodes <see cref="LlmCall"/> in the Confluent wire format. Decoding resolves the
 /// writer schema by id, so records written by older or newer schema versions stay readable.
+/// Records of the reader's own schema (same parsing fingerprint) are encoded and decoded by
+/// <see cref="LlmCallCodec"/>; every other writer schema goes through Apache.Avro's schema resolution.
 /// Thread-safe.
 /// </summary>
 public sealed class LlmCallSerializer
@@ -22,7 +25,10 @@ public sealed class LlmCallSerializer
     private readonly RecordSchema _schema = SchemaCatalog.LlmCall;
     private readonly int _schemaId;
     private readonly GenericDatumWriter<GenericRecord> _writer;
-    private readonly ConcurrentDictionary<int, GenericDatumReader<GenericRecord>> _readers = new();
+    private readonly ConcurrentDictionary<int, GenericDatumReader<GenericRecord>?> _readers = new();
+    private readonly ConcurrentDictionary<int, GenericDatumReader<GenericRecord>> _genericReaders = new();
+    private readonly LlmCallCodec? _codec;
+    [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
     private readonly EnumSchema _outcomeSchema;
     private readonly EnumSchema _errorTypeSchema;
     private readonly RecordSchema _stageSchema;
@@ -41,10 +47,49 @@ public sealed class LlmCallSerializer
         _outcomeSchema = (EnumSchema)_schema["outcome"].Schema;
         _errorTypeSchema = (EnumSchema)((UnionSchema)_schema["error_type"].Schema).Schemas[1];
         _stageSchema = (RecordSchema)((ArraySchema)_schema["stages"].Schema).ItemSchema;
+        // A changed .avsc the codec has not followed yet is still read and written correctly, by Apache.Avro.
+        _codec = SchemaNormalization.ParsingFingerprint64(_schema) == LlmCallCodec.Fingerprint ? new LlmCallCodec() : null;
     }
+
+    /// <summary>Whether this serializer uses the hand-written codec for its own schema.</summary>
+    internal bool UsesCodec => _codec is not null;
 
     /// <summary>Encodes one event with its Confluent header.</summary>
     public byte[] Serialize(LlmCall call)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        if (_codec is null) return SerializeGeneric(call);
+        var buffer = t_buffer ??= new ArrayBufferWriter<byte>(1024);
+        buffer.ResetWrittenCount();
+        try
+        {
+            Serialize(call, buffer);
+            return buffer.WrittenSpan.ToArray();
+        }
+        finally
+        {
+            // One unusually large event must not pin its buffer on the thread for good.
+            if (buffer.Capacity > 1 << 20) t_buffer = null;
+        }
+    }
+
+    /// <summary>Appends one event with its Confluent header to <paramref name="output"/>.</summary>
+    public void Serialize(LlmCall call, IBufferWriter<byte> output)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        ArgumentNullException.ThrowIfNull(output);
+        if (_codec is null)
+        {
+            output.Write(SerializeGeneric(call));
+            return;
+        }
+        WireFormat.WriteHeader(output.GetSpan(WireFormat.HeaderLength), _schemaId);
+        output.Advance(WireFormat.HeaderLength);
+        LlmCallCodec.Write(call, output);
+    }
+
+    /// <summary>Apache.Avro's encoding: the reference the codec is tested against, and the fallback.</summary>
+    internal byte[] SerializeGeneric(LlmCall call)
     {
         ArgumentNullException.ThrowIfNull(call);
         using var stream = new MemoryStream(256);
@@ -60,6 +105,18 @@ public sealed class LlmCallSerializer
     {
         var id = WireFormat.ReadSchemaId(record.Span);
         var reader = _readers.TryGetValue(id, out var known) ? known : _readers.GetOrAdd(id, CreateReader);
+        return reader is null ? _codec!.Read(record.Span[WireFormat.HeaderLength..], id) : DeserializeGeneric(id, reader, record);
+    }
+
+    /// <summary>Apache.Avro's decoding of the reader's own schema: the reference the codec is tested against.</summary>
+    internal LlmCall DeserializeGeneric(ReadOnlyMemory<byte> record)
+    {
+        var id = WireFormat.ReadSchemaId(record.Span);
+        return DeserializeGeneric(id, _genericReaders.GetOrAdd(id, CreateGenericReader), record);
+    }
+
+    private static LlmCall DeserializeGeneric(int id, GenericDatumReader<GenericRecord> reader, ReadOnlyMemory<byte> record)
+    {
         GenericRecord generic;
         try
         {
@@ -86,7 +143,14 @@ public sealed class LlmCallSerializer
         }
     }
 
-    private GenericDatumReader<GenericRecord> CreateReader(int id)
+    /// <summary>Null when the writer schema is the reader's own, which the codec decodes.</summary>
+    private GenericDatumReader<GenericRecord>? CreateReader(int id)
+    {
+        var reader = CreateGenericReader(id);
+        return _codec is not null && SchemaNormalization.ParsingFingerprint64(reader.WriterSchema) == LlmCallCodec.Fingerprint ? null : reader;
+    }
+
+    private GenericDatumReader<GenericRecord> CreateGenericReader(int id)
     {
         string? why = null;
         var writerSchema = (_writerSchemas is null ? SchemaCatalog.Find(id) : _writerSchemas(id, out why))
