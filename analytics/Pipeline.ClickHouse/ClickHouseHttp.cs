@@ -136,12 +136,35 @@ public sealed class ClickHouseHttp : IDisposable
         return "`" + name.Replace("\\", @"\\", StringComparison.Ordinal).Replace("`", "\\`", StringComparison.Ordinal) + "`";
     }
 
+    /// <summary>
+    /// Inserts <paramref name="rowCount"/> rows this process wrote in RowBinary (<see cref="RowBinaryWriter"/>), in the
+    /// order of <paramref name="columns"/>: no <c>object[]</c> per row and no second encoding by the driver.
+    /// </summary>
+    public async Task<long> InsertRowBinaryAsync(string table, IReadOnlyList<string> columns, ReadOnlyMemory<byte> body, long rowCount,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(table);
+        ArgumentNullException.ThrowIfNull(columns);
+        if (rowCount == 0) return 0;
+        var sql = $"INSERT INTO {QuoteIdentifier(table)} ({string.Join(", ", columns.Select(QuoteIdentifier))}) FORMAT RowBinary";
+        using var content = new ReadOnlyMemoryContent(body);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        await SendAsync(content, "query=" + Uri.EscapeDataString(sql), true, cancellationToken);
+        return rowCount;
+    }
+
     private async Task<string> SendAsync(string sql, bool useDatabase, CancellationToken cancellationToken)
+    {
+        using var content = new StringContent(sql, Encoding.UTF8, "text/plain");
+        return await SendAsync(content, "", useDatabase, cancellationToken);
+    }
+
+    private async Task<string> SendAsync(HttpContent content, string parameters, bool useDatabase, CancellationToken cancellationToken)
     {
         // A readonly=1 user may not set settings per query; its server profile sets them instead.
         var query = (_options.IsReadOnlyUser ? "?" : "?output_format_json_quote_64bit_integers=0&")
-            + (useDatabase ? "database=" + Uri.EscapeDataString(_options.Database) : "");
-        using var content = new StringContent(sql, Encoding.UTF8, "text/plain");
+            + (useDatabase ? "database=" + Uri.EscapeDataString(_options.Database) : "")
+            + (parameters.Length > 0 ? "&" + parameters : "");
         HttpResponseMessage response;
         try
         {

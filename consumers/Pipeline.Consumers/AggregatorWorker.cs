@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
@@ -78,7 +79,7 @@ public sealed partial class AggregatorWorker : IDisposable
     private readonly WindowAggregateSerializer _aggregateSerializer = new();
     private readonly AnomalyScorer _scorer;
     private readonly ResiliencePipeline _retry;
-    private readonly List<object?[]> _rows = [];
+    private readonly List<CallRow> _rows = [];
     private readonly List<SourceRecord> _sources = [];
     private readonly Dictionary<int, PartitionWindows> _windows = [];
     private readonly Dictionary<int, long> _nextOffsets = [];
@@ -379,7 +380,7 @@ public sealed partial class AggregatorWorker : IDisposable
                 _nextOffsets[partition] = offset + 1;
                 return;
             }
-            var row = CallRows.ToRow(call, partition, offset, now);
+            var row = new CallRow(call, partition, offset, now);
             var windows = WindowsOf(partition);
             if (windows.NeedsStoredState(call))
             {
@@ -684,7 +685,7 @@ public sealed partial class AggregatorWorker : IDisposable
         var started = Stopwatch.GetTimestamp();
         if (batch.Rows.Length > 0)
         {
-            await InsertIsolatingAsync("calls", CallRows.Columns, batch.Rows,
+            await InsertIsolatingAsync("calls", batch.Rows, InsertCallsAsync,
                 (i, reason) => DeadLetter(batch.Sources[i], "ClickHouseRejected", reason), cancellationToken);
             Interlocked.Add(ref _eventsWritten, batch.Rows.Length);
             BatchRows.Record(batch.Rows.Length);
@@ -701,11 +702,11 @@ public sealed partial class AggregatorWorker : IDisposable
             {
                 Send(_options.MetricsTopic, batch.Aggregates[i]);
             }
-            await InsertIsolatingAsync("metrics_1m", MetricsRows.Columns, [.. batch.MetricRows],
+            await InsertIsolatingAsync("metrics_1m", [.. batch.MetricRows], (rows, ct) => _clickHouse.InsertAsync("metrics_1m", MetricsRows.Columns, rows, ct),
                 (i, reason) => DeadLetterWindow(batch.Emitted[i], batch.Aggregates[i], reason), cancellationToken);
             if (batch.AnomalyRows.Count > 0)
             {
-                await InsertIsolatingAsync("anomalies", AnomalyRows.Columns, [.. batch.AnomalyRows],
+                await InsertIsolatingAsync("anomalies", [.. batch.AnomalyRows], (rows, ct) => _clickHouse.InsertAsync("anomalies", AnomalyRows.Columns, rows, ct),
                     (_, reason) => LogRowDropped(_log, "anomalies", reason), cancellationToken);
             }
         }
@@ -722,18 +723,26 @@ public sealed partial class AggregatorWorker : IDisposable
         }
     }
 
+    /// <summary>Writes events to calls in RowBinary straight from the decoded events (no object[] per row).</summary>
+    private Task<long> InsertCallsAsync(ArraySegment<CallRow> rows, CancellationToken cancellationToken)
+    {
+        var body = new ArrayBufferWriter<byte>(Math.Max(rows.Count, 1) * 320);
+        foreach (var row in rows) CallRows.Write(body, row);
+        return _clickHouse.InsertRowBinaryAsync("calls", CallRows.ColumnNames, body.WrittenMemory, rows.Count, cancellationToken);
+    }
+
     /// <summary>
     /// Inserts rows; when the server rejects them, bisects to the rows it rejects and hands those to
     /// <paramref name="onRejected"/>. If it rejects every row of a batch of several, the fault is the table's,
     /// not the rows': the write waits (unready) and is tried again, so a repair resumes it without loss.
     /// </summary>
-    private async Task InsertIsolatingAsync(string table, IReadOnlyList<KeyValuePair<string, string>> columns, object?[][] rows,
+    private async Task InsertIsolatingAsync<TRow>(string table, TRow[] rows, Func<ArraySegment<TRow>, CancellationToken, Task<long>> insert,
         Action<int, string> onRejected, CancellationToken cancellationToken)
     {
         while (true)
         {
             var rejected = new List<(int Index, string Reason)>();
-            await InsertRangeAsync(table, columns, rows, 0, rows.Length, rejected, cancellationToken);
+            await InsertRangeAsync(table, rows, insert, 0, rows.Length, rejected, cancellationToken);
             if (rejected.Count == 0) return;
             if (rejected.Count == rows.Length && rows.Length > 1)
             {
@@ -751,14 +760,14 @@ public sealed partial class AggregatorWorker : IDisposable
         }
     }
 
-    private async Task InsertRangeAsync(string table, IReadOnlyList<KeyValuePair<string, string>> columns, object?[][] rows, int from, int count,
-        List<(int, string)> rejected, CancellationToken cancellationToken)
+    private async Task InsertRangeAsync<TRow>(string table, TRow[] rows, Func<ArraySegment<TRow>, CancellationToken, Task<long>> insert,
+        int from, int count, List<(int, string)> rejected, CancellationToken cancellationToken)
     {
         if (count == 0) return;
         try
         {
-            var slice = new ArraySegment<object?[]>(rows, from, count);
-            await _retry.ExecuteAsync(async ct => await _clickHouse.InsertAsync(table, columns, slice, ct), cancellationToken);
+            var slice = new ArraySegment<TRow>(rows, from, count);
+            await _retry.ExecuteAsync(async ct => await insert(slice, ct), cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException
                                    && ClickHouseErrors.Classify(ex) is null or ClickHouseErrorClass.Rejected)
@@ -770,8 +779,8 @@ public sealed partial class AggregatorWorker : IDisposable
                 return;
             }
             var half = count / 2;
-            await InsertRangeAsync(table, columns, rows, from, half, rejected, cancellationToken);
-            await InsertRangeAsync(table, columns, rows, from + half, count - half, rejected, cancellationToken);
+            await InsertRangeAsync(table, rows, insert, from, half, rejected, cancellationToken);
+            await InsertRangeAsync(table, rows, insert, from + half, count - half, rejected, cancellationToken);
         }
     }
 
@@ -1001,9 +1010,9 @@ public sealed partial class AggregatorWorker : IDisposable
     private sealed record Undelivered(string Topic, Message<byte[]?, byte[]?> Message, Error Error);
 
     /// <summary>What one flush writes: taken from the worker's state on the consume thread, written on another.</summary>
-    private sealed class Batch(object?[][] rows, SourceRecord[] sources, DateTimeOffset takenAt)
+    private sealed class Batch(CallRow[] rows, SourceRecord[] sources, DateTimeOffset takenAt)
     {
-        public object?[][] Rows { get; } = rows;
+        public CallRow[] Rows { get; } = rows;
         public SourceRecord[] Sources { get; } = sources;
         public DateTimeOffset TakenAt { get; } = takenAt;
         public List<(PartitionWindows Windows, WindowState State)> Due { get; } = [];

@@ -1,7 +1,12 @@
+using System.Buffers;
 using System.Text.Json;
+using Pipeline.ClickHouse;
 using Pipeline.Schemas;
 
 namespace Pipeline.Consumers;
+
+/// <summary>One event to be written to <c>calls</c>, with where it was read and when.</summary>
+internal readonly record struct CallRow(LlmCall Call, int Partition, long Offset, DateTimeOffset IngestedAt);
 
 /// <summary>Maps <see cref="LlmCall"/> to rows of the ClickHouse <c>calls</c> table (migration 001).</summary>
 internal static class CallRows
@@ -25,7 +30,113 @@ internal static class CallRows
     private static readonly string[] ErrorTypeNames =
         ["TIMEOUT", "RATE_LIMITED", "PROVIDER_ERROR", "VALIDATION", "CONTENT_FILTER", "CLIENT_ERROR", "SERVER_ERROR", "CANCELLED", "OTHER"];
 
-    /// <summary>The row for one event read from <paramref name="partition"/> at <paramref name="offset"/>.</summary>
+    /// <summary>The column names of <see cref="Columns"/>.</summary>
+    public static readonly IReadOnlyList<string> ColumnNames = [.. Columns.Select(c => c.Key)];
+
+    /// <summary>
+    /// Appends the RowBinary row of <paramref name="row"/> in the order of <see cref="Columns"/>: the same values
+    /// as <see cref="ToRow"/>, and the same bytes ClickHouse.Driver writes for them (CallRowsTests).
+    /// </summary>
+    public static void Write(IBufferWriter<byte> output, in CallRow row)
+    {
+        var c = row.Call;
+        var w = new RowBinaryWriter(output);
+        w.Uuid(c.EventId);
+        w.DateTime(c.OccurredAt);
+        w.UInt64((ulong)c.OccurredAt.ToUnixTimeMilliseconds());
+        w.String(c.Environment);
+        w.String(c.Service);
+        w.String(c.Operation);
+        w.String(c.Provider);
+        w.String(c.RequestModel);
+        w.String(c.ResponseModel ?? "");
+        w.String(c.PromptName);
+        w.String(c.PromptVersion);
+        w.String(c.RequestId ?? "");
+        w.String(c.TraceId ?? "");
+        WriteTags(w, c.Tags);
+        w.Float64(c.LatencyMs);
+        if (w.Present(c.TimeToFirstTokenMs.HasValue)) w.Float64(c.TimeToFirstTokenMs!.Value);
+        w.UInt64((ulong)c.InputTokens);
+        w.UInt64((ulong)c.OutputTokens);
+        if (w.Present(c.CachedInputTokens.HasValue)) w.UInt64((ulong)c.CachedInputTokens!.Value);
+        if (w.Present(c.CostUsd.HasValue)) w.Float64(c.CostUsd!.Value);
+        w.UInt8(c.Outcome == Outcome.Success ? (byte)1 : (byte)2);
+        w.String(c.ErrorType is { } et ? ErrorTypeNames[(int)et] : "");
+        w.String(c.ErrorMessage ?? "");
+        var status = c.HttpStatus is { } s and >= 0 and <= ushort.MaxValue ? (ushort?)s : null;
+        if (w.Present(status.HasValue)) w.UInt16(status!.Value);
+        if (w.Present(c.QualityScore.HasValue)) w.Float64(c.QualityScore!.Value);
+        w.UInt32((uint)c.RetryCount);
+        w.UInt8(c.CacheHit ? (byte)1 : (byte)0);
+        var stages = c.Stages;
+        w.Length(stages.Count);
+        for (var i = 0; i < stages.Count; i++) w.String(stages[i].Name);
+        w.Length(stages.Count);
+        for (var i = 0; i < stages.Count; i++) w.Float64(stages[i].DurationMs);
+        WriteCustom(w, c.Custom);
+        w.Float64(c.SampleRate);
+        w.UInt32((uint)row.Partition);
+        w.UInt64((ulong)row.Offset);
+        w.DateTime(row.IngestedAt);
+    }
+
+    // Keys sorted (ordinal), as ToRow sorts them, so one event's row is the same whatever its map's order.
+    private static void WriteTags(RowBinaryWriter w, IReadOnlyDictionary<string, string> tags)
+    {
+        var n = tags.Count;
+        var sorted = ArrayPool<KeyValuePair<string, string>>.Shared.Rent(Math.Max(n, 1));
+        try
+        {
+            var i = 0;
+            foreach (var kv in tags) sorted[i++] = kv;
+            Array.Sort(sorted, 0, n, TagOrder.Instance);
+            w.Length(n);
+            for (i = 0; i < n; i++) w.String(sorted[i].Key);
+            w.Length(n);
+            for (i = 0; i < n; i++) w.String(sorted[i].Value);
+        }
+        finally
+        {
+            Array.Clear(sorted, 0, n);
+            ArrayPool<KeyValuePair<string, string>>.Shared.Return(sorted);
+        }
+    }
+
+    private static void WriteCustom(RowBinaryWriter w, IReadOnlyDictionary<string, double> custom)
+    {
+        var n = custom.Count;
+        var sorted = ArrayPool<KeyValuePair<string, double>>.Shared.Rent(Math.Max(n, 1));
+        try
+        {
+            var i = 0;
+            foreach (var kv in custom) sorted[i++] = kv;
+            Array.Sort(sorted, 0, n, CustomOrder.Instance);
+            w.Length(n);
+            for (i = 0; i < n; i++) w.String(sorted[i].Key);
+            w.Length(n);
+            for (i = 0; i < n; i++) w.Float64(sorted[i].Value);
+        }
+        finally
+        {
+            Array.Clear(sorted, 0, n);
+            ArrayPool<KeyValuePair<string, double>>.Shared.Return(sorted);
+        }
+    }
+
+    private sealed class TagOrder : IComparer<KeyValuePair<string, string>>
+    {
+        public static readonly TagOrder Instance = new();
+        public int Compare(KeyValuePair<string, string> x, KeyValuePair<string, string> y) => string.CompareOrdinal(x.Key, y.Key);
+    }
+
+    private sealed class CustomOrder : IComparer<KeyValuePair<string, double>>
+    {
+        public static readonly CustomOrder Instance = new();
+        public int Compare(KeyValuePair<string, double> x, KeyValuePair<string, double> y) => string.CompareOrdinal(x.Key, y.Key);
+    }
+
+    /// <summary>The row for one event read from <paramref name="partition"/> at <paramref name="offset"/>, as ClickHouse.Driver takes it.</summary>
     public static object?[] ToRow(LlmCall c, int partition, long offset, DateTimeOffset ingestedAt)
     {
         var tags = c.Tags.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToArray();

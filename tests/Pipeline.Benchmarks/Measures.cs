@@ -21,9 +21,15 @@ internal static class Measures
         var ct = CancellationToken.None;
         var ours = await NewDatabaseAsync(settings, "bench_ins_");
         var now = TimeProvider.System.GetUtcNow();
-        var rows = calls.Select((c, i) => CallRows.ToRow(c, 0, i, now)).ToList();
+        var rows = calls.Select((c, i) => new CallRow(c, 0, i, now)).ToList();
         var sw = Stopwatch.StartNew();
-        foreach (var chunk in rows.Chunk(50_000)) await ours.InsertAsync("calls", CallRows.Columns, chunk, ct);
+        // As the aggregator writes them: RowBinary straight from the events, encoding included in the time.
+        foreach (var chunk in rows.Chunk(50_000))
+        {
+            var body = new System.Buffers.ArrayBufferWriter<byte>(chunk.Length * 320);
+            foreach (var row in chunk) CallRows.Write(body, row);
+            await ours.InsertRowBinaryAsync("calls", CallRows.ColumnNames, body.WrittenMemory, chunk.Length, ct);
+        }
         var oursRate = rows.Count / sw.Elapsed.TotalSeconds;
 
         // The same rows, exported by ClickHouse itself, inserted by clickhouse-client into an identical table.
