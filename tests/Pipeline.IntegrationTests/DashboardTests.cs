@@ -371,7 +371,7 @@ public sealed class DashboardApiTests(DashboardData data) : IClassFixture<Dashbo
 /// prompt name renders as text. Screenshots go to .run/test-results/screenshots. Skips, saying why, where
 /// Chromium is missing.
 /// </summary>
-public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<DashboardData>
+public sealed class DashboardBrowserTests(DashboardData data, ServersFixture servers) : IClassFixture<DashboardData>
 {
     private static readonly string Chromium = new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser" }.FirstOrDefault(File.Exists) ?? "";
 
@@ -482,6 +482,10 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
         var page = await context.NewPageAsync();
         await page.GotoAsync(url);
         await WaitLoadedAsync(page);
+        // No Kafka given: the page polls, and says so.
+        await page.WaitForFunctionAsync("document.getElementById('live-status').dataset.state === 'off'");
+        Assert.Equal("poll only (30 s)", await page.TextContentAsync("#live-status"));
+        Assert.Contains("Kafka is not configured", await page.GetAttributeAsync("#live-status", "title"), StringComparison.Ordinal);
 
         // 24 hours: the staging calls three hours back, an hour and more of nothing, then the rest. Every chart
         // on one time axis, the gap left a gap, the incident's FIRING marker in the minute it started.
@@ -600,6 +604,24 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
             "--set", $"ClickHouse:Password={o.Password}", "--set", $"ClickHouse:Database={o.Database}"], home);
         Assert.True(exit == 0, stderr);
         Assert.Contains(stdout.Split('\n'), l => l.Contains(" a1 ", StringComparison.Ordinal) && l.Contains("[acked by carol]", StringComparison.Ordinal));
+
+        // Silencing from the page records the silence `pipeline alerts silences` lists: the incident's series and rule, for the chosen time.
+        await page.SelectOptionAsync("#silence-for", "1d");
+        await page.FillAsync("#ack-note", "known incident, rollback running");
+        await page.ClickAsync("#silence-go");
+        await page.WaitForFunctionAsync("document.getElementById('alert-action-result').textContent.startsWith('Silenced ')");
+        Assert.Contains("prompt=answer,version=2.0,model=gpt-4o,rule=latency_p95_regression", await page.TextContentAsync("#alert-action-result"), StringComparison.Ordinal);
+        (exit, stdout, stderr) = await PipelineProcess.RunAsync(["alerts", "silences", "--json", "--set", $"ClickHouse:Url={o.Url}", "--set", $"ClickHouse:User={o.User}",
+            "--set", $"ClickHouse:Password={o.Password}", "--set", $"ClickHouse:Database={o.Database}"], home);
+        Assert.True(exit == 0, stderr);
+        var silence = JsonDocument.Parse(Assert.Single(stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))).RootElement;
+        Assert.Equal("carol", silence.GetProperty("created_by").GetString());
+        Assert.Equal("known incident, rollback running", silence.GetProperty("reason").GetString());
+        Assert.Equal(["model=gpt-4o", "prompt=answer", "rule=latency_p95_regression", "version=2.0"],
+            silence.GetProperty("matchers").EnumerateObject().Select(m => $"{m.Name}={m.Value.GetString()}").Order(StringComparer.Ordinal));
+        Assert.Equal("active", silence.GetProperty("state").GetString());
+        Assert.Equal(TimeSpan.FromDays(1), silence.GetProperty("ends_at").GetDateTimeOffset() - silence.GetProperty("starts_at").GetDateTimeOffset());
+        Assert.Contains($"(silence {silence.GetProperty("silence_id").GetString()})", await page.TextContentAsync("#alert-action-result"), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -637,6 +659,55 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
         using var compare = JsonDocument.Parse(await http.GetStringAsync(new Uri("/api/compare?range=1h&series=answer@1.0@gpt-4o&series=answer@2.0@gpt-4o", UriKind.Relative), ct));
         var verdict = compare.RootElement.GetProperty("verdicts")[0].GetProperty("verdict").GetString();
         Assert.Equal([verdict!], await page.Locator("#verdicts li").AllTextContentsAsync());
+    }
+
+    [Fact]
+    public async Task Live_AWindowClosedAndAnAlertFiredWhileThePageIsOpen_AppearWithoutAReload()
+    {
+        if (Chromium.Length == 0) Assert.Skip("no system Chromium (/usr/bin/chromium; `make deps` installs it): browser tests not run");
+        var ct = TestContext.Current.CancellationToken;
+        // A database and topics of its own: the other tests' numbers stay as they are.
+        using var db = await servers.NewDatabaseAsync(ct);
+        var calls = await servers.NewTopicAsync("calls", 1, ct);
+        var options = new DashboardOptions { Port = 0, MetricsTopic = await servers.NewTopicAsync("metrics", 1, ct), AlertsTopic = await servers.NewTopicAsync("alerts", 1, ct) };
+        await using var app = DashboardApp.Create(options, db.Options.AsAnalyst(), TimeProvider.System, kafka: servers.Kafka);
+        await app.StartAsync(ct);
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await LaunchAsync(playwright);
+        await using var context = await browser.NewContextAsync(new() { BypassCSP = true, TimezoneId = "UTC", ViewportSize = new() { Width = 1280, Height = 900 } });
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(DashboardApp.Address(app) + "/#overview?range=1h");
+        await WaitLoadedAsync(page);
+        // Live once the server's consumer is assigned at the topics' ends and the page's stream is open.
+        await page.WaitForFunctionAsync("document.getElementById('live-status').dataset.state === 'live'", null, new() { Timeout = 30_000 });
+        Assert.Equal("live", await page.TextContentAsync("#live-status"));
+        Assert.Equal("0", await page.TextContentAsync("#kpi-requests"));
+        await page.EvaluateAsync("() => { window.notReloaded = true; }");
+
+        // The real aggregator closes the windows of 120 calls and publishes them; the page shows them, pushed.
+        var scenario = AggregationScenario.Create(120, TimeProvider.System.GetUtcNow().AddMinutes(-3), minutes: 2, seed: 71);
+        await AggregationScenario.ProduceAsync(servers, calls, scenario.Events, ct);
+        await WorkerHarness.AggregateAllAsync(servers, db, calls, scenario.Events.Count, ct, options.MetricsTopic);
+        await page.WaitForFunctionAsync("document.getElementById('kpi-requests').textContent === '120'", null, new() { Timeout = 60_000 });
+        Assert.True(await page.EvaluateAsync<bool>("() => window.notReloaded === true && window.dashboard.live.windows > 0"), "updated by the push, without a reload");
+
+        // An alert fires, as the alert worker records it (topic first, then the table): the tile counts it.
+        var window = scenario.Events[0];
+        var alert = new Pipeline.Schemas.Alert
+        {
+            AlertId = "live-1", RuleId = "error_rate", Fingerprint = "live-f1", State = Pipeline.Schemas.AlertState.Firing, Severity = "WARNING",
+            Series = Pipeline.Schemas.SeriesKey.Of(window), Metric = "error_rate", Observed = 0.2, Threshold = 0.05,
+            WindowStart = TimeProvider.System.GetUtcNow().AddMinutes(-2), WindowEnd = TimeProvider.System.GetUtcNow().AddMinutes(-1), StartedAt = TimeProvider.System.GetUtcNow().AddMinutes(-2),
+            Summary = "error rate 20% above 5%",
+        };
+        using (var producer = new Confluent.Kafka.ProducerBuilder<byte[]?, byte[]>(servers.Kafka.Producer()).Build())
+        {
+            await producer.ProduceAsync(options.AlertsTopic, new() { Key = null, Value = new Pipeline.Schemas.AlertSerializer().Serialize(alert) }, ct);
+        }
+        await db.InsertAsync("alerts", Pipeline.Consumers.AlertRows.Columns, [Pipeline.Consumers.AlertRows.ToRow(alert, TimeProvider.System.GetUtcNow())], ct);
+        await page.WaitForFunctionAsync("document.getElementById('kpi-alerts').textContent === '1'", null, new() { Timeout = 60_000 });
+        Assert.True(await page.EvaluateAsync<bool>("() => window.notReloaded === true"));
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Shots, "overview-live.png") });
     }
 
     /// <summary>At 1280 px no page scrolls sideways (the hostile prompt names are long, the alert summary too).</summary>
