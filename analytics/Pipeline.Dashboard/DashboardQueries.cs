@@ -141,7 +141,7 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
     /// <see cref="PromptsAsync(TimeRange, SeriesFilter, CancellationToken)"/> of a range the rollups mostly answer:
     /// per series, rolled hours summed in ClickHouse and the rest from minutes, percentiles from the hours' t-digests
     /// (re-sampled at <see cref="RollupPlan.Ranks"/>) merged with the minutes' sketches. A sampled series is marked
-    /// estimated without its bound (that needs the raw calls of the whole range).
+    /// estimated with its bound (<see cref="SampledVarianceAsync"/>).
     /// </summary>
     private async Task<IReadOnlyList<PromptRow>> LongPromptsAsync(RollupPlan plan, SeriesFilter filter, CancellationToken ct)
     {
@@ -157,6 +157,8 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
                 sumMerge(quality_sum_state) AS quality_sum, sumMerge(quality_count_state) AS quality_count,
                 quantilesTDigestMerge({RanksSql})(latency_quantiles_state) AS ranks
             """, filter, $"GROUP BY {key} HAVING calls > 0", ct);
+        var variance = minutes.Concat(hours).Any(r => L(r, "events") is > 0 and var e && e < L(r, "calls"))
+            ? await SampledVarianceAsync(plan, minutes, filter, ct) : [];
         return minutes.Concat(hours)
             .GroupBy(r => (S(r, "environment"), S(r, "service"), S(r, "prompt_name"), S(r, "prompt_version"), S(r, "request_model")))
             .Select(g =>
@@ -181,7 +183,8 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
                     calls == 0 ? 0 : (double)g.Sum(r => L(r, "errors")) / calls, mean, sketch.Quantile(0.5), sketch.Quantile(0.95), sketch.Quantile(0.99),
                     input, output, calls == 0 ? 0 : (double)(input + output) / calls, cost,
                     cost is { } c && calls > unpriced ? c / (calls - unpriced) : null, unpriced, quality,
-                    Thresholds.Classify(success, mean, quality).ToString().ToLowerInvariant(), events < calls, null);
+                    Thresholds.Classify(success, mean, quality).ToString().ToLowerInvariant(), events < calls,
+                    events < calls ? 1.96 * Math.Sqrt(variance.GetValueOrDefault(g.Key)) : null);
             })
             .OrderBy(p => p.PromptName, StringComparer.Ordinal).ThenBy(p => p.PromptVersion, StringComparer.Ordinal)
             .ThenBy(p => p.Environment, StringComparer.Ordinal).ThenBy(p => p.Service, StringComparer.Ordinal).ThenBy(p => p.Model, StringComparer.Ordinal)
@@ -241,6 +244,32 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
             p50 ?? (sketch.Count == 0 ? null : sketch.Quantile(0.5)), p95 ?? (sketch.Count == 0 ? null : sketch.Quantile(0.95)),
             p99 ?? (sketch.Count == 0 ? null : sketch.Quantile(0.99)),
             input, output, Known(cost, calls, unpriced), Math.Min(unpriced, calls), 0, null, calls == 0 ? "no data in this range" : null);
+    }
+
+    /// <summary>
+    /// The variance of each sampled series' estimated count over a long range, where the raw calls (their own sample
+    /// rates) are too many to read: per minute window, rolled hour or rolled day, calls x (w - 1) with w = calls / events,
+    /// exact when the events of one window, hour or day share one sample rate (an SDK samples a service at one rate).
+    /// Rates mixed within one make the true variance larger (sum of w(w - 1) is smallest when the w are equal): the
+    /// page states the assumption.
+    /// </summary>
+    private async Task<Dictionary<(string, string, string, string, string), double>> SampledVarianceAsync(RollupPlan plan, IReadOnlyList<JsonElement> minutes, SeriesFilter filter, CancellationToken ct)
+    {
+        const string key = "environment, service, prompt_name, prompt_version, request_model";
+        var (days, hours) = plan.WholeDays();
+        var parts = new List<JsonElement>(minutes);
+        var select = $"SELECT {key}, sumMerge(requests_state) AS calls, sumMerge(events_state) AS events";
+        if (days.Count > 0) parts.AddRange(await clickHouse.QueryAsync($"{select} FROM metrics_1d WHERE {RollupPlan.DaySql("day", days)} AND {filter.Sql()} GROUP BY {key}, day HAVING events > 0 AND events < calls", ct));
+        if (hours.Count > 0) parts.AddRange(await clickHouse.QueryAsync($"{select} FROM metrics_1h WHERE {RollupPlan.Sql("hour", hours)} AND {filter.Sql()} GROUP BY {key}, hour HAVING events > 0 AND events < calls", ct));
+        var variance = new Dictionary<(string, string, string, string, string), double>();
+        foreach (var r in parts)
+        {
+            double calls = L(r, "calls"), events = L(r, "events");
+            if (events <= 0 || events >= calls) continue;
+            var k = (S(r, "environment"), S(r, "service"), S(r, "prompt_name"), S(r, "prompt_version"), S(r, "request_model"));
+            variance[k] = variance.GetValueOrDefault(k) + calls * (calls / events - 1);
+        }
+        return variance;
     }
 
     /// <summary>
@@ -554,7 +583,7 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
                 if (median > 0 && p.TokensPerRequest > 2 * median)
                 {
                     list.Add(new Recommendation("tokens", "warning", p.PromptName, p.PromptVersion,
-                        $"{p.PromptName}@{p.PromptVersion} uses {p.TokensPerRequest:0} tokens per request, {p.TokensPerRequest / median:0.0}x the median of the other prompts ({median:0}): trim the prompt or the retrieved context.",
+                        $"{p.PromptName}@{p.PromptVersion} uses {p.TokensPerRequest:0} tokens per request, {HumanNumbers.Times(p.TokensPerRequest / median)} the median of the other prompts ({median:0}): trim the prompt or the retrieved context.",
                         p.TokensPerRequest, median));
                 }
             }
@@ -581,7 +610,7 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
         {
             var unpriced = cost.UnpricedRequests > 0 ? $" (and {cost.UnpricedRequests:N0} unpriced requests are not counted)" : "";
             list.Add(new Recommendation("cost", "warning", "", "",
-                $"Spend is on pace for ${projected:0.00} this month, above the ${budget:0.00} budget ({projected / budget:P0}){unpriced}; the largest is {(cost.ByPrompt.Count > 0 ? cost.ByPrompt[0].PromptName : "-")}.",
+                $"Spend is on pace for {HumanNumbers.Usd(projected)} this month, {HumanNumbers.Times(projected / budget)} the {HumanNumbers.Usd(budget)} budget{unpriced}; the largest is {(cost.ByPrompt.Count > 0 ? cost.ByPrompt[0].PromptName : "-")}.",
                 projected, budget));
         }
         return list;

@@ -127,7 +127,10 @@ public sealed class DashboardApiTests(DashboardData data) : IClassFixture<Dashbo
         Assert.Equal(2000, alert.GetProperty("threshold").GetDouble());
 
         using var recommendations = await Get(http, "/api/recommendations?range=1h", ct);
-        Assert.Contains(recommendations.RootElement.EnumerateArray(), r => r.GetProperty("kind").GetString() == "cost");
+        var budget = Assert.Single(recommendations.RootElement.EnumerateArray(), r => r.GetProperty("kind").GetString() == "cost").GetProperty("message").GetString()!;
+        // Millions of percent over a $0.0001 budget read as a capped multiple, the money for people.
+        Assert.Contains("more than 1,000x the $0.0001 budget", budget, StringComparison.Ordinal);
+        Assert.DoesNotContain("%", budget, StringComparison.Ordinal);
     }
 
     [Theory]

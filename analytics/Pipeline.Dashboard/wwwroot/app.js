@@ -155,6 +155,8 @@ function change(now, before, kind) {
   const diff = kind === "rate" ? (now - before) * 100 : (now - before) / before * 100;
   if (Math.abs(diff) < 0.05) return { text: "= previous period", sign: 0 };
   const arrow = diff > 0 ? "▲" : "▼";
+  // Ten times more reads better as "10x" than "900.0%"; past 1,000x the digits say nothing.
+  if (kind === "count" && diff >= 900) { const r = now / before; return { text: `${arrow} ${r >= 1000 ? ">1,000" : r < 100 ? r.toFixed(1) : Math.round(r)}x vs previous period`, sign: 1 }; }
   return { text: `${arrow} ${Math.abs(diff).toFixed(1)}${kind === "rate" ? " pp" : "%"} vs previous period`, sign: Math.sign(diff) };
 }
 
@@ -346,6 +348,7 @@ const pages = {
       { key: "tokensPerRequest", label: "Tokens/req", format: fmt.int }, { key: "costPerRequestUsd", label: "Cost/req", format: (v) => fmt.cost(v) }, { key: "costUsd", label: "Cost", format: fmt.cost },
       { key: "health", label: "Health", className: (v) => `health-${v}` },
     ], rows);
+    $("prompts-note").hidden = !rows.some((r) => r.estimated);
   },
   async compare() {
     const series = [...document.querySelectorAll(".pick")].map((p) => p.value).filter(Boolean);
