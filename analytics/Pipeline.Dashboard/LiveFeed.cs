@@ -99,6 +99,8 @@ public sealed partial class LiveFeed : BackgroundService
                 var settings = _kafka!.Consumer("dashboard-live-" + Guid.NewGuid().ToString("N"));
                 settings.EnableAutoCommit = false;
                 settings.AutoOffsetReset = AutoOffsetReset.Latest;
+                // A page waits on this consumer: fetch in short waits unless the Kafka settings say otherwise.
+                if (!_kafka.All.ContainsKey("fetch.wait.max.ms")) settings.FetchWaitMaxMs = 50;
                 var brokerDown = false;
                 using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(settings)
                     .SetLogHandler((_, _) => { })
@@ -198,7 +200,7 @@ public sealed partial class LiveFeed : BackgroundService
         while (await reader.WaitToReadAsync(ct))
         {
             // Windows of one flush arrive together: gather them for a moment, confirm them in one query.
-            await Task.Delay(TimeSpan.FromMilliseconds(100), _time, ct);
+            await Task.Delay(TimeSpan.FromMilliseconds(50), _time, ct);
             var batch = new List<LiveChange>();
             while (batch.Count < 2000 && reader.TryRead(out var c)) batch.Add(c);
             var deadline = _time.GetUtcNow() + ConfirmTimeout;
@@ -214,7 +216,7 @@ public sealed partial class LiveFeed : BackgroundService
                     LogConfirmFailed(_log, ex.Message);
                     break;
                 }
-                if (waiting.Count > 0) await Task.Delay(TimeSpan.FromMilliseconds(200), _time, ct);
+                if (waiting.Count > 0) await Task.Delay(TimeSpan.FromMilliseconds(100), _time, ct);
             }
             Interlocked.Add(ref _published, batch.Count);
             foreach (var s in _subscribers.Keys) s.Publish(batch);
