@@ -148,6 +148,29 @@ public static partial class DashboardApp
             WithSeries(r, q, time, async (range, filter) => await q.PromptsAsync(range, filter, ct), ct));
         api.MapGet("/overview", (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
             WithSeries(r, q, time, async (range, filter) => await q.OverviewAsync(range, filter, ct), ct));
+        // Tags (cohorts) read the raw calls: only ranges up to DashboardQueries.TagRangeLimit.
+        api.MapGet("/tags", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
+            await With(r, time, async range =>
+            {
+                if (range.Span > DashboardQueries.TagRangeLimit) return Results.Json(Array.Empty<TagChoice>(), Json);
+                var filter = Filter(r);
+                await q.CheckKnownAsync(filter, ct);
+                return Results.Json(await q.TagsAsync(range, filter, ct), Json);
+            }));
+        api.MapGet("/cohort", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
+            await With(r, time, async range =>
+            {
+                var tag = r.Query["tag"].ToString();
+                var eq = tag.IndexOf('=', StringComparison.Ordinal);
+                if (eq <= 0) return Problem(400, "tag: give key=value (example: tag=cohort=beta)");
+                if (range.Span > DashboardQueries.TagRangeLimit)
+                {
+                    return Problem(400, $"tag: a tag filter reads the raw calls (the rollups carry no tags), so it answers ranges up to {DashboardQueries.TagRangeLimit.TotalHours:0} hours; this one is {range.Span.TotalHours:0} hours");
+                }
+                var filter = Filter(r);
+                await q.CheckKnownAsync(filter, ct);
+                return Results.Json(await q.CohortAsync(range, filter, tag[..eq], tag[(eq + 1)..], ct), Json);
+            }));
         api.MapGet("/timeseries", (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
             WithSeries(r, q, time, async (range, filter) => await q.TimeSeriesAsync(range, filter, ct), ct));
         api.MapGet("/prompts/{name}", async (string name, HttpRequest r, DashboardQueries q, CancellationToken ct) =>

@@ -616,6 +616,66 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
         return list;
     }
 
+    /// <summary>
+    /// The longest range a tag (cohort) filter answers: tags live only in the raw <c>calls</c> (the rollups carry
+    /// none), and a day of them (with the day before, for the tiles' comparison) is what stays within the page's budget.
+    /// </summary>
+    public static readonly TimeSpan TagRangeLimit = TimeSpan.FromHours(24);
+
+    /// <summary>Tag keys and their most frequent values (at most 20 each) among the range's calls.</summary>
+    public async Task<IReadOnlyList<TagChoice>> TagsAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        var rows = await clickHouse.QueryAsync($"""
+            SELECT k, topK(20)(v) AS vs FROM calls ARRAY JOIN tag_keys AS k, tag_values AS v
+            WHERE {Range("occurred_at", range)} AND {filter.Sql()} GROUP BY k ORDER BY k LIMIT 50
+            """, ct);
+        return rows.Select(r => new TagChoice(S(r, "k"), r.GetProperty("vs").EnumerateArray().Select(v => v.GetString()!).Order(StringComparer.Ordinal).ToList())).ToList();
+    }
+
+    /// <summary>
+    /// The overview's totals and time series for the calls carrying tag <paramref name="key"/> = <paramref name="value"/>,
+    /// from <c>calls FINAL</c>: counts weighted by 1/sample_rate as everywhere, percentiles of the calls' latencies
+    /// (ClickHouse's sampled quantiles), cost the calls' reported <c>cost_usd</c> (prices from the price table exist only in
+    /// the windows, so calls without one count as unpriced). At most <see cref="TagRangeLimit"/>.
+    /// </summary>
+    public async Task<Cohort> CohortAsync(TimeRange range, SeriesFilter filter, string key, string value, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        var tag = $"tag_values[indexOf(tag_keys, {ClickHouseHttp.Quote(key)})] = {ClickHouseHttp.Quote(value)} AND has(tag_keys, {ClickHouseHttp.Quote(key)})";
+        const string measures = """
+            sum(1 / sample_rate) AS calls, sumIf(1 / sample_rate, outcome = 'SUCCESS') AS successes, sumIf(1 / sample_rate, outcome = 'ERROR') AS errors,
+            sum(latency_ms / sample_rate) AS latency_sum, quantiles(0.5, 0.95, 0.99)(latency_ms) AS q, sum(input_tokens / sample_rate) AS input,
+            sum(output_tokens / sample_rate) AS output, sum(ifNull(cost_usd, 0) / sample_rate) AS cost, sumIf(1 / sample_rate, isNull(cost_usd)) AS unpriced
+            """;
+        async Task<Overview> TotalsOf(TimeRange r)
+        {
+            var row = (await clickHouse.QueryAsync($"SELECT {measures} FROM calls FINAL WHERE {Range("occurred_at", r)} AND {filter.Sql()} AND {tag}", ct)).Single();
+            var calls = (long)Math.Round(StoredValues.Number(row, "calls"));
+            var q = Numbers(row, "q");
+            var unpriced = Math.Min(calls, (long)Math.Round(StoredValues.Number(row, "unpriced")));
+            return new Overview(r.From, r.To, calls, calls == 0 ? null : StoredValues.Number(row, "successes") / calls, calls == 0 ? null : StoredValues.Number(row, "errors") / calls,
+                calls == 0 ? null : StoredValues.Number(row, "latency_sum") / calls, calls == 0 ? null : Finite(q[0]), calls == 0 ? null : Finite(q[1]), calls == 0 ? null : Finite(q[2]),
+                (long)Math.Round(StoredValues.Number(row, "input")), (long)Math.Round(StoredValues.Number(row, "output")),
+                Known(StoredValues.Number(row, "cost"), calls, unpriced), unpriced, 0, null, calls == 0 ? $"no calls with {key}={value} in this range" : null);
+        }
+        var current = await TotalsOf(range);
+        var overview = current with { Previous = await TotalsOf(new TimeRange(range.From - range.Span, range.From)), ActiveAlerts = await FiringCountAsync(filter, ct) };
+        var bucket = BucketSeconds(range.Span);
+        var points = (await clickHouse.QueryAsync($"""
+            SELECT intDiv(toUInt32(occurred_at), {bucket}) * {bucket} AS b, {measures}
+            FROM calls FINAL WHERE {Range("occurred_at", range)} AND {filter.Sql()} AND {tag} GROUP BY b ORDER BY b
+            """, ct)).Select(r =>
+            {
+                var calls = (long)Math.Round(StoredValues.Number(r, "calls"));
+                var q = Numbers(r, "q");
+                var unpriced = Math.Min(calls, (long)Math.Round(StoredValues.Number(r, "unpriced")));
+                return new TimePoint(DateTimeOffset.FromUnixTimeSeconds(L(r, "b")), calls, StoredValues.Number(r, "successes") / Math.Max(1, calls),
+                    StoredValues.Number(r, "errors") / Math.Max(1, calls), Finite(q[0]), Finite(q[1]), Finite(q[2]), Known(StoredValues.Number(r, "cost"), calls, unpriced), unpriced);
+            }).ToList();
+        return new Cohort(key, value, overview, new TimeSeries(bucket, points, [], [], range.From, range.To));
+    }
+
     /// <summary>Raw calls of a range (export), newest first, at most <paramref name="limit"/>.</summary>
     public async Task<IReadOnlyList<JsonElement>> CallsAsync(TimeRange range, SeriesFilter filter, int limit, CancellationToken ct) =>
         await clickHouse.QueryAsync($"""
@@ -649,6 +709,12 @@ public sealed record PromptRow(string Environment, string Service, string Prompt
 public sealed record Overview(DateTimeOffset From, DateTimeOffset To, long Requests, double? SuccessRate, double? ErrorRate, double? LatencyMeanMs,
     double? LatencyP50Ms, double? LatencyP95Ms, double? LatencyP99Ms, long InputTokens, long OutputTokens, double? CostUsd, long UnpricedRequests, int ActiveAlerts,
     double? FreshnessSeconds, string? Message, Overview? Previous = null);
+
+/// <summary>A tag key and its most frequent values.</summary>
+public sealed record TagChoice(string Key, IReadOnlyList<string> Values);
+
+/// <summary>The overview of one tag value's calls (<see cref="DashboardQueries.CohortAsync"/>).</summary>
+public sealed record Cohort(string TagKey, string TagValue, Overview Overview, TimeSeries Series);
 
 public sealed record TimePoint(DateTimeOffset At, long Requests, double? SuccessRate, double? ErrorRate, double? LatencyP50Ms, double? LatencyP95Ms, double? LatencyP99Ms,
     double? CostUsd, long UnpricedRequests);

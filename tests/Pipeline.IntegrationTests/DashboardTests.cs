@@ -29,6 +29,8 @@ public sealed class DashboardData(ServersFixture servers) : IAsyncLifetime
         Scenario = AggregationScenario.Create(1500, TimeProvider.System.GetUtcNow().AddMinutes(-3), minutes: 5, seed: 61);
         for (var i = 0; i < 40; i++) Scenario.Events[i] = Scenario.Events[i] with { PromptName = HostilePrompt };
         for (var i = 40; i < 60; i++) Scenario.Events[i] = Scenario.Events[i] with { PromptName = FormulaPrompt };
+        // A cohort for the tag filter (tags are only in the raw calls).
+        for (var i = 60; i < 460; i++) Scenario.Events[i] = Scenario.Events[i] with { Tags = new Dictionary<string, string> { ["cohort"] = i < 360 ? "beta" : "control" } };
         Earlier = AggregationScenario.Create(60, TimeProvider.System.GetUtcNow().AddHours(-3), minutes: 2, seed: 62).Events
             .Select(e => e with { Environment = "staging" }).ToList();
         await AggregationScenario.ProduceAsync(servers, topic, Earlier.Concat(Scenario.Events), ct);
@@ -267,6 +269,33 @@ public sealed class DashboardApiTests(DashboardData data) : IClassFixture<Dashbo
     }
 
     [Fact]
+    public async Task TagFilter_ReadsTheRawCalls_NumbersOfItsCohort_RangeLimitStated()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var app = await data.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(DashboardApp.Address(app)) };
+        using var tags = await Get(http, "/api/tags?range=1h", ct);
+        var cohort = Assert.Single(tags.RootElement.EnumerateArray(), t => t.GetProperty("key").GetString() == "cohort");
+        Assert.Equal(["beta", "control"], cohort.GetProperty("values").EnumerateArray().Select(v => v.GetString()));
+
+        var beta = data.Scenario.Events.Where(e => e.Tags.TryGetValue("cohort", out var v) && v == "beta").ToList();
+        using var c = await Get(http, "/api/cohort?range=1h&tag=cohort%3Dbeta", ct);
+        var o = c.RootElement.GetProperty("overview");
+        Assert.Equal((long)Math.Round(beta.Sum(e => 1 / e.SampleRate)), o.GetProperty("requests").GetInt64());
+        Assert.Equal(beta.Count(e => e.Outcome == Pipeline.Schemas.Outcome.Error) / (double)beta.Count, o.GetProperty("errorRate").GetDouble(), 9);
+        Assert.Equal(beta.Sum(e => e.InputTokens), o.GetProperty("inputTokens").GetInt64());
+        Assert.Equal(o.GetProperty("requests").GetInt64(), c.RootElement.GetProperty("series").GetProperty("points").EnumerateArray().Sum(p => p.GetProperty("requests").GetInt64()));
+        using var mini = await Get(http, "/api/cohort?range=1h&tag=cohort%3Dbeta&model=gpt-4o-mini", ct);
+        Assert.Equal(beta.Count(e => e.RequestModel == "gpt-4o-mini"), mini.RootElement.GetProperty("overview").GetProperty("requests").GetInt64());
+
+        using var week = await http.GetAsync(new Uri("/api/cohort?range=7d&tag=cohort%3Dbeta", UriKind.Relative), ct);
+        Assert.Equal(HttpStatusCode.BadRequest, week.StatusCode);
+        Assert.Contains("ranges up to 24 hours", await week.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+        using var noValue = await http.GetAsync(new Uri("/api/cohort?range=1h&tag=cohort", UriKind.Relative), ct);
+        Assert.Equal(HttpStatusCode.BadRequest, noValue.StatusCode);
+    }
+
+    [Fact]
     public async Task AlertWrites_OffByDefault_NeedTokenHeaderAndSameOrigin_SilenceIsTheCliRecord()
     {
         var ct = TestContext.Current.CancellationToken;
@@ -489,6 +518,18 @@ public sealed class DashboardBrowserTests(DashboardData data, ServersFixture ser
         await page.WaitForFunctionAsync("document.getElementById('live-status').dataset.state === 'off'");
         Assert.Equal("poll only (30 s)", await page.TextContentAsync("#live-status"));
         Assert.Contains("Kafka is not configured", await page.GetAttributeAsync("#live-status", "title"), StringComparison.Ordinal);
+
+        // A tag (cohort) narrows the overview to the API's numbers for it, and the page says where they come from.
+        await page.SelectOptionAsync("#tag", "cohort=beta");
+        await WaitLoadedAsync(page);
+        using (var cohort = JsonDocument.Parse(await http.GetStringAsync(new Uri("/api/cohort?range=24h&tag=cohort%3Dbeta", UriKind.Relative), ct)))
+        {
+            Assert.Equal(cohort.RootElement.GetProperty("overview").GetProperty("requests").GetInt64().ToString("N0", System.Globalization.CultureInfo.InvariantCulture), await page.TextContentAsync("#kpi-requests"));
+        }
+        Assert.Contains("tag=cohort%3Dbeta", page.Url, StringComparison.Ordinal);
+        Assert.Contains("up to 24 hours", await page.TextContentAsync("#tag-note"), StringComparison.Ordinal);
+        await page.SelectOptionAsync("#tag", "");
+        await WaitLoadedAsync(page);
 
         // 24 hours: the staging calls three hours back, an hour and more of nothing, then the rest. Every chart
         // on one time axis, the gap left a gap, the incident's FIRING marker in the minute it started.

@@ -6,7 +6,7 @@ const FILTERS = ["environment", "service", "model", "prompt"];
 const PAGES = ["overview", "performance", "prompts", "compare", "alerts", "cost", "alert", "prompt"];
 // A detail page lights its list's tab.
 const TAB_OF = { alert: "alerts", prompt: "prompts" };
-const state = { page: "overview", arg: "", range: "24h", from: null, to: null, environment: "", service: "", model: "", prompt: "", series: [], alertSeries: null, charts: {}, seq: 0 };
+const state = { page: "overview", arg: "", range: "24h", from: null, to: null, environment: "", service: "", model: "", prompt: "", series: [], tag: "", alertSeries: null, charts: {}, seq: 0 };
 // A newer refresh supersedes an older one still waiting for data: the older one must not paint over it.
 class Stale extends Error {}
 const $ = (id) => document.getElementById(id);
@@ -16,6 +16,7 @@ function toHash() {
   const p = new URLSearchParams();
   if (state.range === "custom" && state.from && state.to) { p.set("from", state.from); p.set("to", state.to); } else if (state.range !== "24h") p.set("range", state.range);
   for (const k of FILTERS) if (state[k]) p.set(k, state[k]);
+  if (state.tag) p.set("tag", state.tag);
   if (state.page === "compare") state.series.forEach((s) => p.append("series", s));
   const q = p.toString();
   return "#" + state.page + (state.arg ? "/" + encodeURIComponent(state.arg) : "") + (q ? "?" + q : "");
@@ -32,6 +33,7 @@ function fromHash(hash) {
   state.arg = slash < 0 ? "" : decodeURIComponent(path.slice(slash + 1));
   if (p.get("from") && p.get("to")) { state.range = "custom"; state.from = p.get("from"); state.to = p.get("to"); } else { state.range = p.get("range") || "24h"; state.from = state.to = null; }
   for (const k of FILTERS) state[k] = p.get(k) || "";
+  state.tag = p.get("tag") || "";
   state.series = p.getAll("series");
 }
 
@@ -265,8 +267,27 @@ async function loadFilters(reload) {
   fill($("service"), all.map((p) => p.service), "All");
   fill($("model"), all.map((p) => p.model), "All");
   fill($("prompt"), all.map((p) => p.promptName), "All prompts");
+  await loadTags(key);
   choices.inScope = all.filter((p) => FILTERS.every((k) => !state[k] || p[k === "prompt" ? "promptName" : k] === state[k]));
   fillPicks(state.series);
+}
+
+// Tag (cohort) choices: key=value pairs of the range's calls. Tags are only in the raw calls, so only ranges up to
+// 24 hours offer them (the API says the same when asked for more).
+const TAG_RANGE_MS = 24 * 3600000;
+async function loadTags(key) {
+  const select = $("tag");
+  const span = state.range === "custom" && state.from && state.to ? Date.parse(state.to) - Date.parse(state.from) : { "1h": 3600000, "24h": TAG_RANGE_MS }[state.range] ?? Infinity;
+  select.disabled = span > TAG_RANGE_MS;
+  select.title = select.disabled ? "Tag filters read the raw calls (the rollups carry no tags): ranges up to 24 hours" : "Overview of the calls carrying this tag (from the raw calls)";
+  if (choices.tagKey !== key) {
+    choices.tags = select.disabled ? [] : await api("tags", { environment: null, service: null, model: null, prompt: null });
+    choices.tagKey = key;
+  }
+  const pairs = choices.tags.flatMap((t) => t.values.map((v) => `${t.key}=${v}`));
+  if (state.tag && !pairs.includes(state.tag)) pairs.push(state.tag);
+  select.replaceChildren(new Option("Any", ""), ...pairs.map((t) => new Option(t, t)));
+  select.value = state.tag;
 }
 
 // The compare pickers: after the first, only versions of the first one's prompt (a verdict compares versions).
@@ -293,7 +314,12 @@ const pages = {
     api("recommendations").then((recs) => {
       if (seq === state.seq) list.replaceChildren(...(recs.length ? recs.map((r) => el("li", r.message, `rec-${r.severity}`)) : [el("li", "Nothing to recommend in this range.", "muted")]));
     }, (e) => { if (!(e instanceof Stale) && seq === state.seq) list.replaceChildren(el("li", e.message, "muted")); });
-    const [o, ts, alerts] = await Promise.all([api("overview"), api("timeseries"), api("alerts")]);
+    // A tag narrows the overview to its calls, read from the raw calls (api/cohort); alerts carry no tags.
+    const [o, ts, alerts] = state.tag
+      ? await Promise.all([api("cohort", { tag: state.tag }), api("alerts")]).then(([c, a]) => [c.overview, c.series, a])
+      : await Promise.all([api("overview"), api("timeseries"), api("alerts")]);
+    $("tag-note").hidden = !state.tag;
+    $("tag-note").textContent = state.tag ? `Calls tagged ${state.tag}, read from the raw calls (the rollups carry no tags), so for ranges up to 24 hours; cost is the calls' reported cost_usd; alerts are every series'.` : "";
     const p = o.previous || {};
     kpis($("kpis"), [
       { label: "Requests", value: fmt.int(o.requests), id: "kpi-requests", now: o.requests, before: p.requests, kind: "count" },
@@ -621,6 +647,7 @@ async function render(reload) {
     connectLive();
     await loadFilters(reload);
     await pages[state.page]();
+    if (state.tag && state.page !== "overview") show(`The tag filter ${state.tag} applies to the Overview; this page shows every call.`, false);
     exports();
   } catch (e) {
     if (!(e instanceof Stale)) show(e.message, true);
@@ -645,6 +672,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("range").addEventListener("change", (e) => { state.range = e.target.value; $("custom").hidden = state.range !== "custom"; if (state.range !== "custom") navigate(); });
   $("apply").addEventListener("click", () => { state.from = $("from").value ? $("from").value + "Z" : null; state.to = $("to").value ? $("to").value + "Z" : null; navigate(); });
   for (const k of FILTERS) $(k).addEventListener("change", (e) => { state[k] = e.target.value; navigate(); });
+  $("tag").addEventListener("change", (e) => { state.tag = e.target.value; navigate(); });
   document.querySelector(".pick").addEventListener("change", (e) => fillPicks([e.target.value]));
   $("compare-go").addEventListener("click", () => { state.page = "compare"; state.series = [...document.querySelectorAll(".pick")].map((p) => p.value).filter(Boolean); navigate(); });
   $("live").addEventListener("change", indicator);
