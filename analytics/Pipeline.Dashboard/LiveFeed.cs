@@ -75,7 +75,9 @@ public sealed partial class LiveFeed : BackgroundService
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
-        await consume;
+        // The consume thread may sit in a metadata request to an unreachable broker (up to 5 s): stopping the
+        // dashboard does not wait for it; it ends by itself once the call returns.
+        await Task.WhenAny(consume, Task.Delay(TimeSpan.FromSeconds(2), _time, CancellationToken.None));
     }
 
     private void SetStatus(string state, string detail)
@@ -142,7 +144,7 @@ public sealed partial class LiveFeed : BackgroundService
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                SetStatus("unavailable", $"live push unavailable: {ex.Message}; retrying in {backoff.TotalSeconds:0} s, the page polls every 30 s meanwhile");
+                SetStatus("unavailable", $"live push unavailable (Kafka at {_kafka!.BootstrapServers}): {ex.Message}; retrying in {backoff.TotalSeconds:0} s, the page polls every 30 s meanwhile");
                 if (ct.WaitHandle.WaitOne(backoff)) return;
                 backoff = TimeSpan.FromSeconds(Math.Min(30, backoff.TotalSeconds * 2));
             }
@@ -156,7 +158,7 @@ public sealed partial class LiveFeed : BackgroundService
         var assignment = new List<TopicPartitionOffset>();
         foreach (var topic in topics)
         {
-            var meta = admin.GetMetadata(topic, TimeSpan.FromSeconds(10)).Topics.SingleOrDefault(t => t.Topic == topic);
+            var meta = admin.GetMetadata(topic, TimeSpan.FromSeconds(5)).Topics.SingleOrDefault(t => t.Topic == topic);
             if (meta is null || meta.Error.IsError || meta.Partitions.Count == 0)
             {
                 throw new TopicMissingException($"topic '{topic}' {(meta?.Error.IsError == true ? $"is not readable ({meta.Error.Reason})" : "does not exist yet")}");
@@ -166,7 +168,7 @@ public sealed partial class LiveFeed : BackgroundService
             foreach (var p in meta.Partitions)
             {
                 var tp = new TopicPartition(topic, p.PartitionId);
-                assignment.Add(new TopicPartitionOffset(tp, consumer.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(10)).High));
+                assignment.Add(new TopicPartitionOffset(tp, consumer.QueryWatermarkOffsets(tp, TimeSpan.FromSeconds(5)).High));
             }
         }
         return assignment;

@@ -269,6 +269,38 @@ public sealed class DashboardApiTests(DashboardData data) : IClassFixture<Dashbo
     }
 
     [Fact]
+    public async Task LivePush_KafkaUnreachable_SaysSoOnTheStream_PagesStillServed()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var options = new DashboardOptions { Port = 0 };
+        await using var app = DashboardApp.Create(options, data.Writer.Options.AsAnalyst(), TimeProvider.System,
+            kafka: new Pipeline.Consumers.KafkaSettings([new("bootstrap.servers", "127.0.0.1:9")]));
+        await app.StartAsync(ct);
+        using var http = new HttpClient { BaseAddress = new Uri(DashboardApp.Address(app)) };
+        var state = "";
+        for (var i = 0; i < 150 && state != "unavailable"; i++)
+        {
+            using var live = await Get(http, "/api/live", ct);
+            state = live.RootElement.GetProperty("state").GetString()!;
+            if (state != "unavailable") await Task.Delay(200, ct);
+        }
+        Assert.Equal("unavailable", state);
+        // The stream opens with the status, reason included; the API answers as without Kafka.
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/api/events", UriKind.Relative));
+        using var events = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+        Assert.Equal("text/event-stream", events.Content.Headers.ContentType?.MediaType);
+        using var reader = new StreamReader(await events.Content.ReadAsStreamAsync(ct));
+        var lines = new List<string>();
+        while (lines.Count < 4 && await reader.ReadLineAsync(ct) is { } line) if (line.Length > 0) lines.Add(line);
+        Assert.Equal(["retry: 3000", "event: status"], lines.Take(2));
+        var status = JsonDocument.Parse(lines[2]["data: ".Length..]).RootElement;
+        Assert.Equal("unavailable", status.GetProperty("state").GetString());
+        Assert.Contains("127.0.0.1:9", status.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        using var overview = await Get(http, "/api/overview?range=1h", ct);
+        Assert.Equal(data.Scenario.Events.Count, overview.RootElement.GetProperty("requests").GetInt64());
+    }
+
+    [Fact]
     public async Task TagFilter_ReadsTheRawCalls_NumbersOfItsCohort_RangeLimitStated()
     {
         var ct = TestContext.Current.CancellationToken;
