@@ -14,6 +14,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Pipeline.ClickHouse;
+using Pipeline.Consumers;
 
 namespace Pipeline.Dashboard;
 
@@ -44,6 +45,17 @@ public sealed class DashboardOptions : IValidatableObject
     /// <c>printf %s TOKEN | sha256sum</c> this value.
     /// </summary>
     public string WriteTokenSha256 { get; set; } = "";
+    /// <summary>
+    /// Push closed windows and alert changes to open pages (server-sent events) from <see cref="MetricsTopic"/> and
+    /// <see cref="AlertsTopic"/>, read with the <c>Kafka</c> settings; true by default. Off, or without Kafka, the page polls every 30 s.
+    /// </summary>
+    public bool Live { get; set; } = true;
+    /// <summary>The window-aggregate topic the live push reads; default <c>llm.metrics.1m.v1</c> (the aggregator's <c>MetricsTopic</c>).</summary>
+    [Required]
+    public string MetricsTopic { get; set; } = Pipeline.Schemas.SchemaCatalog.Topics.Metrics1m;
+    /// <summary>The alert topic the live push reads; default <c>llm.alerts.v1</c> (the alert worker's <c>AlertsTopic</c>).</summary>
+    [Required]
+    public string AlertsTopic { get; set; } = Pipeline.Schemas.SchemaCatalog.Topics.Alerts;
 
     /// <summary>True when both the writer user and the token hash are set.</summary>
     public bool WritesEnabled => WriterUser.Length > 0 && WriteTokenSha256.Length > 0;
@@ -84,8 +96,11 @@ public static partial class DashboardApp
         Converters = { new JsonStringEnumConverter() },
     };
 
-    /// <summary>Builds the app; <paramref name="analyst"/> should be the read-only analyst connection.</summary>
-    public static WebApplication Create(DashboardOptions options, ClickHouseOptions analyst, TimeProvider time, Action<ILoggingBuilder>? logging = null)
+    /// <summary>
+    /// Builds the app; <paramref name="analyst"/> should be the read-only analyst connection. With <paramref name="kafka"/>
+    /// (its <c>bootstrap.servers</c> set) and <see cref="DashboardOptions.Live"/>, open pages get changes pushed (<see cref="LiveFeed"/>).
+    /// </summary>
+    public static WebApplication Create(DashboardOptions options, ClickHouseOptions analyst, TimeProvider time, Action<ILoggingBuilder>? logging = null, KafkaSettings? kafka = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var builder = WebApplication.CreateSlimBuilder();
@@ -97,6 +112,8 @@ public static partial class DashboardApp
         builder.Services.AddSingleton(time);
         builder.Services.AddSingleton<DashboardQueries>();
         builder.Services.AddSingleton(new AlertWrites(options, analyst, time));
+        builder.Services.AddSingleton(sp => new LiveFeed(kafka, options, sp.GetRequiredService<ClickHouseHttp>(), time, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Pipeline.Dashboard.Live")));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<LiveFeed>());
         builder.Services.ConfigureHttpJsonOptions(o =>
         {
             o.SerializerOptions.NumberHandling = Json.NumberHandling;
@@ -123,10 +140,37 @@ public static partial class DashboardApp
     {
         var api = app.MapGroup("/api");
         api.MapGet("/health", () => Results.Ok(new { status = "ok" }));
+        // Server-sent events: status (live, unavailable, off), windows (closed windows of the filter's series), alert, ping.
+        api.MapGet("/events", async (HttpContext context, LiveFeed live, IHostApplicationLifetime lifetime) =>
+            await live.StreamAsync(context, Filter(context.Request), lifetime.ApplicationStopping));
+        api.MapGet("/live", (LiveFeed live) => Results.Json(live.Status, Json));
         api.MapGet("/prompts", (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
             WithSeries(r, q, time, async (range, filter) => await q.PromptsAsync(range, filter, ct), ct));
         api.MapGet("/overview", (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
             WithSeries(r, q, time, async (range, filter) => await q.OverviewAsync(range, filter, ct), ct));
+        // Tags (cohorts) read the raw calls: only ranges up to DashboardQueries.TagRangeLimit.
+        api.MapGet("/tags", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
+            await With(r, time, async range =>
+            {
+                if (range.Span > DashboardQueries.TagRangeLimit) return Results.Json(Array.Empty<TagChoice>(), Json);
+                var filter = Filter(r);
+                await q.CheckKnownAsync(filter, ct);
+                return Results.Json(await q.TagsAsync(range, filter, ct), Json);
+            }));
+        api.MapGet("/cohort", async (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
+            await With(r, time, async range =>
+            {
+                var tag = r.Query["tag"].ToString();
+                var eq = tag.IndexOf('=', StringComparison.Ordinal);
+                if (eq <= 0) return Problem(400, "tag: give key=value (example: tag=cohort=beta)");
+                if (range.Span > DashboardQueries.TagRangeLimit)
+                {
+                    return Problem(400, $"tag: a tag filter reads the raw calls (the rollups carry no tags), so it answers ranges up to {DashboardQueries.TagRangeLimit.TotalHours:0} hours; this one is {range.Span.TotalHours:0} hours");
+                }
+                var filter = Filter(r);
+                await q.CheckKnownAsync(filter, ct);
+                return Results.Json(await q.CohortAsync(range, filter, tag[..eq], tag[(eq + 1)..], ct), Json);
+            }));
         api.MapGet("/timeseries", (HttpRequest r, DashboardQueries q, CancellationToken ct) =>
             WithSeries(r, q, time, async (range, filter) => await q.TimeSeriesAsync(range, filter, ct), ct));
         api.MapGet("/prompts/{name}", async (string name, HttpRequest r, DashboardQueries q, CancellationToken ct) =>

@@ -141,7 +141,7 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
     /// <see cref="PromptsAsync(TimeRange, SeriesFilter, CancellationToken)"/> of a range the rollups mostly answer:
     /// per series, rolled hours summed in ClickHouse and the rest from minutes, percentiles from the hours' t-digests
     /// (re-sampled at <see cref="RollupPlan.Ranks"/>) merged with the minutes' sketches. A sampled series is marked
-    /// estimated without its bound (that needs the raw calls of the whole range).
+    /// estimated with its bound (<see cref="SampledVarianceAsync"/>).
     /// </summary>
     private async Task<IReadOnlyList<PromptRow>> LongPromptsAsync(RollupPlan plan, SeriesFilter filter, CancellationToken ct)
     {
@@ -157,6 +157,8 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
                 sumMerge(quality_sum_state) AS quality_sum, sumMerge(quality_count_state) AS quality_count,
                 quantilesTDigestMerge({RanksSql})(latency_quantiles_state) AS ranks
             """, filter, $"GROUP BY {key} HAVING calls > 0", ct);
+        var variance = minutes.Concat(hours).Any(r => L(r, "events") is > 0 and var e && e < L(r, "calls"))
+            ? await SampledVarianceAsync(plan, minutes, filter, ct) : [];
         return minutes.Concat(hours)
             .GroupBy(r => (S(r, "environment"), S(r, "service"), S(r, "prompt_name"), S(r, "prompt_version"), S(r, "request_model")))
             .Select(g =>
@@ -181,7 +183,8 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
                     calls == 0 ? 0 : (double)g.Sum(r => L(r, "errors")) / calls, mean, sketch.Quantile(0.5), sketch.Quantile(0.95), sketch.Quantile(0.99),
                     input, output, calls == 0 ? 0 : (double)(input + output) / calls, cost,
                     cost is { } c && calls > unpriced ? c / (calls - unpriced) : null, unpriced, quality,
-                    Thresholds.Classify(success, mean, quality).ToString().ToLowerInvariant(), events < calls, null);
+                    Thresholds.Classify(success, mean, quality).ToString().ToLowerInvariant(), events < calls,
+                    events < calls ? 1.96 * Math.Sqrt(variance.GetValueOrDefault(g.Key)) : null);
             })
             .OrderBy(p => p.PromptName, StringComparer.Ordinal).ThenBy(p => p.PromptVersion, StringComparer.Ordinal)
             .ThenBy(p => p.Environment, StringComparer.Ordinal).ThenBy(p => p.Service, StringComparer.Ordinal).ThenBy(p => p.Model, StringComparer.Ordinal)
@@ -241,6 +244,32 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
             p50 ?? (sketch.Count == 0 ? null : sketch.Quantile(0.5)), p95 ?? (sketch.Count == 0 ? null : sketch.Quantile(0.95)),
             p99 ?? (sketch.Count == 0 ? null : sketch.Quantile(0.99)),
             input, output, Known(cost, calls, unpriced), Math.Min(unpriced, calls), 0, null, calls == 0 ? "no data in this range" : null);
+    }
+
+    /// <summary>
+    /// The variance of each sampled series' estimated count over a long range, where the raw calls (their own sample
+    /// rates) are too many to read: per minute window, rolled hour or rolled day, calls x (w - 1) with w = calls / events,
+    /// exact when the events of one window, hour or day share one sample rate (an SDK samples a service at one rate).
+    /// Rates mixed within one make the true variance larger (sum of w(w - 1) is smallest when the w are equal): the
+    /// page states the assumption.
+    /// </summary>
+    private async Task<Dictionary<(string, string, string, string, string), double>> SampledVarianceAsync(RollupPlan plan, IReadOnlyList<JsonElement> minutes, SeriesFilter filter, CancellationToken ct)
+    {
+        const string key = "environment, service, prompt_name, prompt_version, request_model";
+        var (days, hours) = plan.WholeDays();
+        var parts = new List<JsonElement>(minutes);
+        var select = $"SELECT {key}, sumMerge(requests_state) AS calls, sumMerge(events_state) AS events";
+        if (days.Count > 0) parts.AddRange(await clickHouse.QueryAsync($"{select} FROM metrics_1d WHERE {RollupPlan.DaySql("day", days)} AND {filter.Sql()} GROUP BY {key}, day HAVING events > 0 AND events < calls", ct));
+        if (hours.Count > 0) parts.AddRange(await clickHouse.QueryAsync($"{select} FROM metrics_1h WHERE {RollupPlan.Sql("hour", hours)} AND {filter.Sql()} GROUP BY {key}, hour HAVING events > 0 AND events < calls", ct));
+        var variance = new Dictionary<(string, string, string, string, string), double>();
+        foreach (var r in parts)
+        {
+            double calls = L(r, "calls"), events = L(r, "events");
+            if (events <= 0 || events >= calls) continue;
+            var k = (S(r, "environment"), S(r, "service"), S(r, "prompt_name"), S(r, "prompt_version"), S(r, "request_model"));
+            variance[k] = variance.GetValueOrDefault(k) + calls * (calls / events - 1);
+        }
+        return variance;
     }
 
     /// <summary>
@@ -554,7 +583,7 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
                 if (median > 0 && p.TokensPerRequest > 2 * median)
                 {
                     list.Add(new Recommendation("tokens", "warning", p.PromptName, p.PromptVersion,
-                        $"{p.PromptName}@{p.PromptVersion} uses {p.TokensPerRequest:0} tokens per request, {p.TokensPerRequest / median:0.0}x the median of the other prompts ({median:0}): trim the prompt or the retrieved context.",
+                        $"{p.PromptName}@{p.PromptVersion} uses {p.TokensPerRequest:0} tokens per request, {HumanNumbers.Times(p.TokensPerRequest / median)} the median of the other prompts ({median:0}): trim the prompt or the retrieved context.",
                         p.TokensPerRequest, median));
                 }
             }
@@ -581,10 +610,70 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
         {
             var unpriced = cost.UnpricedRequests > 0 ? $" (and {cost.UnpricedRequests:N0} unpriced requests are not counted)" : "";
             list.Add(new Recommendation("cost", "warning", "", "",
-                $"Spend is on pace for ${projected:0.00} this month, above the ${budget:0.00} budget ({projected / budget:P0}){unpriced}; the largest is {(cost.ByPrompt.Count > 0 ? cost.ByPrompt[0].PromptName : "-")}.",
+                $"Spend is on pace for {HumanNumbers.Usd(projected)} this month, {HumanNumbers.Times(projected / budget)} the {HumanNumbers.Usd(budget)} budget{unpriced}; the largest is {(cost.ByPrompt.Count > 0 ? cost.ByPrompt[0].PromptName : "-")}.",
                 projected, budget));
         }
         return list;
+    }
+
+    /// <summary>
+    /// The longest range a tag (cohort) filter answers: tags live only in the raw <c>calls</c> (the rollups carry
+    /// none), and a day of them (with the day before, for the tiles' comparison) is what stays within the page's budget.
+    /// </summary>
+    public static readonly TimeSpan TagRangeLimit = TimeSpan.FromHours(24);
+
+    /// <summary>Tag keys and their most frequent values (at most 20 each) among the range's calls.</summary>
+    public async Task<IReadOnlyList<TagChoice>> TagsAsync(TimeRange range, SeriesFilter filter, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        var rows = await clickHouse.QueryAsync($"""
+            SELECT k, topK(20)(v) AS vs FROM calls ARRAY JOIN tag_keys AS k, tag_values AS v
+            WHERE {Range("occurred_at", range)} AND {filter.Sql()} GROUP BY k ORDER BY k LIMIT 50
+            """, ct);
+        return rows.Select(r => new TagChoice(S(r, "k"), r.GetProperty("vs").EnumerateArray().Select(v => v.GetString()!).Order(StringComparer.Ordinal).ToList())).ToList();
+    }
+
+    /// <summary>
+    /// The overview's totals and time series for the calls carrying tag <paramref name="key"/> = <paramref name="value"/>,
+    /// from <c>calls FINAL</c>: counts weighted by 1/sample_rate as everywhere, percentiles of the calls' latencies
+    /// (ClickHouse's sampled quantiles), cost the calls' reported <c>cost_usd</c> (prices from the price table exist only in
+    /// the windows, so calls without one count as unpriced). At most <see cref="TagRangeLimit"/>.
+    /// </summary>
+    public async Task<Cohort> CohortAsync(TimeRange range, SeriesFilter filter, string key, string value, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        var tag = $"tag_values[indexOf(tag_keys, {ClickHouseHttp.Quote(key)})] = {ClickHouseHttp.Quote(value)} AND has(tag_keys, {ClickHouseHttp.Quote(key)})";
+        const string measures = """
+            sum(1 / sample_rate) AS calls, sumIf(1 / sample_rate, outcome = 'SUCCESS') AS successes, sumIf(1 / sample_rate, outcome = 'ERROR') AS errors,
+            sum(latency_ms / sample_rate) AS latency_sum, quantiles(0.5, 0.95, 0.99)(latency_ms) AS q, sum(input_tokens / sample_rate) AS input,
+            sum(output_tokens / sample_rate) AS output, sum(ifNull(cost_usd, 0) / sample_rate) AS cost, sumIf(1 / sample_rate, isNull(cost_usd)) AS unpriced
+            """;
+        async Task<Overview> TotalsOf(TimeRange r)
+        {
+            var row = (await clickHouse.QueryAsync($"SELECT {measures} FROM calls FINAL WHERE {Range("occurred_at", r)} AND {filter.Sql()} AND {tag}", ct)).Single();
+            var calls = (long)Math.Round(StoredValues.Number(row, "calls"));
+            var q = Numbers(row, "q");
+            var unpriced = Math.Min(calls, (long)Math.Round(StoredValues.Number(row, "unpriced")));
+            return new Overview(r.From, r.To, calls, calls == 0 ? null : StoredValues.Number(row, "successes") / calls, calls == 0 ? null : StoredValues.Number(row, "errors") / calls,
+                calls == 0 ? null : StoredValues.Number(row, "latency_sum") / calls, calls == 0 ? null : Finite(q[0]), calls == 0 ? null : Finite(q[1]), calls == 0 ? null : Finite(q[2]),
+                (long)Math.Round(StoredValues.Number(row, "input")), (long)Math.Round(StoredValues.Number(row, "output")),
+                Known(StoredValues.Number(row, "cost"), calls, unpriced), unpriced, 0, null, calls == 0 ? $"no calls with {key}={value} in this range" : null);
+        }
+        var current = await TotalsOf(range);
+        var overview = current with { Previous = await TotalsOf(new TimeRange(range.From - range.Span, range.From)), ActiveAlerts = await FiringCountAsync(filter, ct) };
+        var bucket = BucketSeconds(range.Span);
+        var points = (await clickHouse.QueryAsync($"""
+            SELECT intDiv(toUInt32(occurred_at), {bucket}) * {bucket} AS b, {measures}
+            FROM calls FINAL WHERE {Range("occurred_at", range)} AND {filter.Sql()} AND {tag} GROUP BY b ORDER BY b
+            """, ct)).Select(r =>
+            {
+                var calls = (long)Math.Round(StoredValues.Number(r, "calls"));
+                var q = Numbers(r, "q");
+                var unpriced = Math.Min(calls, (long)Math.Round(StoredValues.Number(r, "unpriced")));
+                return new TimePoint(DateTimeOffset.FromUnixTimeSeconds(L(r, "b")), calls, StoredValues.Number(r, "successes") / Math.Max(1, calls),
+                    StoredValues.Number(r, "errors") / Math.Max(1, calls), Finite(q[0]), Finite(q[1]), Finite(q[2]), Known(StoredValues.Number(r, "cost"), calls, unpriced), unpriced);
+            }).ToList();
+        return new Cohort(key, value, overview, new TimeSeries(bucket, points, [], [], range.From, range.To));
     }
 
     /// <summary>Raw calls of a range (export), newest first, at most <paramref name="limit"/>.</summary>
@@ -620,6 +709,12 @@ public sealed record PromptRow(string Environment, string Service, string Prompt
 public sealed record Overview(DateTimeOffset From, DateTimeOffset To, long Requests, double? SuccessRate, double? ErrorRate, double? LatencyMeanMs,
     double? LatencyP50Ms, double? LatencyP95Ms, double? LatencyP99Ms, long InputTokens, long OutputTokens, double? CostUsd, long UnpricedRequests, int ActiveAlerts,
     double? FreshnessSeconds, string? Message, Overview? Previous = null);
+
+/// <summary>A tag key and its most frequent values.</summary>
+public sealed record TagChoice(string Key, IReadOnlyList<string> Values);
+
+/// <summary>The overview of one tag value's calls (<see cref="DashboardQueries.CohortAsync"/>).</summary>
+public sealed record Cohort(string TagKey, string TagValue, Overview Overview, TimeSeries Series);
 
 public sealed record TimePoint(DateTimeOffset At, long Requests, double? SuccessRate, double? ErrorRate, double? LatencyP50Ms, double? LatencyP95Ms, double? LatencyP99Ms,
     double? CostUsd, long UnpricedRequests);

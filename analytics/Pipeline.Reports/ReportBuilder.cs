@@ -119,7 +119,7 @@ public sealed class NoDataException(string message) : Exception(message);
 /// model with a monthly projection, top errors, stage bottlenecks, version A/B with significance and a plain
 /// verdict, alerts and anomalies of the period. Markdown, HTML, JSON, CSV, and PNG/SVG charts (ScottPlot).
 /// </summary>
-public sealed class ReportBuilder(ClickHouseHttp clickHouse)
+public sealed partial class ReportBuilder(ClickHouseHttp clickHouse)
 {
     /// <summary>Raw latencies read per side for the p95 bootstrap at most.</summary>
     public const int LatencySampleLimit = 4000;
@@ -212,29 +212,24 @@ public sealed class ReportBuilder(ClickHouseHttp clickHouse)
     private async Task<List<string>> ChartsAsync(ReportRequest request, long from, long to, CancellationToken ct)
     {
         var rows = await clickHouse.QueryAsync($"""
-            SELECT environment, service, prompt_name, prompt_version, toUInt32(window_start) AS ws, calls, latency_p95_ms
+            SELECT environment, service, prompt_name, prompt_version, toUInt32(window_start) AS ws, window_seconds, calls, latency_p95_ms
             FROM metrics_1m FINAL WHERE window_start >= {from} AND window_start < {to} AND {request.Scope.Sql()} ORDER BY ws
             """, ct);
-        var latency = new ScottPlot.Plot();
-        var traffic = new ScottPlot.Plot();
         // One line per prompt version, and per environment and service when the report spans several.
         var scoped = rows.Select(r => (r.GetProperty("environment").GetString(), r.GetProperty("service").GetString())).Distinct().Count() > 1;
-        foreach (var series in rows.GroupBy(r => (scoped ? $"{r.GetProperty("environment").GetString()}/{r.GetProperty("service").GetString()} " : "")
-            + $"{r.GetProperty("prompt_name").GetString()}@{r.GetProperty("prompt_version").GetString()}"))
-        {
-            var xs = series.Select(r => DateTimeOffset.FromUnixTimeSeconds(r.GetProperty("ws").GetInt64()).UtcDateTime.ToOADate()).ToArray();
-            var p95 = latency.Add.Scatter(xs, series.Select(r => StoredValues.Number(r, "latency_p95_ms")).ToArray());
-            p95.LegendText = series.Key;
-            var calls = traffic.Add.Scatter(xs, series.Select(r => (double)StoredValues.Count(r, "calls")).ToArray());
-            calls.LegendText = series.Key;
-        }
+        var window = rows.Count > 0 ? (int)rows.Min(r => StoredValues.Count(r, "window_seconds")) : 60;
+        var groups = rows.GroupBy(r => (scoped ? $"{r.GetProperty("environment").GetString()}/{r.GetProperty("service").GetString()} " : "")
+            + $"{r.GetProperty("prompt_name").GetString()}@{r.GetProperty("prompt_version").GetString()}").ToList();
+        (string, long[], double[]) Series(IGrouping<string, JsonElement> g, Func<JsonElement, double> value) =>
+            (g.Key, g.Select(r => r.GetProperty("ws").GetInt64()).ToArray(), g.Select(value).ToArray());
         var files = new List<string>();
-        foreach (var (plot, name, title, y) in new[] { (latency, "latency_p95", "p95 latency per minute", "ms"), (traffic, "calls", "calls per minute", "calls") })
+        foreach (var (name, title, y, value) in new (string, string, string, Func<JsonElement, double>)[]
         {
-            plot.Axes.DateTimeTicksBottom();
-            plot.Title(title);
-            plot.YLabel(y);
-            plot.ShowLegend();
+            ("latency_p95", "p95 latency per minute", "ms", r => StoredValues.Number(r, "latency_p95_ms")),
+            ("calls", "calls per minute", "calls", r => StoredValues.Count(r, "calls")),
+        })
+        {
+            var plot = Chart(title, y, groups.Select(g => Series(g, value)).ToList(), window);
             var png = Path.Combine(request.OutputDirectory, name + ".png");
             var svg = Path.Combine(request.OutputDirectory, name + ".svg");
             plot.SavePng(png, 1000, 420);
@@ -243,6 +238,48 @@ public sealed class ReportBuilder(ClickHouseHttp clickHouse)
             files.Add(svg);
         }
         return files;
+    }
+
+    /// <summary>
+    /// One chart of the report: a line per series on a time axis, a missing window a gap (<see cref="WithGaps"/>),
+    /// the legend beside the data area on the right, never over the lines.
+    /// </summary>
+    internal static ScottPlot.Plot Chart(string title, string yLabel, IReadOnlyList<(string Label, long[] At, double[] Values)> series, int windowSeconds = 60)
+    {
+        ArgumentNullException.ThrowIfNull(series);
+        var plot = new ScottPlot.Plot();
+        foreach (var (label, at, values) in series)
+        {
+            var (xs, ys) = WithGaps(at, values, windowSeconds);
+            var line = plot.Add.Scatter(xs, ys);
+            line.LegendText = label;
+        }
+        plot.Axes.DateTimeTicksBottom();
+        plot.Title(title);
+        plot.YLabel(yLabel);
+        if (series.Count > 0) plot.ShowLegend(ScottPlot.Edge.Right);
+        return plot;
+    }
+
+    /// <summary>
+    /// Points of one series on a time axis (OLE dates) with a NaN point in every run of missing windows: ScottPlot
+    /// leaves a gap at a NaN, so minutes a version did not serve are not bridged by a straight line.
+    /// </summary>
+    internal static (double[] Xs, double[] Ys) WithGaps(long[] unixSeconds, double[] values, int windowSeconds)
+    {
+        var xs = new List<double>(unixSeconds.Length);
+        var ys = new List<double>(values.Length);
+        for (var i = 0; i < unixSeconds.Length; i++)
+        {
+            if (i > 0 && unixSeconds[i] - unixSeconds[i - 1] > windowSeconds)
+            {
+                xs.Add(DateTimeOffset.FromUnixTimeSeconds(unixSeconds[i - 1] + windowSeconds).UtcDateTime.ToOADate());
+                ys.Add(double.NaN);
+            }
+            xs.Add(DateTimeOffset.FromUnixTimeSeconds(unixSeconds[i]).UtcDateTime.ToOADate());
+            ys.Add(values[i]);
+        }
+        return ([.. xs], [.. ys]);
     }
 
     private static async Task<List<string>> WriteAsync(ReportRequest request, Report r, CancellationToken ct)
@@ -336,33 +373,78 @@ public sealed class ReportBuilder(ClickHouseHttp clickHouse)
 
     private static string PerCall(double? cost) => cost is { } c ? "$" + c.ToString("0.000000", CultureInfo.InvariantCulture) : "unpriced";
 
-    /// <summary>Minimal HTML: every line escaped, table rows and images rendered.</summary>
-    private static string Html(string title, string markdown)
+    /// <summary>
+    /// The Markdown report as HTML: every line escaped, then headings, table rows (the first a header), list items,
+    /// images, <c>**bold**</c> and <c>`code`</c> rendered and the report's escapes (<c>\|</c>, <c>\*</c>, <c>\`</c>) undone,
+    /// so nothing of the markup is printed.
+    /// </summary>
+    internal static string Html(string title, string markdown)
     {
         var sb = new StringBuilder($"<!doctype html><html><head><meta charset=\"utf-8\"><title>{WebUtility.HtmlEncode(title)}</title>")
             .Append("<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}</style></head><body>");
         var inTable = false;
-        foreach (var line in markdown.Split('\n'))
+        var inList = false;
+        foreach (var raw in markdown.Split('\n'))
         {
+            var line = raw.TrimEnd('\r');
+            if (inList && !line.StartsWith("- ", StringComparison.Ordinal)) { sb.Append("</ul>"); inList = false; }
             if (line.StartsWith('|'))
             {
                 if (line.StartsWith("|---", StringComparison.Ordinal)) continue;
+                var cell = inTable ? "td" : "th";
                 if (!inTable) { sb.Append("<table>"); inTable = true; }
-                sb.Append("<tr>").Append(string.Concat(line.Trim('|').Split(" | ").Select(c => $"<td>{WebUtility.HtmlEncode(c.Trim())}</td>"))).Append("</tr>");
+                // Cells split at unescaped pipes only: a name with a | in it stays one cell.
+                var cells = TableCell().Split(line.Trim().Trim('|'));
+                sb.Append("<tr>").Append(string.Concat(cells.Select(c => $"<{cell}>{Inline(c.Trim())}</{cell}>"))).Append("</tr>");
                 continue;
             }
             if (inTable) { sb.Append("</table>"); inTable = false; }
-            if (line.StartsWith("# ", StringComparison.Ordinal)) sb.Append("<h1>").Append(WebUtility.HtmlEncode(line[2..])).Append("</h1>");
-            else if (line.StartsWith("## ", StringComparison.Ordinal)) sb.Append("<h2>").Append(WebUtility.HtmlEncode(line[3..])).Append("</h2>");
-            else if (line.StartsWith("![", StringComparison.Ordinal)) sb.Append("<img src=\"").Append(WebUtility.HtmlEncode(line[(line.IndexOf('(', StringComparison.Ordinal) + 1)..^1])).Append("\">");
-            else if (line.StartsWith("- ", StringComparison.Ordinal)) sb.Append("<p>• ").Append(WebUtility.HtmlEncode(line[2..])).Append("</p>");
-            else if (line.Length > 0) sb.Append("<p>").Append(WebUtility.HtmlEncode(line)).Append("</p>");
+            if (line.StartsWith("# ", StringComparison.Ordinal)) sb.Append("<h1>").Append(Inline(line[2..])).Append("</h1>");
+            else if (line.StartsWith("## ", StringComparison.Ordinal)) sb.Append("<h2>").Append(Inline(line[3..])).Append("</h2>");
+            else if (line.StartsWith("![", StringComparison.Ordinal))
+            {
+                var alt = line[2..line.IndexOf(']', StringComparison.Ordinal)];
+                sb.Append("<img src=\"").Append(WebUtility.HtmlEncode(line[(line.IndexOf('(', StringComparison.Ordinal) + 1)..^1])).Append("\" alt=\"").Append(WebUtility.HtmlEncode(alt)).Append("\">");
+            }
+            else if (line.StartsWith("- ", StringComparison.Ordinal))
+            {
+                if (!inList) { sb.Append("<ul>"); inList = true; }
+                sb.Append("<li>").Append(Inline(line[2..])).Append("</li>");
+            }
+            else if (line.Length > 0) sb.Append("<p>").Append(Inline(line)).Append("</p>");
         }
         if (inTable) sb.Append("</table>");
+        if (inList) sb.Append("</ul>");
         return sb.Append("</body></html>").ToString();
     }
 
-    private static string Md(string? s) => new string((s ?? "").Select(c => char.IsControl(c) ? '?' : c).ToArray()).Replace("|", "\\|", StringComparison.Ordinal);
+    /// <summary>A value from the data as Markdown text: control characters as ?, markup characters escaped (a prompt named **x** is not bold).</summary>
+    private static string Md(string? s) => MarkupCharacter().Replace(new string((s ?? "").Select(c => char.IsControl(c) ? '?' : c).ToArray()), "\\$0");
+
+    /// <summary>One line of Markdown as HTML: escaped, then bold and code rendered, escapes undone.</summary>
+    private static string Inline(string markdown)
+    {
+        // Escaped characters are set aside first so that an escaped * never starts bold.
+        var escaped = new List<char>();
+        var text = EscapedCharacter().Replace(markdown, m => { escaped.Add(m.Value[1]); return $"\u0001{escaped.Count - 1}\u0002"; });
+        var html = WebUtility.HtmlEncode(text);
+        html = Code().Replace(html, "<code>$1</code>");
+        html = Bold().Replace(html, "<strong>$1</strong>");
+        return Placeholder().Replace(html, m => WebUtility.HtmlEncode(escaped[int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)].ToString()));
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"[\\`*|]")]
+    private static partial System.Text.RegularExpressions.Regex MarkupCharacter();
+    [System.Text.RegularExpressions.GeneratedRegex(@"\\[\\`*|_]")]
+    private static partial System.Text.RegularExpressions.Regex EscapedCharacter();
+    [System.Text.RegularExpressions.GeneratedRegex(@"(?<!\\)\s*\|\s*")]
+    private static partial System.Text.RegularExpressions.Regex TableCell();
+    [System.Text.RegularExpressions.GeneratedRegex(@"`([^`]+)`")]
+    private static partial System.Text.RegularExpressions.Regex Code();
+    [System.Text.RegularExpressions.GeneratedRegex(@"\*\*(.+?)\*\*")]
+    private static partial System.Text.RegularExpressions.Regex Bold();
+    [System.Text.RegularExpressions.GeneratedRegex("\u0001([0-9]+)\u0002")]
+    private static partial System.Text.RegularExpressions.Regex Placeholder();
 
     private static string Csv(string s) => "\"" + s.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 }

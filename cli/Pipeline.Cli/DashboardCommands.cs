@@ -48,13 +48,16 @@ internal static class DashboardCommands
                 Console.WriteLine($"dashboard   {address}");
                 return ExitCodes.Ok;
             }
-            await using var app = DashboardApp.Create(options, config.ClickHouse.AsAnalyst(), TimeProvider.System);
+            await using var app = DashboardApp.Create(options, config.ClickHouse.AsAnalyst(), TimeProvider.System, kafka: config.Kafka.BootstrapServers is null ? null : config.Kafka);
             await app.StartAsync(ct);
             var url = DashboardApp.Address(app);
             var runDir = Path.Combine(config.RunDir, "dashboard");
             Directory.CreateDirectory(runDir);
             await File.WriteAllTextAsync(Path.Combine(runDir, "address"), url, ct);
             Console.WriteLine($"dashboard on {url} (database '{config.ClickHouse.Database}', analyst '{config.ClickHouse.AnalystUser}'); Ctrl+C stops it");
+            Console.WriteLine(!options.Live ? "live push off (Dashboard:Live=false): pages poll every 30 s"
+                : config.Kafka.BootstrapServers is { } kafka ? $"live push from {options.MetricsTopic} and {options.AlertsTopic} at {kafka}"
+                : "live push off: Kafka is not configured (Kafka:bootstrap.servers): pages poll every 30 s");
             try
             {
                 await Task.Delay(Timeout.Infinite, ct);

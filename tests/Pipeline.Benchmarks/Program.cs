@@ -48,5 +48,10 @@ if (args.Length > 0 && args[0] == "dashboard")
     return await DashboardRange.RunAsync(args.Length > 1 ? int.Parse(args[1], inv) : 1_000, args.Length > 2 ? int.Parse(args[2], inv) : 30,
         args.Length > 3 ? int.Parse(args[3], inv) : 3);
 }
+// `live [samples]`: the dashboard's push delay, a window published to an open page's event stream (docs/benchmarks.md).
+if (args.Length > 0 && args[0] == "live")
+{
+    return await LivePush.RunAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 50);
+}
 BenchmarkSwitcher.FromAssembly(typeof(SerializerBenchmarks).Assembly).Run(args);
 return 0;

@@ -67,6 +67,34 @@ public sealed class DashboardLongRangeTests(ServersFixture servers)
         Assert.Equal(before + 50, await Sql("sum(calls)"));
     }
 
+    [Fact]
+    public async Task SampledSeries_OnALongRange_IsEstimatedWithItsBound_FromRollupsAndMinutes()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var db = await servers.NewDatabaseAsync(ct);
+        // A rolled day sampled at 1/4 (40 calls from 10 events a window), then yesterday's minutes at 1/2.
+        var rolled = Today.AddDays(-3);
+        await db.ExecuteAsync(Sampled(rolled, calls: 40, events: 10, windows: 120), ct);
+        Assert.Equal([rolled], (await new Maintenance(db, TimeProvider.System).RollUpAsync(new RetentionOptions(), null, ct)).DaysRolledUp);
+        await db.ExecuteAsync(Sampled(Today.AddDays(-1), calls: 20, events: 10, windows: 60), ct);
+
+        using var analyst = new ClickHouseHttp(db.Options.AsAnalyst());
+        var queries = new DashboardQueries(analyst, new DashboardOptions(), TimeProvider.System);
+        var p = Assert.Single(await queries.PromptsAsync(new TimeRange(At(rolled, 0, 0), At(Today, 0, 0)), SeriesFilter.All, ct));
+        Assert.Equal(120 * 40 + 60 * 20, p.Requests);
+        Assert.True(p.Estimated);
+        // calls x (w - 1): the rolled day 4,800 x 3, each minute 20 x 1.
+        Assert.Equal(1.96 * Math.Sqrt(4800 * 3 + 60 * 20), p.RequestsBound!.Value, 6);
+    }
+
+    private static string Sampled(DateOnly day, int calls, int events, int windows) => $"""
+        INSERT INTO metrics_1m (environment, service, prompt_name, prompt_version, request_model, window_start, window_seconds, revision,
+            calls, events, successes, errors, latency_sum_ms, latency_max_ms, input_tokens, output_tokens, cost_usd, emitted_at)
+        SELECT 'prod', 'svc', 'sampled', '1.0', 'gpt-4o', toDateTime('{D(day)} 10:00:00') + number * 60, 60, 1,
+            {calls}, {events}, {calls}, 0, 300 * {calls}, 900, 100, 20, 0.01, now()
+        FROM system.numbers LIMIT {windows}
+        """;
+
     private static DateTimeOffset At(DateOnly day, int hour, int minute) =>
         new(day.ToDateTime(new TimeOnly(hour, minute), DateTimeKind.Utc));
 

@@ -29,6 +29,8 @@ public sealed class DashboardData(ServersFixture servers) : IAsyncLifetime
         Scenario = AggregationScenario.Create(1500, TimeProvider.System.GetUtcNow().AddMinutes(-3), minutes: 5, seed: 61);
         for (var i = 0; i < 40; i++) Scenario.Events[i] = Scenario.Events[i] with { PromptName = HostilePrompt };
         for (var i = 40; i < 60; i++) Scenario.Events[i] = Scenario.Events[i] with { PromptName = FormulaPrompt };
+        // A cohort for the tag filter (tags are only in the raw calls).
+        for (var i = 60; i < 460; i++) Scenario.Events[i] = Scenario.Events[i] with { Tags = new Dictionary<string, string> { ["cohort"] = i < 360 ? "beta" : "control" } };
         Earlier = AggregationScenario.Create(60, TimeProvider.System.GetUtcNow().AddHours(-3), minutes: 2, seed: 62).Events
             .Select(e => e with { Environment = "staging" }).ToList();
         await AggregationScenario.ProduceAsync(servers, topic, Earlier.Concat(Scenario.Events), ct);
@@ -127,7 +129,10 @@ public sealed class DashboardApiTests(DashboardData data) : IClassFixture<Dashbo
         Assert.Equal(2000, alert.GetProperty("threshold").GetDouble());
 
         using var recommendations = await Get(http, "/api/recommendations?range=1h", ct);
-        Assert.Contains(recommendations.RootElement.EnumerateArray(), r => r.GetProperty("kind").GetString() == "cost");
+        var budget = Assert.Single(recommendations.RootElement.EnumerateArray(), r => r.GetProperty("kind").GetString() == "cost").GetProperty("message").GetString()!;
+        // Millions of percent over a $0.0001 budget read as a capped multiple, the money for people.
+        Assert.Contains("more than 1,000x the $0.0001 budget", budget, StringComparison.Ordinal);
+        Assert.DoesNotContain("%", budget, StringComparison.Ordinal);
     }
 
     [Theory]
@@ -264,6 +269,65 @@ public sealed class DashboardApiTests(DashboardData data) : IClassFixture<Dashbo
     }
 
     [Fact]
+    public async Task LivePush_KafkaUnreachable_SaysSoOnTheStream_PagesStillServed()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var options = new DashboardOptions { Port = 0 };
+        await using var app = DashboardApp.Create(options, data.Writer.Options.AsAnalyst(), TimeProvider.System,
+            kafka: new Pipeline.Consumers.KafkaSettings([new("bootstrap.servers", "127.0.0.1:9")]));
+        await app.StartAsync(ct);
+        using var http = new HttpClient { BaseAddress = new Uri(DashboardApp.Address(app)) };
+        var state = "";
+        for (var i = 0; i < 150 && state != "unavailable"; i++)
+        {
+            using var live = await Get(http, "/api/live", ct);
+            state = live.RootElement.GetProperty("state").GetString()!;
+            if (state != "unavailable") await Task.Delay(200, ct);
+        }
+        Assert.Equal("unavailable", state);
+        // The stream opens with the status, reason included; the API answers as without Kafka.
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri("/api/events", UriKind.Relative));
+        using var events = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+        Assert.Equal("text/event-stream", events.Content.Headers.ContentType?.MediaType);
+        using var reader = new StreamReader(await events.Content.ReadAsStreamAsync(ct));
+        var lines = new List<string>();
+        while (lines.Count < 4 && await reader.ReadLineAsync(ct) is { } line) if (line.Length > 0) lines.Add(line);
+        Assert.Equal(["retry: 3000", "event: status"], lines.Take(2));
+        var status = JsonDocument.Parse(lines[2]["data: ".Length..]).RootElement;
+        Assert.Equal("unavailable", status.GetProperty("state").GetString());
+        Assert.Contains("127.0.0.1:9", status.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        using var overview = await Get(http, "/api/overview?range=1h", ct);
+        Assert.Equal(data.Scenario.Events.Count, overview.RootElement.GetProperty("requests").GetInt64());
+    }
+
+    [Fact]
+    public async Task TagFilter_ReadsTheRawCalls_NumbersOfItsCohort_RangeLimitStated()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var app = await data.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(DashboardApp.Address(app)) };
+        using var tags = await Get(http, "/api/tags?range=1h", ct);
+        var cohort = Assert.Single(tags.RootElement.EnumerateArray(), t => t.GetProperty("key").GetString() == "cohort");
+        Assert.Equal(["beta", "control"], cohort.GetProperty("values").EnumerateArray().Select(v => v.GetString()));
+
+        var beta = data.Scenario.Events.Where(e => e.Tags.TryGetValue("cohort", out var v) && v == "beta").ToList();
+        using var c = await Get(http, "/api/cohort?range=1h&tag=cohort%3Dbeta", ct);
+        var o = c.RootElement.GetProperty("overview");
+        Assert.Equal((long)Math.Round(beta.Sum(e => 1 / e.SampleRate)), o.GetProperty("requests").GetInt64());
+        Assert.Equal(beta.Count(e => e.Outcome == Pipeline.Schemas.Outcome.Error) / (double)beta.Count, o.GetProperty("errorRate").GetDouble(), 9);
+        Assert.Equal(beta.Sum(e => e.InputTokens), o.GetProperty("inputTokens").GetInt64());
+        Assert.Equal(o.GetProperty("requests").GetInt64(), c.RootElement.GetProperty("series").GetProperty("points").EnumerateArray().Sum(p => p.GetProperty("requests").GetInt64()));
+        using var mini = await Get(http, "/api/cohort?range=1h&tag=cohort%3Dbeta&model=gpt-4o-mini", ct);
+        Assert.Equal(beta.Count(e => e.RequestModel == "gpt-4o-mini"), mini.RootElement.GetProperty("overview").GetProperty("requests").GetInt64());
+
+        using var week = await http.GetAsync(new Uri("/api/cohort?range=7d&tag=cohort%3Dbeta", UriKind.Relative), ct);
+        Assert.Equal(HttpStatusCode.BadRequest, week.StatusCode);
+        Assert.Contains("ranges up to 24 hours", await week.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+        using var noValue = await http.GetAsync(new Uri("/api/cohort?range=1h&tag=cohort", UriKind.Relative), ct);
+        Assert.Equal(HttpStatusCode.BadRequest, noValue.StatusCode);
+    }
+
+    [Fact]
     public async Task AlertWrites_OffByDefault_NeedTokenHeaderAndSameOrigin_SilenceIsTheCliRecord()
     {
         var ct = TestContext.Current.CancellationToken;
@@ -371,7 +435,7 @@ public sealed class DashboardApiTests(DashboardData data) : IClassFixture<Dashbo
 /// prompt name renders as text. Screenshots go to .run/test-results/screenshots. Skips, saying why, where
 /// Chromium is missing.
 /// </summary>
-public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<DashboardData>
+public sealed class DashboardBrowserTests(DashboardData data, ServersFixture servers) : IClassFixture<DashboardData>
 {
     private static readonly string Chromium = new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser" }.FirstOrDefault(File.Exists) ?? "";
 
@@ -481,6 +545,22 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
         await using var context = await browser.NewContextAsync(new() { BypassCSP = true, TimezoneId = "UTC", ViewportSize = new() { Width = 1280, Height = 900 } });
         var page = await context.NewPageAsync();
         await page.GotoAsync(url);
+        await WaitLoadedAsync(page);
+        // No Kafka given: the page polls, and says so.
+        await page.WaitForFunctionAsync("document.getElementById('live-status').dataset.state === 'off'");
+        Assert.Equal("poll only (30 s)", await page.TextContentAsync("#live-status"));
+        Assert.Contains("Kafka is not configured", await page.GetAttributeAsync("#live-status", "title"), StringComparison.Ordinal);
+
+        // A tag (cohort) narrows the overview to the API's numbers for it, and the page says where they come from.
+        await page.SelectOptionAsync("#tag", "cohort=beta");
+        await WaitLoadedAsync(page);
+        using (var cohort = JsonDocument.Parse(await http.GetStringAsync(new Uri("/api/cohort?range=24h&tag=cohort%3Dbeta", UriKind.Relative), ct)))
+        {
+            Assert.Equal(cohort.RootElement.GetProperty("overview").GetProperty("requests").GetInt64().ToString("N0", System.Globalization.CultureInfo.InvariantCulture), await page.TextContentAsync("#kpi-requests"));
+        }
+        Assert.Contains("tag=cohort%3Dbeta", page.Url, StringComparison.Ordinal);
+        Assert.Contains("up to 24 hours", await page.TextContentAsync("#tag-note"), StringComparison.Ordinal);
+        await page.SelectOptionAsync("#tag", "");
         await WaitLoadedAsync(page);
 
         // 24 hours: the staging calls three hours back, an hour and more of nothing, then the rest. Every chart
@@ -600,6 +680,24 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
             "--set", $"ClickHouse:Password={o.Password}", "--set", $"ClickHouse:Database={o.Database}"], home);
         Assert.True(exit == 0, stderr);
         Assert.Contains(stdout.Split('\n'), l => l.Contains(" a1 ", StringComparison.Ordinal) && l.Contains("[acked by carol]", StringComparison.Ordinal));
+
+        // Silencing from the page records the silence `pipeline alerts silences` lists: the incident's series and rule, for the chosen time.
+        await page.SelectOptionAsync("#silence-for", "1d");
+        await page.FillAsync("#ack-note", "known incident, rollback running");
+        await page.ClickAsync("#silence-go");
+        await page.WaitForFunctionAsync("document.getElementById('alert-action-result').textContent.startsWith('Silenced ')");
+        Assert.Contains("prompt=answer,version=2.0,model=gpt-4o,rule=latency_p95_regression", await page.TextContentAsync("#alert-action-result"), StringComparison.Ordinal);
+        (exit, stdout, stderr) = await PipelineProcess.RunAsync(["alerts", "silences", "--json", "--set", $"ClickHouse:Url={o.Url}", "--set", $"ClickHouse:User={o.User}",
+            "--set", $"ClickHouse:Password={o.Password}", "--set", $"ClickHouse:Database={o.Database}"], home);
+        Assert.True(exit == 0, stderr);
+        var silence = JsonDocument.Parse(Assert.Single(stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))).RootElement;
+        Assert.Equal("carol", silence.GetProperty("created_by").GetString());
+        Assert.Equal("known incident, rollback running", silence.GetProperty("reason").GetString());
+        Assert.Equal(["model=gpt-4o", "prompt=answer", "rule=latency_p95_regression", "version=2.0"],
+            silence.GetProperty("matchers").EnumerateObject().Select(m => $"{m.Name}={m.Value.GetString()}").Order(StringComparer.Ordinal));
+        Assert.Equal("active", silence.GetProperty("state").GetString());
+        Assert.Equal(TimeSpan.FromDays(1), silence.GetProperty("ends_at").GetDateTimeOffset() - silence.GetProperty("starts_at").GetDateTimeOffset());
+        Assert.Contains($"(silence {silence.GetProperty("silence_id").GetString()})", await page.TextContentAsync("#alert-action-result"), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -637,6 +735,55 @@ public sealed class DashboardBrowserTests(DashboardData data) : IClassFixture<Da
         using var compare = JsonDocument.Parse(await http.GetStringAsync(new Uri("/api/compare?range=1h&series=answer@1.0@gpt-4o&series=answer@2.0@gpt-4o", UriKind.Relative), ct));
         var verdict = compare.RootElement.GetProperty("verdicts")[0].GetProperty("verdict").GetString();
         Assert.Equal([verdict!], await page.Locator("#verdicts li").AllTextContentsAsync());
+    }
+
+    [Fact]
+    public async Task Live_AWindowClosedAndAnAlertFiredWhileThePageIsOpen_AppearWithoutAReload()
+    {
+        if (Chromium.Length == 0) Assert.Skip("no system Chromium (/usr/bin/chromium; `make deps` installs it): browser tests not run");
+        var ct = TestContext.Current.CancellationToken;
+        // A database and topics of its own: the other tests' numbers stay as they are.
+        using var db = await servers.NewDatabaseAsync(ct);
+        var calls = await servers.NewTopicAsync("calls", 1, ct);
+        var options = new DashboardOptions { Port = 0, MetricsTopic = await servers.NewTopicAsync("metrics", 1, ct), AlertsTopic = await servers.NewTopicAsync("alerts", 1, ct) };
+        await using var app = DashboardApp.Create(options, db.Options.AsAnalyst(), TimeProvider.System, kafka: servers.Kafka);
+        await app.StartAsync(ct);
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await LaunchAsync(playwright);
+        await using var context = await browser.NewContextAsync(new() { BypassCSP = true, TimezoneId = "UTC", ViewportSize = new() { Width = 1280, Height = 900 } });
+        var page = await context.NewPageAsync();
+        await page.GotoAsync(DashboardApp.Address(app) + "/#overview?range=1h");
+        await WaitLoadedAsync(page);
+        // Live once the server's consumer is assigned at the topics' ends and the page's stream is open.
+        await page.WaitForFunctionAsync("document.getElementById('live-status').dataset.state === 'live'", null, new() { Timeout = 30_000 });
+        Assert.Equal("live", await page.TextContentAsync("#live-status"));
+        Assert.Equal("0", await page.TextContentAsync("#kpi-requests"));
+        await page.EvaluateAsync("() => { window.notReloaded = true; }");
+
+        // The real aggregator closes the windows of 120 calls and publishes them; the page shows them, pushed.
+        var scenario = AggregationScenario.Create(120, TimeProvider.System.GetUtcNow().AddMinutes(-3), minutes: 2, seed: 71);
+        await AggregationScenario.ProduceAsync(servers, calls, scenario.Events, ct);
+        await WorkerHarness.AggregateAllAsync(servers, db, calls, scenario.Events.Count, ct, options.MetricsTopic);
+        await page.WaitForFunctionAsync("document.getElementById('kpi-requests').textContent === '120'", null, new() { Timeout = 60_000 });
+        Assert.True(await page.EvaluateAsync<bool>("() => window.notReloaded === true && window.dashboard.live.windows > 0"), "updated by the push, without a reload");
+
+        // An alert fires, as the alert worker records it (topic first, then the table): the tile counts it.
+        var window = scenario.Events[0];
+        var alert = new Pipeline.Schemas.Alert
+        {
+            AlertId = "live-1", RuleId = "error_rate", Fingerprint = "live-f1", State = Pipeline.Schemas.AlertState.Firing, Severity = "WARNING",
+            Series = Pipeline.Schemas.SeriesKey.Of(window), Metric = "error_rate", Observed = 0.2, Threshold = 0.05,
+            WindowStart = TimeProvider.System.GetUtcNow().AddMinutes(-2), WindowEnd = TimeProvider.System.GetUtcNow().AddMinutes(-1), StartedAt = TimeProvider.System.GetUtcNow().AddMinutes(-2),
+            Summary = "error rate 20% above 5%",
+        };
+        using (var producer = new Confluent.Kafka.ProducerBuilder<byte[]?, byte[]>(servers.Kafka.Producer()).Build())
+        {
+            await producer.ProduceAsync(options.AlertsTopic, new() { Key = null, Value = new Pipeline.Schemas.AlertSerializer().Serialize(alert) }, ct);
+        }
+        await db.InsertAsync("alerts", Pipeline.Consumers.AlertRows.Columns, [Pipeline.Consumers.AlertRows.ToRow(alert, TimeProvider.System.GetUtcNow())], ct);
+        await page.WaitForFunctionAsync("document.getElementById('kpi-alerts').textContent === '1'", null, new() { Timeout = 60_000 });
+        Assert.True(await page.EvaluateAsync<bool>("() => window.notReloaded === true"));
+        await page.ScreenshotAsync(new() { Path = Path.Combine(Shots, "overview-live.png") });
     }
 
     /// <summary>At 1280 px no page scrolls sideways (the hostile prompt names are long, the alert summary too).</summary>

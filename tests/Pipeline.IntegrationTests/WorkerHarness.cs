@@ -34,12 +34,12 @@ internal static class WorkerHarness
         return worker;
     }
 
-    /// <summary>Runs a worker over <paramref name="topic"/> (fresh metrics and DLQ topics) until every one of <paramref name="calls"/> is in a closed window.</summary>
-    public static async Task AggregateAllAsync(ServersFixture servers, ClickHouseHttp clickHouse, string topic, int calls, CancellationToken ct)
+    /// <summary>Runs a worker over <paramref name="topic"/> (a fresh DLQ topic; a fresh metrics topic unless given) until every one of <paramref name="calls"/> is in a closed window.</summary>
+    public static async Task AggregateAllAsync(ServersFixture servers, ClickHouseHttp clickHouse, string topic, int calls, CancellationToken ct, string? metricsTopic = null)
     {
         var options = new AggregatorOptions
         {
-            Topic = topic, GroupId = "g-" + topic, MetricsTopic = await servers.NewTopicAsync("metrics", 1, ct),
+            Topic = topic, GroupId = "g-" + topic, MetricsTopic = metricsTopic ?? await servers.NewTopicAsync("metrics", 1, ct),
             DeadLetterTopic = await servers.NewTopicAsync("dlq", 1, ct), FlushInterval = TimeSpan.FromMilliseconds(200),
             Windowing = new() { IdleTimeout = TimeSpan.FromSeconds(1) },
         };

@@ -6,7 +6,7 @@ const FILTERS = ["environment", "service", "model", "prompt"];
 const PAGES = ["overview", "performance", "prompts", "compare", "alerts", "cost", "alert", "prompt"];
 // A detail page lights its list's tab.
 const TAB_OF = { alert: "alerts", prompt: "prompts" };
-const state = { page: "overview", arg: "", range: "24h", from: null, to: null, environment: "", service: "", model: "", prompt: "", series: [], live: null, charts: {}, seq: 0 };
+const state = { page: "overview", arg: "", range: "24h", from: null, to: null, environment: "", service: "", model: "", prompt: "", series: [], tag: "", alertSeries: null, charts: {}, seq: 0 };
 // A newer refresh supersedes an older one still waiting for data: the older one must not paint over it.
 class Stale extends Error {}
 const $ = (id) => document.getElementById(id);
@@ -16,6 +16,7 @@ function toHash() {
   const p = new URLSearchParams();
   if (state.range === "custom" && state.from && state.to) { p.set("from", state.from); p.set("to", state.to); } else if (state.range !== "24h") p.set("range", state.range);
   for (const k of FILTERS) if (state[k]) p.set(k, state[k]);
+  if (state.tag) p.set("tag", state.tag);
   if (state.page === "compare") state.series.forEach((s) => p.append("series", s));
   const q = p.toString();
   return "#" + state.page + (state.arg ? "/" + encodeURIComponent(state.arg) : "") + (q ? "?" + q : "");
@@ -32,6 +33,7 @@ function fromHash(hash) {
   state.arg = slash < 0 ? "" : decodeURIComponent(path.slice(slash + 1));
   if (p.get("from") && p.get("to")) { state.range = "custom"; state.from = p.get("from"); state.to = p.get("to"); } else { state.range = p.get("range") || "24h"; state.from = state.to = null; }
   for (const k of FILTERS) state[k] = p.get(k) || "";
+  state.tag = p.get("tag") || "";
   state.series = p.getAll("series");
 }
 
@@ -155,6 +157,8 @@ function change(now, before, kind) {
   const diff = kind === "rate" ? (now - before) * 100 : (now - before) / before * 100;
   if (Math.abs(diff) < 0.05) return { text: "= previous period", sign: 0 };
   const arrow = diff > 0 ? "▲" : "▼";
+  // Ten times more reads better as "10x" than "900.0%"; past 1,000x the digits say nothing.
+  if (kind === "count" && diff >= 900) { const r = now / before; return { text: `${arrow} ${r >= 1000 ? ">1,000" : r < 100 ? r.toFixed(1) : Math.round(r)}x vs previous period`, sign: 1 }; }
   return { text: `${arrow} ${Math.abs(diff).toFixed(1)}${kind === "rate" ? " pp" : "%"} vs previous period`, sign: Math.sign(diff) };
 }
 
@@ -263,8 +267,27 @@ async function loadFilters(reload) {
   fill($("service"), all.map((p) => p.service), "All");
   fill($("model"), all.map((p) => p.model), "All");
   fill($("prompt"), all.map((p) => p.promptName), "All prompts");
+  await loadTags(key);
   choices.inScope = all.filter((p) => FILTERS.every((k) => !state[k] || p[k === "prompt" ? "promptName" : k] === state[k]));
   fillPicks(state.series);
+}
+
+// Tag (cohort) choices: key=value pairs of the range's calls. Tags are only in the raw calls, so only ranges up to
+// 24 hours offer them (the API says the same when asked for more).
+const TAG_RANGE_MS = 24 * 3600000;
+async function loadTags(key) {
+  const select = $("tag");
+  const span = state.range === "custom" && state.from && state.to ? Date.parse(state.to) - Date.parse(state.from) : { "1h": 3600000, "24h": TAG_RANGE_MS }[state.range] ?? Infinity;
+  select.disabled = span > TAG_RANGE_MS;
+  select.title = select.disabled ? "Tag filters read the raw calls (the rollups carry no tags): ranges up to 24 hours" : "Overview of the calls carrying this tag (from the raw calls)";
+  if (choices.tagKey !== key) {
+    choices.tags = select.disabled ? [] : await api("tags", { environment: null, service: null, model: null, prompt: null });
+    choices.tagKey = key;
+  }
+  const pairs = choices.tags.flatMap((t) => t.values.map((v) => `${t.key}=${v}`));
+  if (state.tag && !pairs.includes(state.tag)) pairs.push(state.tag);
+  select.replaceChildren(new Option("Any", ""), ...pairs.map((t) => new Option(t, t)));
+  select.value = state.tag;
 }
 
 // The compare pickers: after the first, only versions of the first one's prompt (a verdict compares versions).
@@ -291,7 +314,12 @@ const pages = {
     api("recommendations").then((recs) => {
       if (seq === state.seq) list.replaceChildren(...(recs.length ? recs.map((r) => el("li", r.message, `rec-${r.severity}`)) : [el("li", "Nothing to recommend in this range.", "muted")]));
     }, (e) => { if (!(e instanceof Stale) && seq === state.seq) list.replaceChildren(el("li", e.message, "muted")); });
-    const [o, ts, alerts] = await Promise.all([api("overview"), api("timeseries"), api("alerts")]);
+    // A tag narrows the overview to its calls, read from the raw calls (api/cohort); alerts carry no tags.
+    const [o, ts, alerts] = state.tag
+      ? await Promise.all([api("cohort", { tag: state.tag }), api("alerts")]).then(([c, a]) => [c.overview, c.series, a])
+      : await Promise.all([api("overview"), api("timeseries"), api("alerts")]);
+    $("tag-note").hidden = !state.tag;
+    $("tag-note").textContent = state.tag ? `Calls tagged ${state.tag}, read from the raw calls (the rollups carry no tags), so for ranges up to 24 hours; cost is the calls' reported cost_usd; alerts are every series'.` : "";
     const p = o.previous || {};
     kpis($("kpis"), [
       { label: "Requests", value: fmt.int(o.requests), id: "kpi-requests", now: o.requests, before: p.requests, kind: "count" },
@@ -305,6 +333,7 @@ const pages = {
       { label: "Active alerts", value: fmt.int(o.activeAlerts), id: "kpi-alerts" },
     ]);
     $("freshness").textContent = o.freshnessSeconds === null ? "no data yet" : `data ${Math.round(o.freshnessSeconds)} s old`;
+    if (o.freshnessSeconds !== null) live.lastWindow = Math.max(live.lastWindow, Date.now() - o.freshnessSeconds * 1000);
     if (o.message) show(o.message, false);
     const marks = markers(Date.parse(ts.from), Date.parse(ts.to), alerts, ts.releases);
     const base = { from: ts.from, to: ts.to, marks };
@@ -345,6 +374,7 @@ const pages = {
       { key: "tokensPerRequest", label: "Tokens/req", format: fmt.int }, { key: "costPerRequestUsd", label: "Cost/req", format: (v) => fmt.cost(v) }, { key: "costUsd", label: "Cost", format: fmt.cost },
       { key: "health", label: "Health", className: (v) => `health-${v}` },
     ], rows);
+    $("prompts-note").hidden = !rows.some((r) => r.estimated);
   },
   async compare() {
     const series = [...document.querySelectorAll(".pick")].map((p) => p.value).filter(Boolean);
@@ -406,6 +436,7 @@ const pages = {
   async alert() {
     const d = await api(`alerts/${encodeURIComponent(state.arg)}`);
     const a = d.alert;
+    state.alertSeries = a;
     $("alert-back").href = hashFor("alerts");
     $("alert-title").textContent = `${a.state === "firing" ? "FIRING" : "RESOLVED"} · ${a.severity} · ${a.ruleId}`;
     $("alert-title").className = `state-${a.state}`;
@@ -428,8 +459,9 @@ const pages = {
       : "This dashboard is read-only (writes need Dashboard:WriterUser and Dashboard:WriteTokenSha256); use pipeline alerts ack | silence.";
     for (const id of ["write-token", "write-by", "ack-note", "silence-for", "ack-go", "silence-go"]) $(id).disabled = !d.writable;
     $("ack-go").disabled = !d.writable || Boolean(d.ackedBy);
-    $("write-token").value = sessionStorage.getItem("pipeline-write-token") || "";
-    $("write-by").value = sessionStorage.getItem("pipeline-write-by") || "";
+    // A live refresh must not undo what someone is typing.
+    if (!$("write-token").value) $("write-token").value = sessionStorage.getItem("pipeline-write-token") || "";
+    if (!$("write-by").value) $("write-by").value = sessionStorage.getItem("pipeline-write-by") || "";
   },
   async cost() {
     const c = await api("cost");
@@ -516,6 +548,86 @@ async function write(action, body) {
   $("alert-action-result").textContent = result.textContent;
 }
 
+// ---- live: the server pushes closed windows and alert changes (server-sent events, /api/events); the views they
+// touch refresh at once. While the push is not live (no Kafka, reconnecting) the page polls every 30 s instead.
+const STALE_MS = 3 * 60000; // no new window for this long: the data is behind (an aggregator down, or no traffic)
+const live = { source: null, key: null, state: "connecting", detail: "", connected: false, lastEvent: 0, lastWindow: 0, openedAt: 0, poll: null, timer: null, refreshedAt: 0, windows: 0 };
+
+function liveQuery() {
+  const p = new URLSearchParams();
+  for (const k of FILTERS) if (state[k]) p.set(k, state[k]);
+  return p.toString();
+}
+
+function connectLive() {
+  const key = liveQuery();
+  if (live.source && live.key === key && live.source.readyState !== EventSource.CLOSED) return;
+  live.source?.close();
+  Object.assign(live, { key, connected: false, openedAt: Date.now(), lastEvent: Date.now() });
+  const source = new EventSource(`/api/events${key ? "?" + key : ""}`);
+  live.source = source;
+  const seen = () => { live.lastEvent = Date.now(); live.connected = true; indicator(); };
+  source.addEventListener("open", seen);
+  // EventSource reconnects by itself (the server asks for 3 s); meanwhile the page says so and polls.
+  source.addEventListener("error", () => { live.connected = false; indicator(); });
+  source.addEventListener("ping", seen);
+  source.addEventListener("status", (e) => { const s = JSON.parse(e.data); live.state = s.state; live.detail = s.detail; seen(); });
+  source.addEventListener("windows", (e) => {
+    const w = JSON.parse(e.data);
+    live.lastWindow = Date.now();
+    live.windows += w.count;
+    seen();
+    changed("window", w);
+  });
+  source.addEventListener("alert", (e) => { seen(); changed("alert", JSON.parse(e.data)); });
+}
+
+// Does this change touch the view on screen?
+function touches(kind, d) {
+  // A custom range that ended before the change does not show it.
+  const at = Date.parse(kind === "window" ? d.newest : d.at);
+  if (state.range === "custom" && state.to && at > Date.parse(state.to)) return false;
+  const series = kind === "window" ? d.series : [d];
+  switch (state.page) {
+    case "alert": {
+      const a = state.alertSeries;
+      return kind === "alert" ? d.alertId === state.arg : Boolean(a) && series.some((s) => s.promptName === a.promptName && s.promptVersion === a.promptVersion && s.model === a.model);
+    }
+    case "prompt": return kind === "alert" || series.some((s) => s.promptName === state.arg);
+    case "alerts": return kind === "alert";
+    case "cost": case "prompts": case "compare": return kind === "window";
+    default: return true;
+  }
+}
+
+function changed(kind, d) {
+  if (!$("live").checked || !touches(kind, d)) return;
+  // At most one refresh every 2 s: the windows of one minute close over a few flushes.
+  if (live.timer) return;
+  live.timer = setTimeout(() => { live.timer = null; live.refreshedAt = Date.now(); render(true); }, Math.max(0, 2000 - (Date.now() - live.refreshedAt)));
+}
+
+function indicator() {
+  const box = $("live-status");
+  const now = Date.now();
+  // A stream that sent nothing, not even its 15 s ping, for 45 s is dead however open it looks: open another.
+  if (live.connected && now - live.lastEvent > 45000) { live.source?.close(); live.source = null; connectLive(); }
+  let text;
+  let kind = "stale";
+  if (!$("live").checked) { text = "updates off"; kind = "off"; }
+  else if (live.state === "off" || live.state === "unavailable") text = "poll only (30 s)";
+  else if (!live.connected || live.state !== "live") text = "reconnecting…";
+  else if (now - Math.max(live.lastWindow, live.openedAt) > STALE_MS) text = `stale: no new window for ${Math.floor((now - (live.lastWindow || live.openedAt)) / 60000)} min`;
+  else { text = "live"; kind = "live"; }
+  box.textContent = text;
+  box.className = `live-${kind}`;
+  box.title = live.detail || "";
+  box.dataset.state = live.connected ? live.state : "disconnected";
+  const polling = $("live").checked && !(live.connected && live.state === "live");
+  if (polling && !live.poll) live.poll = setInterval(() => render(true), 30000);
+  if (!polling && live.poll) { clearInterval(live.poll); live.poll = null; }
+}
+
 // Puts the state into the controls (after a hash change, or a link opened).
 function syncControls() {
   $("range").value = state.range;
@@ -532,8 +644,10 @@ async function render(reload) {
   syncControls();
   document.body.dataset.loading = "true";
   try {
+    connectLive();
     await loadFilters(reload);
     await pages[state.page]();
+    if (state.tag && state.page !== "overview") show(`The tag filter ${state.tag} applies to the Overview; this page shows every call.`, false);
     exports();
   } catch (e) {
     if (!(e instanceof Stale)) show(e.message, true);
@@ -553,14 +667,16 @@ function setupCharts() {
 document.addEventListener("DOMContentLoaded", () => {
   setupCharts();
   // For tests and the curious: the live chart objects.
-  window.dashboard = { charts: state.charts };
+  window.dashboard = { charts: state.charts, live };
   document.querySelectorAll("#tabs button").forEach((b) => b.addEventListener("click", () => { state.page = b.dataset.page; state.arg = ""; navigate(); }));
   $("range").addEventListener("change", (e) => { state.range = e.target.value; $("custom").hidden = state.range !== "custom"; if (state.range !== "custom") navigate(); });
   $("apply").addEventListener("click", () => { state.from = $("from").value ? $("from").value + "Z" : null; state.to = $("to").value ? $("to").value + "Z" : null; navigate(); });
   for (const k of FILTERS) $(k).addEventListener("change", (e) => { state[k] = e.target.value; navigate(); });
+  $("tag").addEventListener("change", (e) => { state.tag = e.target.value; navigate(); });
   document.querySelector(".pick").addEventListener("change", (e) => fillPicks([e.target.value]));
   $("compare-go").addEventListener("click", () => { state.page = "compare"; state.series = [...document.querySelectorAll(".pick")].map((p) => p.value).filter(Boolean); navigate(); });
-  $("live").addEventListener("change", (e) => { clearInterval(state.live); state.live = e.target.checked ? setInterval(() => render(true), 30000) : null; });
+  $("live").addEventListener("change", indicator);
+  setInterval(indicator, 5000);
   $("ack-go").addEventListener("click", () => write("ack", { note: $("ack-note").value.trim() }));
   $("silence-go").addEventListener("click", () => write("silence", { for: $("silence-for").value, reason: $("ack-note").value.trim() }));
   window.addEventListener("hashchange", () => { fromHash(location.hash); render(); });
