@@ -56,13 +56,15 @@ public sealed class WindowMetricsExportTests(ServersFixture servers)
         using var worker = new AlertWorker(servers.Kafka, clickHouse, alerting, TimeProvider.System, NullLogger.Instance, windowExport: export);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var run = Task.Factory.StartNew(() => worker.RunAsync(stop.Token), TaskCreationOptions.LongRunning).Unwrap();
-        var windowRows = await clickHouse.ScalarAsync("SELECT count() FROM metrics_1m", ct);
+        var total = (ulong)await clickHouse.ScalarAsync("SELECT sum(calls) FROM metrics_1m FINAL", ct);
         var deadline = TimeProvider.System.GetUtcNow().AddSeconds(60);
-        // Every window record the aggregator emitted (revisions too) read by the worker, and pushed.
-        while (worker.WindowsEvaluated < windowRows || export.Metrics.OtlpPending > 0 || receiver.Requests.IsEmpty)
+        // Every window (late revisions too) read by the worker and pushed: the deltas received add up to all calls.
+        ulong Received() => receiver.Requests.SelectMany(r => r.ResourceMetrics).SelectMany(rm => rm.ScopeMetrics).SelectMany(sm => sm.Metrics)
+            .Where(m => m.Name == "gen_ai.client.operation.duration").SelectMany(m => m.Histogram.DataPoints).Aggregate(0UL, (a, p) => a + p.Count);
+        while (Received() < total || export.Metrics.OtlpPending > 0)
         {
             Assert.False(run.IsCompleted, "the worker stopped: " + run.Exception?.GetBaseException().Message);
-            Assert.True(TimeProvider.System.GetUtcNow() < deadline, $"timed out: {worker.WindowsEvaluated} of {windowRows} windows read, {export.Metrics.OtlpPending} pending");
+            Assert.True(TimeProvider.System.GetUtcNow() < deadline, $"timed out: {worker.WindowsEvaluated} windows read, {Received()} of {total} calls received, {export.Metrics.OtlpPending} pending");
             await Task.Delay(200, ct);
         }
 
@@ -136,6 +138,50 @@ public sealed class WindowMetricsExportTests(ServersFixture servers)
     }
 
     [Fact]
+    public async Task PipelineAlert_WindowMetricsSettings_ServeTheEndpoint()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var clickHouse = await servers.NewDatabaseAsync(ct);
+        var metricsTopic = await servers.NewTopicAsync("metrics", 1, ct);
+        var port = FreePort();
+        string[] args =
+        [
+            "alert",
+            "--set", $"ClickHouse:Url={servers.ClickHouse.Url}", "--set", $"ClickHouse:User={servers.ClickHouse.User}",
+            "--set", $"ClickHouse:Password={servers.ClickHouse.Password}", "--set", $"ClickHouse:Database={clickHouse.Options.Database}",
+            "--set", $"Kafka:bootstrap.servers={servers.Bootstrap}", "--set", $"Alerting:MetricsTopic={metricsTopic}",
+            "--set", $"Alerting:AlertsTopic={await servers.NewTopicAsync("alerts", 1, ct)}", "--set", $"Alerting:GroupId=g-{metricsTopic}",
+            "--set", $"WindowMetrics:PrometheusPort={port}", "--set", "WindowMetrics:MaxSeries=7",
+        ];
+        var home = Directory.CreateTempSubdirectory("pipeline-window-metrics-").FullName;
+        using var process = PipelineProcess.Start(args, home);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        string? text = null;
+        try
+        {
+            for (var i = 0; i < 150 && text is null; i++)
+            {
+                Assert.False(process.HasExited, "pipeline alert exited: " + PipelineProcess.Tail(process));
+                try
+                {
+                    text = await http.GetStringAsync(new Uri($"http://127.0.0.1:{port}/metrics"), ct);
+                }
+                catch (HttpRequestException)
+                {
+                    await Task.Delay(200, ct);
+                }
+            }
+        }
+        finally
+        {
+            PipelineProcess.Kill9(process);
+            Directory.Delete(home, recursive: true);
+        }
+        Assert.True(text is not null, "no answer on the window-metrics port: " + PipelineProcess.Tail(process));
+        Assert.Equal(7, Gauge(ParsePrometheusIfInstalled(text) ?? default, "pipeline_window_series_limit", _ => true, text));
+    }
+
+    [Fact]
     public async Task OtlpReceiverProto_DecodesTheOpenTelemetrySdksOwnExport()
     {
         var ct = TestContext.Current.CancellationToken;
@@ -190,6 +236,16 @@ public sealed class WindowMetricsExportTests(ServersFixture servers)
         var e = row.GetProperty(name);
         return e.ValueKind == JsonValueKind.String ? double.Parse(e.GetString()!, CultureInfo.InvariantCulture) : e.GetDouble();
     }
+
+    private static double Gauge(JsonElement families, string name, Func<Dictionary<string, string>, bool> labels, string text)
+    {
+        if (families.ValueKind == JsonValueKind.Array) return Gauge(families, name, labels);
+        var line = text.Split('\n').Single(l => l.StartsWith(name + " ", StringComparison.Ordinal));
+        return double.Parse(line[(name.Length + 1)..], CultureInfo.InvariantCulture);
+    }
+
+    private static JsonElement? ParsePrometheusIfInstalled(string text) =>
+        File.Exists(Path.Combine(PromText, "node_modules", "parse-prometheus-text-format", "package.json")) ? ParsePrometheus(text) : null;
 
     private static double Gauge(JsonElement families, string name, Func<Dictionary<string, string>, bool> labels)
     {
