@@ -269,6 +269,7 @@ public sealed partial class WindowMetrics
         long dropped, otlpDropped;
         lock (_lock)
         {
+            ExpireQuietSeries(); // also when no window arrives any more: a scrape must not show them forever
             rows = _series.Where(kv => kv.Value.Shards.Count > 0).Select(kv => (kv.Key, Snapshot.Of(kv.Value))).ToList();
             dropped = SeriesDropped;
             otlpDropped = OtlpDropped;

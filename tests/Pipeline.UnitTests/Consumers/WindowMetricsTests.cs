@@ -42,8 +42,9 @@ public sealed class WindowMetricsTests
         Assert.Contains("pipeline_window_series_dropped_total 2\n", text, StringComparison.Ordinal);
         Assert.DoesNotContain("prompt_version=\"3\"", text, StringComparison.Ordinal);
 
-        // A quiet series leaves after SeriesTtl and frees its place.
+        // A quiet series leaves after SeriesTtl (a scrape sees it go even when no window arrives) and frees its place.
         clock.Advance(TimeSpan.FromMinutes(16));
+        Assert.DoesNotContain("prompt_version=\"1\"", Scrape(metrics), StringComparison.Ordinal);
         metrics.Observe(Window("3", Start.AddMinutes(16), 1, 100));
         Assert.Equal(1, metrics.SeriesCount);
         Assert.Contains("prompt_version=\"3\"", Scrape(metrics), StringComparison.Ordinal);
