@@ -27,6 +27,17 @@ if [[ ! -d "$root/analytics/Pipeline.Dashboard/node_modules/chartjs-plugin-annot
   (cd "$root/analytics/Pipeline.Dashboard" && npm install --no-audit --no-fund --loglevel=error >/dev/null) \
     || echo "npm install of chart.js and its plugins failed: the dashboard will show tables without charts" >&2
 fi
+# The TypeScript producer and alert-subscriber examples (kafkajs, avsc, lz4js: plain JavaScript; tsc), run by the
+# integration tests; missing, the tests say they skipped.
+if [[ ! -d "$root/producers/examples/typescript/node_modules/lz4js" || ! -d "$root/producers/examples/typescript/node_modules/typescript" ]]; then
+  (cd "$root/producers/examples/typescript" && npm install --no-audit --no-fund --loglevel=error >/dev/null) \
+    || echo "npm install of the TypeScript examples' packages failed: their tests will be skipped" >&2
+fi
+# A Prometheus text-format parser (80 KB) that reads the window-metrics endpoint back in WindowMetricsExportTests.
+if [[ ! -d "$root/tests/prom-text/node_modules/parse-prometheus-text-format" ]]; then
+  (cd "$root/tests/prom-text" && npm install --no-audit --no-fund --loglevel=error >/dev/null) \
+    || echo "npm install of parse-prometheus-text-format failed: the window-metrics export test will be skipped" >&2
+fi
 # chdb (ClickHouse 26.x in-process, ~550 MB) from npm, once; the test says it skipped when this failed.
 if [[ ! -d "$root/tests/chdb/node_modules/chdb" ]]; then
   echo "installing npm chdb (current ClickHouse in-process) for the SQL compatibility check..." >&2

@@ -40,7 +40,9 @@ internal static class AlertCommands
             and the ClickHouse 'alerts' table. Rebuilds open incidents from ClickHouse on start. Settings under
             Alerting: (see 'pipeline config show'); a broken rule file stops it at start with file:line: reason.
             Started while ClickHouse or Kafka is away, it waits for them (unready on /readyz). Stops cleanly
-            on Ctrl-C or SIGTERM (commits what it published).
+            on Ctrl-C or SIGTERM (commits what it published). With WindowMetrics:PrometheusPort or
+            WindowMetrics:OtlpEndpoint set it also exports the windows it reads as Prometheus gauges and OTLP
+            GenAI histograms (docs/metrics-export.md).
 
             Examples:
               pipeline alert
@@ -58,8 +60,11 @@ internal static class AlertCommands
                 {
                     try
                     {
+                        var log = sp.GetRequiredService<ILoggerFactory>().CreateLogger("alert");
+                        var windowExport = config.WindowMetrics.Enabled
+                            ? new WindowMetricsExporter(config.WindowMetrics, TimeProvider.System, log, ProviderOf(config.Prices)) : null;
                         return new AlertWorker(config.Kafka, sp.GetRequiredService<ClickHouseHttp>(), options, TimeProvider.System,
-                            sp.GetRequiredService<ILoggerFactory>().CreateLogger("alert"), sp.GetRequiredService<AlertMetrics>());
+                            log, sp.GetRequiredService<AlertMetrics>(), windowExport);
                     }
                     catch (Pipeline.Alerting.RuleFileException ex)
                     {
@@ -68,6 +73,16 @@ internal static class AlertCommands
                 }), ct);
         });
         return command;
+    }
+
+    // Windows carry the request model, not the provider: the price table's provider of a model, when only one has it.
+    private static Func<string, string?> ProviderOf(Pipeline.Aggregation.PriceTable prices)
+    {
+        var byModel = prices.Entries.GroupBy(e => e.Model, StringComparer.OrdinalIgnoreCase)
+            .Select(g => (Model: g.Key, Providers: g.Select(e => e.Provider.ToLowerInvariant()).Distinct(StringComparer.Ordinal).ToList()))
+            .Where(m => m.Providers.Count == 1)
+            .ToDictionary(m => m.Model, m => m.Providers[0], StringComparer.OrdinalIgnoreCase);
+        return model => byModel.GetValueOrDefault(model);
     }
 
     public static Command Alerts()

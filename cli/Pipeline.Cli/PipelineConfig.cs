@@ -30,6 +30,7 @@ internal sealed class PipelineConfig
         ("Retention", typeof(RetentionOptions)),
         ("Dashboard", typeof(DashboardOptions)),
         ("Metrics", typeof(MetricsOptions)),
+        ("WindowMetrics", typeof(WindowMetricsOptions)),
     ];
 
     private PipelineConfig(IConfigurationRoot root, string home)
@@ -46,6 +47,7 @@ internal sealed class PipelineConfig
         Retention = Bind<RetentionOptions>("Retention", problems);
         Dashboard = Bind<DashboardOptions>("Dashboard", problems);
         Metrics = Bind<MetricsOptions>("Metrics", problems);
+        WindowMetrics = Bind<WindowMetricsOptions>("WindowMetrics", problems);
         // The price file is read here, so a bad entry fails every command (config show too) naming its key.
         Prices = PriceConfiguration.Build(Aggregator, problems);
         ThrowIfAny(problems);
@@ -70,6 +72,7 @@ internal sealed class PipelineConfig
     public RetentionOptions Retention { get; }
     public DashboardOptions Dashboard { get; }
     public MetricsOptions Metrics { get; }
+    public WindowMetricsOptions WindowMetrics { get; }
     public KafkaSettings Kafka { get; }
     public bool KafkaFromDevBroker { get; }
 
@@ -133,7 +136,7 @@ internal sealed class PipelineConfig
     /// </summary>
     public IEnumerable<KeyValuePair<string, string>> Describe()
     {
-        var options = new object[] { Local, ClickHouse, Aggregator, Alerting, Retention, Dashboard, Metrics };
+        var options = new object[] { Local, ClickHouse, Aggregator, Alerting, Retention, Dashboard, Metrics, WindowMetrics };
         for (var i = 0; i < Sections.Length; i++)
         {
             foreach (var (key, value) in ConfigurationSchema.Describe(options[i], Sections[i].Name))

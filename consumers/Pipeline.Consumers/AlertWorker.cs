@@ -40,14 +40,21 @@ public sealed partial class AlertWorker : IDisposable
     private readonly SuppressionStore _store;
     private readonly AlertSuppressions _suppressions;
     private readonly AlertInhibition _inhibition;
+    private readonly WindowMetricsExporter? _windowExport;
     private static readonly TimeSpan StaleRenotifySlack = TimeSpan.FromMinutes(5);
     // The last record of every open (FIRING) incident, by alert id: a further FIRING of it is a re-notify.
     private readonly Dictionary<string, Alert> _open = [];
     private long _suppressionsLoaded;
 
     /// <param name="metrics">Its meters (from the host's <c>IMeterFactory</c>, with its instance tag); default: meters of its own.</param>
-    public AlertWorker(KafkaSettings kafka, ClickHouseHttp clickHouse, AlertWorkerOptions options, TimeProvider time, ILogger log, AlertMetrics? metrics = null)
+    /// <param name="windowExport">
+    /// The windows it reads, exported as Prometheus gauges and OTLP histograms (<see cref="WindowMetricsOptions"/>);
+    /// started and stopped with the worker. Null exports none.
+    /// </param>
+    public AlertWorker(KafkaSettings kafka, ClickHouseHttp clickHouse, AlertWorkerOptions options, TimeProvider time, ILogger log, AlertMetrics? metrics = null,
+        WindowMetricsExporter? windowExport = null)
     {
+        _windowExport = windowExport;
         _kafka = kafka;
         _clickHouse = clickHouse;
         _options = options;
@@ -111,6 +118,7 @@ public sealed partial class AlertWorker : IDisposable
             .Build();
         consumer.Subscribe(_options.MetricsTopic);
         LogStarted(_log, _options.MetricsTopic, RuleCount);
+        _windowExport?.Start();
         var lastCommit = _time.GetTimestamp();
         var pending = new Dictionary<TopicPartition, long>();
         // Event time each partition has delivered up to, and when it last delivered (its low watermark).
@@ -144,6 +152,7 @@ public sealed partial class AlertWorker : IDisposable
                         pending[result.TopicPartition] = result.Offset.Value + 1;
                         continue;
                     }
+                    _windowExport?.Metrics.Observe(window);
                     var p = result.Partition.Value;
                     var end = partitionEnds.TryGetValue(p, out var known) && known.End > window.WindowEnd ? known.End : window.WindowEnd;
                     partitionEnds[p] = (end, _time.GetTimestamp());
@@ -201,6 +210,7 @@ public sealed partial class AlertWorker : IDisposable
         {
             if (pending.Count > 0) Commit(consumer, pending);
             consumer.Close();
+            if (_windowExport is not null) await _windowExport.DisposeAsync();
         }
     }
 

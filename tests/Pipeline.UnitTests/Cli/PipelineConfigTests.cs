@@ -100,6 +100,13 @@ public sealed class PipelineConfigTests : IDisposable
     [InlineData("Metrics:OtlpExportInterval=2h", "Metrics:OtlpExportInterval")]
     [InlineData("Metrics:Instance= ", "Metrics:Instance")]
     [InlineData("Metrics:OtlpEndpont=http://x/", "Metrics:OtlpEndpont")]
+    [InlineData("WindowMetrics:MaxSeries=0", "WindowMetrics:MaxSeries")]
+    [InlineData("WindowMetrics:PrometheusPort=70000", "WindowMetrics:PrometheusPort")]
+    [InlineData("WindowMetrics:PrometheusHost=http://0.0.0.0", "WindowMetrics:PrometheusHost")]
+    [InlineData("WindowMetrics:OtlpEndpoint=collector:4318", "WindowMetrics:OtlpEndpoint")]
+    [InlineData("WindowMetrics:OtlpExportInterval=2h", "WindowMetrics:OtlpExportInterval")]
+    [InlineData("WindowMetrics:SeriesTtl=10s", "WindowMetrics:SeriesTtl")]
+    [InlineData("WindowMetrics:MaxSerie=10", "WindowMetrics:MaxSerie")]
     [InlineData("Kafka:ssl:key:pem=x", "Kafka:ssl:key")]
     [InlineData("ClickHouse:Url=", "ClickHouse:Url")]
     [InlineData("Aggregator:MaxBatchRows=", "Aggregator:MaxBatchRows")]
@@ -119,6 +126,15 @@ public sealed class PipelineConfigTests : IDisposable
     {
         var config = PipelineConfig.Load(null, [$"Metrics:OtlpEndpoint={endpoint}", $"Metrics:OtlpProtocol={protocol}", $"Local:RunDir={_home}"]);
         Assert.Equal(new Uri(expected), config.Metrics.OtlpMetricsUrl);
+    }
+
+    [Fact]
+    public void Load_WindowMetricsEndpointWithoutPath_PostsToV1Metrics()
+    {
+        var config = PipelineConfig.Load(null, ["WindowMetrics:OtlpEndpoint=http://collector:4318", $"Local:RunDir={_home}"]);
+        Assert.Equal(new Uri("http://collector:4318/v1/metrics"), config.WindowMetrics.OtlpMetricsUrl);
+        Assert.True(config.WindowMetrics.Enabled);
+        Assert.False(PipelineConfig.Load(null, [$"Local:RunDir={_home}"]).WindowMetrics.Enabled);
     }
 
     [Fact]
