@@ -81,59 +81,40 @@ internal static class CallRows
         w.DateTime(row.IngestedAt);
     }
 
-    // Keys sorted (ordinal), as ToRow sorts them, so one event's row is the same whatever its map's order.
-    private static void WriteTags(RowBinaryWriter w, IReadOnlyDictionary<string, string> tags)
+    private delegate void ValueWriter<in TValue>(RowBinaryWriter w, TValue value);
+
+    private static void WriteTags(RowBinaryWriter w, IReadOnlyDictionary<string, string> tags) =>
+        WriteSorted(w, tags, static (w, v) => w.String(v));
+
+    private static void WriteCustom(RowBinaryWriter w, IReadOnlyDictionary<string, double> custom) =>
+        WriteSorted(w, custom, static (w, v) => w.Float64(v));
+
+    /// <summary>A map as its keys' array, then its values' array, keys sorted (ordinal) as ToRow sorts them, so one event's row is the same whatever its map's order.</summary>
+    private static void WriteSorted<TValue>(RowBinaryWriter w, IReadOnlyDictionary<string, TValue> map, ValueWriter<TValue> writeValue)
     {
-        var n = tags.Count;
-        var sorted = ArrayPool<KeyValuePair<string, string>>.Shared.Rent(Math.Max(n, 1));
+        var n = map.Count;
+        var sorted = ArrayPool<KeyValuePair<string, TValue>>.Shared.Rent(Math.Max(n, 1));
         try
         {
             var i = 0;
-            foreach (var kv in tags) sorted[i++] = kv;
-            Array.Sort(sorted, 0, n, TagOrder.Instance);
+            foreach (var kv in map) sorted[i++] = kv;
+            Array.Sort(sorted, 0, n, KeyOrder<TValue>.Instance);
             w.Length(n);
             for (i = 0; i < n; i++) w.String(sorted[i].Key);
             w.Length(n);
-            for (i = 0; i < n; i++) w.String(sorted[i].Value);
+            for (i = 0; i < n; i++) writeValue(w, sorted[i].Value);
         }
         finally
         {
             Array.Clear(sorted, 0, n);
-            ArrayPool<KeyValuePair<string, string>>.Shared.Return(sorted);
+            ArrayPool<KeyValuePair<string, TValue>>.Shared.Return(sorted);
         }
     }
 
-    private static void WriteCustom(RowBinaryWriter w, IReadOnlyDictionary<string, double> custom)
+    private sealed class KeyOrder<TValue> : IComparer<KeyValuePair<string, TValue>>
     {
-        var n = custom.Count;
-        var sorted = ArrayPool<KeyValuePair<string, double>>.Shared.Rent(Math.Max(n, 1));
-        try
-        {
-            var i = 0;
-            foreach (var kv in custom) sorted[i++] = kv;
-            Array.Sort(sorted, 0, n, CustomOrder.Instance);
-            w.Length(n);
-            for (i = 0; i < n; i++) w.String(sorted[i].Key);
-            w.Length(n);
-            for (i = 0; i < n; i++) w.Float64(sorted[i].Value);
-        }
-        finally
-        {
-            Array.Clear(sorted, 0, n);
-            ArrayPool<KeyValuePair<string, double>>.Shared.Return(sorted);
-        }
-    }
-
-    private sealed class TagOrder : IComparer<KeyValuePair<string, string>>
-    {
-        public static readonly TagOrder Instance = new();
-        public int Compare(KeyValuePair<string, string> x, KeyValuePair<string, string> y) => string.CompareOrdinal(x.Key, y.Key);
-    }
-
-    private sealed class CustomOrder : IComparer<KeyValuePair<string, double>>
-    {
-        public static readonly CustomOrder Instance = new();
-        public int Compare(KeyValuePair<string, double> x, KeyValuePair<string, double> y) => string.CompareOrdinal(x.Key, y.Key);
+        public static readonly KeyOrder<TValue> Instance = new();
+        public int Compare(KeyValuePair<string, TValue> x, KeyValuePair<string, TValue> y) => string.CompareOrdinal(x.Key, y.Key);
     }
 
     /// <summary>The row for one event read from <paramref name="partition"/> at <paramref name="offset"/>, as ClickHouse.Driver takes it.</summary>
