@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Confluent.Kafka;
-using Pipeline.ClickHouse;
-using Pipeline.Consumers;
 using Pipeline.Schemas;
 
 namespace Pipeline.IntegrationTests;
@@ -49,29 +47,7 @@ public sealed class TypeScriptExamplesTests(ServersFixture servers)
                 }
             }
 
-            var options = new AggregatorOptions
-            {
-                Topic = topic, GroupId = "g-" + topic, MetricsTopic = await servers.NewTopicAsync("metrics", 1, ct),
-                DeadLetterTopic = await servers.NewTopicAsync("dlq", 1, ct), FlushInterval = TimeSpan.FromMilliseconds(300),
-            };
-            using var worker = new AggregatorWorker(servers.Kafka, clickHouse, options, TimeProvider.System, new FileLogger("typescript"));
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            var run = Task.Factory.StartNew(() => worker.RunAsync(stop.Token), TaskCreationOptions.LongRunning).Unwrap();
-            var deadline = TimeProvider.System.GetUtcNow().AddSeconds(90);
-            while (await clickHouse.ScalarAsync("SELECT count() FROM calls FINAL", ct) < 400 && worker.DeadLettered == 0)
-            {
-                Assert.False(run.IsCompleted, "the worker stopped: " + run.Exception?.GetBaseException().Message);
-                Assert.True(TimeProvider.System.GetUtcNow() < deadline, $"timed out; {worker.RecordsConsumed} consumed");
-                await Task.Delay(200, ct);
-            }
-            await stop.CancelAsync();
-            await run;
-            Assert.Equal(0, worker.DeadLettered);
-            var rows = await clickHouse.QueryAsync("SELECT toString(event_id) AS id, service, input_tokens, length(stage_names) AS stages FROM calls FINAL", ct);
-            Assert.Equal(sent, rows.Select(r => r.GetProperty("id").GetString()!).ToHashSet(StringComparer.Ordinal));
-            Assert.All(rows, r => Assert.Equal("ts-svc", r.GetProperty("service").GetString()));
-            Assert.Equal(summary.RootElement.GetProperty("input_tokens").GetInt64(), rows.Sum(r => StoredValues.Count(r, "input_tokens")));
-            Assert.All(rows, r => Assert.Equal(2, StoredValues.Count(r, "stages")));
+            await ExampleLanding.AssertLandsExactlyAsync(servers, clickHouse, topic, sent, summary.RootElement, "ts-svc", "typescript", ct);
         }
         finally
         {
