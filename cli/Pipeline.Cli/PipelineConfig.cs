@@ -3,6 +3,7 @@ using Pipeline.Aggregation;
 using Pipeline.ClickHouse;
 using Pipeline.Consumers;
 using Pipeline.Dashboard;
+using Pipeline.Ingest;
 using Pipeline.DevServers;
 using Pipeline.Schemas;
 
@@ -30,6 +31,7 @@ internal sealed class PipelineConfig
         ("Retention", typeof(RetentionOptions)),
         ("Dashboard", typeof(DashboardOptions)),
         ("Metrics", typeof(MetricsOptions)),
+        (IngestOptions.Section, typeof(IngestOptions)),
     ];
 
     private PipelineConfig(IConfigurationRoot root, string home)
@@ -46,6 +48,7 @@ internal sealed class PipelineConfig
         Retention = Bind<RetentionOptions>("Retention", problems);
         Dashboard = Bind<DashboardOptions>("Dashboard", problems);
         Metrics = Bind<MetricsOptions>("Metrics", problems);
+        Ingest = Bind<IngestOptions>(IngestOptions.Section, problems);
         // The price file is read here, so a bad entry fails every command (config show too) naming its key.
         Prices = PriceConfiguration.Build(Aggregator, problems);
         ThrowIfAny(problems);
@@ -70,6 +73,7 @@ internal sealed class PipelineConfig
     public RetentionOptions Retention { get; }
     public DashboardOptions Dashboard { get; }
     public MetricsOptions Metrics { get; }
+    public IngestOptions Ingest { get; }
     public KafkaSettings Kafka { get; }
     public bool KafkaFromDevBroker { get; }
 
@@ -133,7 +137,7 @@ internal sealed class PipelineConfig
     /// </summary>
     public IEnumerable<KeyValuePair<string, string>> Describe()
     {
-        var options = new object[] { Local, ClickHouse, Aggregator, Alerting, Retention, Dashboard, Metrics };
+        var options = new object[] { Local, ClickHouse, Aggregator, Alerting, Retention, Dashboard, Metrics, Ingest };
         for (var i = 0; i < Sections.Length; i++)
         {
             foreach (var (key, value) in ConfigurationSchema.Describe(options[i], Sections[i].Name))
