@@ -49,9 +49,11 @@ internal static class IngestCommand
             await using var producer = new LlmCallProducer(producerOptions, loggers.CreateLogger("Pipeline.Producers"), TimeProvider.System);
             await using var host = IngestApp.Create(options, producer, producerOptions, TimeProvider.System, b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }).SetMinimumLevel(LogLevel.Warning));
             await host.StartAsync(ct);
+            // ASP.NET Core's console lifetime takes Ctrl-C and SIGTERM itself (stopping the app), so wait for either.
+            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct, host.App.Lifetime.ApplicationStopping);
             try
             {
-                await Task.Delay(Timeout.Infinite, ct);
+                await Task.Delay(Timeout.Infinite, stopping.Token);
             }
             catch (OperationCanceledException)
             {

@@ -86,7 +86,8 @@ internal static partial class IngestApp
             {
                 k.Listen(h, o =>
                 {
-                    o.Protocols = HttpProtocols.Http1AndHttp2;
+                    // HTTP/2 needs TLS's protocol negotiation here; without TLS OTLP/HTTP clients speak HTTP/1.1.
+                    o.Protocols = certificate is null ? HttpProtocols.Http1 : HttpProtocols.Http1AndHttp2;
                     if (certificate is not null) o.UseHttps(certificate);
                     http = o;
                 });

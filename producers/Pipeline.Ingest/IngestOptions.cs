@@ -146,11 +146,20 @@ public sealed class IngestApiKey : IValidatableObject
 /// </summary>
 public sealed class SpanMappingOptions
 {
-    /// <summary>Attributes holding the prompt name. Default <c>gen_ai.prompt.name</c>, <c>pipeline.prompt_name</c>.</summary>
-    public List<string> PromptNameAttributes { get; set; } = ["gen_ai.prompt.name", "pipeline.prompt_name"];
+    /// <summary>Built-in prompt name attributes, tried when <see cref="PromptNameAttributes"/> is empty.</summary>
+    public static readonly string[] DefaultPromptNameAttributes = ["gen_ai.prompt.name", "pipeline.prompt_name"];
+    /// <summary>Built-in prompt version attributes, tried when <see cref="PromptVersionAttributes"/> is empty.</summary>
+    public static readonly string[] DefaultPromptVersionAttributes = ["gen_ai.prompt.version", "pipeline.prompt_version"];
 
-    /// <summary>Attributes holding the prompt version. Default <c>gen_ai.prompt.version</c>, <c>pipeline.prompt_version</c>.</summary>
-    public List<string> PromptVersionAttributes { get; set; } = ["gen_ai.prompt.version", "pipeline.prompt_version"];
+    // Empty defaults, filled in code: the configuration binder appends to a collection's defaults instead of replacing them.
+    /// <summary>Attributes holding the prompt name, in order; empty, the default, means <c>gen_ai.prompt.name</c>, <c>pipeline.prompt_name</c>.</summary>
+    public string[] PromptNameAttributes { get; set; } = [];
+
+    /// <summary>Attributes holding the prompt version, in order; empty, the default, means <c>gen_ai.prompt.version</c>, <c>pipeline.prompt_version</c>.</summary>
+    public string[] PromptVersionAttributes { get; set; } = [];
+
+    internal string[] PromptNames => PromptNameAttributes.Length > 0 ? PromptNameAttributes : DefaultPromptNameAttributes;
+    internal string[] PromptVersions => PromptVersionAttributes.Length > 0 ? PromptVersionAttributes : DefaultPromptVersionAttributes;
 
     /// <summary>Prompt name of a span that has none. Default <c>default</c> (as the SDK's chat-client middleware).</summary>
     [Required]

@@ -147,8 +147,8 @@ internal static class SpanMapper
             Provider = Text(attributes, "gen_ai.provider.name") ?? Text(attributes, "gen_ai.system") ?? "unknown",
             RequestModel = Text(attributes, "gen_ai.request.model") ?? Text(attributes, "gen_ai.response.model")!,
             ResponseModel = Text(attributes, "gen_ai.response.model"),
-            PromptName = First(attributes, resource, mapping.PromptNameAttributes) ?? mapping.DefaultPromptName,
-            PromptVersion = First(attributes, resource, mapping.PromptVersionAttributes) ?? mapping.DefaultPromptVersion,
+            PromptName = First(attributes, resource, mapping.PromptNames) ?? mapping.DefaultPromptName,
+            PromptVersion = First(attributes, resource, mapping.PromptVersions) ?? mapping.DefaultPromptVersion,
             TraceId = Hex(span.TraceId),
             Tags = Tags(attributes, resource, mapping),
             LatencyMs = latencyMs,
@@ -210,7 +210,7 @@ internal static class SpanMapper
         return tags;
     }
 
-    private static string? First(RepeatedField<KeyValue> attributes, RepeatedField<KeyValue>? resource, List<string> names)
+    private static string? First(RepeatedField<KeyValue> attributes, RepeatedField<KeyValue>? resource, string[] names)
     {
         foreach (var n in names)
         {
