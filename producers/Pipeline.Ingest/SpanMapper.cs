@@ -153,8 +153,9 @@ internal static class SpanMapper
             Tags = Tags(attributes, resource, mapping),
             LatencyMs = latencyMs,
             TimeToFirstTokenMs = ttftSeconds is { } t ? t * 1000 : null,
-            InputTokens = Long(attributes, "gen_ai.usage.input_tokens") ?? 0,
-            OutputTokens = Long(attributes, "gen_ai.usage.output_tokens") ?? 0,
+            // prompt_tokens/completion_tokens: the names before semconv 1.27, still sent by older OpenLLMetry releases.
+            InputTokens = Long(attributes, "gen_ai.usage.input_tokens") ?? Long(attributes, "gen_ai.usage.prompt_tokens") ?? 0,
+            OutputTokens = Long(attributes, "gen_ai.usage.output_tokens") ?? Long(attributes, "gen_ai.usage.completion_tokens") ?? 0,
             CachedInputTokens = Long(attributes, "gen_ai.usage.cache_read.input_tokens"),
             Outcome = failed ? Outcome.Error : Outcome.Success,
             ErrorType = failed ? Classify(errorType, httpStatus) : null,

@@ -41,9 +41,11 @@ public sealed class SpanMapperTests
     [Fact]
     public void OlderConventions_GenAiSystemAndDeploymentEnvironment_AreRead()
     {
-        var span = Span(3, 4, "chat", 10, Attr("gen_ai.system", "anthropic"), Attr("gen_ai.request.model", "claude-3-5-sonnet"));
+        var span = Span(3, 4, "chat", 10, Attr("gen_ai.system", "anthropic"), Attr("gen_ai.request.model", "claude-3-5-sonnet"),
+            Attr("gen_ai.usage.prompt_tokens", 7L), Attr("gen_ai.usage.completion_tokens", "3"));
         var call = Assert.Single(Map(Request([Attr("service.name", "svc"), Attr("deployment.environment", "staging")], span)).Calls);
         Assert.Equal(("anthropic", "staging", "chat", "default", "unversioned"), (call.Provider, call.Environment, call.Operation, call.PromptName, call.PromptVersion));
+        Assert.Equal((7L, 3L), (call.InputTokens, call.OutputTokens));
     }
 
     [Fact]
