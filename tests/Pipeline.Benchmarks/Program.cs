@@ -48,5 +48,10 @@ if (args.Length > 0 && args[0] == "dashboard")
     return await DashboardRange.RunAsync(args.Length > 1 ? int.Parse(args[1], inv) : 1_000, args.Length > 2 ? int.Parse(args[2], inv) : 30,
         args.Length > 3 ? int.Parse(args[3], inv) : 3);
 }
+// `ingest [spans]`: spans/s through pipeline ingest next to the SDK's events/s (docs/benchmarks.md).
+if (args.Length > 0 && args[0] == "ingest")
+{
+    return await IngestThroughput.RunAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 100_000);
+}
 BenchmarkSwitcher.FromAssembly(typeof(SerializerBenchmarks).Assembly).Run(args);
 return 0;
