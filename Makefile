@@ -43,6 +43,7 @@ bench: deps build ## end-to-end throughput with ratios, then BenchmarkDotNet hot
 	dotnet tests/Pipeline.Benchmarks/bin/Release/net10.0/Pipeline.Benchmarks.dll backfill 50000 300000 2000 20
 	dotnet tests/Pipeline.Benchmarks/bin/Release/net10.0/Pipeline.Benchmarks.dll dashboard 1000 30 3
 	dotnet tests/Pipeline.Benchmarks/bin/Release/net10.0/Pipeline.Benchmarks.dll live 50
+	dotnet tests/Pipeline.Benchmarks/bin/Release/net10.0/Pipeline.Benchmarks.dll ingest 100000
 	dotnet tests/Pipeline.Benchmarks/bin/Release/net10.0/Pipeline.Benchmarks.dll --filter '*' --job short
 
 eval: deps build ## how well the default alert rules catch a suite of incidents: table in docs/detection.md (~20 min; never part of make test)

@@ -59,6 +59,12 @@ internal static class ConfigurationSchema
                     foreach (var line in Describe(item, key + ":" + i.ToString(CultureInfo.InvariantCulture))) yield return line;
                 }
             }
+            else if (value is IList values && value is not string)
+            {
+                // A list of values (attribute names, services): one line each, as configuration keys name them.
+                if (values.Count == 0) yield return new(key, "(none)");
+                for (var i = 0; i < values.Count; i++) yield return new(key + ":" + i.ToString(CultureInfo.InvariantCulture), SettingsValidator.Display(values[i]));
+            }
             else if (value is IDictionary map)
             {
                 foreach (DictionaryEntry entry in map)

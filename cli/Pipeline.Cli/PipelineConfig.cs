@@ -3,6 +3,7 @@ using Pipeline.Aggregation;
 using Pipeline.ClickHouse;
 using Pipeline.Consumers;
 using Pipeline.Dashboard;
+using Pipeline.Ingest;
 using Pipeline.DevServers;
 using Pipeline.Schemas;
 
@@ -31,6 +32,7 @@ internal sealed class PipelineConfig
         ("Dashboard", typeof(DashboardOptions)),
         ("Metrics", typeof(MetricsOptions)),
         ("WindowMetrics", typeof(WindowMetricsOptions)),
+        (IngestOptions.Section, typeof(IngestOptions)),
     ];
 
     private PipelineConfig(IConfigurationRoot root, string home)
@@ -48,6 +50,7 @@ internal sealed class PipelineConfig
         Dashboard = Bind<DashboardOptions>("Dashboard", problems);
         Metrics = Bind<MetricsOptions>("Metrics", problems);
         WindowMetrics = Bind<WindowMetricsOptions>("WindowMetrics", problems);
+        Ingest = Bind<IngestOptions>(IngestOptions.Section, problems);
         // The price file is read here, so a bad entry fails every command (config show too) naming its key.
         Prices = PriceConfiguration.Build(Aggregator, problems);
         ThrowIfAny(problems);
@@ -73,6 +76,7 @@ internal sealed class PipelineConfig
     public DashboardOptions Dashboard { get; }
     public MetricsOptions Metrics { get; }
     public WindowMetricsOptions WindowMetrics { get; }
+    public IngestOptions Ingest { get; }
     public KafkaSettings Kafka { get; }
     public bool KafkaFromDevBroker { get; }
 
@@ -136,7 +140,7 @@ internal sealed class PipelineConfig
     /// </summary>
     public IEnumerable<KeyValuePair<string, string>> Describe()
     {
-        var options = new object[] { Local, ClickHouse, Aggregator, Alerting, Retention, Dashboard, Metrics, WindowMetrics };
+        var options = new object[] { Local, ClickHouse, Aggregator, Alerting, Retention, Dashboard, Metrics, WindowMetrics, Ingest };
         for (var i = 0; i < Sections.Length; i++)
         {
             foreach (var (key, value) in ConfigurationSchema.Describe(options[i], Sections[i].Name))

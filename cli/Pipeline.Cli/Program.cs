@@ -39,6 +39,7 @@ root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(ReportCommand.Create());
 root.Subcommands.Add(DashboardCommands.Dashboard());
 root.Subcommands.Add(DashboardCommands.ExportCommand());
+root.Subcommands.Add(IngestCommand.Create());
 root.Subcommands.Add(ConfigCommand.Create());
 
 // Tables keep their columns when output goes to a file or a pipe (make demo, CI logs).

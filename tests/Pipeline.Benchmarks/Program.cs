@@ -53,5 +53,11 @@ if (args.Length > 0 && args[0] == "live")
 {
     return await LivePush.RunAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 50);
 }
+
+// `ingest [spans]`: spans/s through pipeline ingest next to the SDK's events/s (docs/benchmarks.md).
+if (args.Length > 0 && args[0] == "ingest")
+{
+    return await IngestThroughput.RunAsync(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 100_000);
+}
 BenchmarkSwitcher.FromAssembly(typeof(SerializerBenchmarks).Assembly).Run(args);
 return 0;
