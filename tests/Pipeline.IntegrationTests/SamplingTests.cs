@@ -77,7 +77,10 @@ public sealed class SamplingTests(ServersFixture servers)
         Assert.Equal(1.96 * Math.Sqrt(keptFast * 10 * 9), shown.CallsBound!.Value, 6);
         Assert.StartsWith("~", Pipeline.Reports.PromptHealth.FormatCalls(shown.Calls, shown.CallsBound), StringComparison.Ordinal);
         Assert.False(Assert.Single(health, h => h.PromptName == "kept").IsEstimated);
-        // The prompt without a rate is not sampled: exact.
-        Assert.Equal(calls.Count(c => c.PromptName == "kept" && InClosed(c)), await clickHouse.ScalarAsync("SELECT sum(calls) FROM metrics_1m FINAL WHERE prompt_name = 'kept'", ct));
+        // The prompt without a rate is not sampled: exact, over its own written windows (its last one may close
+        // after the sampled prompt's: on a busy machine a CI run saw 3,000 against the 2,998 before that end).
+        var keptEnd = (long)await clickHouse.ScalarAsync("SELECT toUnixTimestamp(max(window_start)) FROM metrics_1m FINAL WHERE prompt_name = 'kept'", ct);
+        Assert.Equal(calls.Count(c => c.PromptName == "kept" && c.OccurredAt.ToUnixTimeSeconds() < keptEnd + 60),
+            await clickHouse.ScalarAsync("SELECT sum(calls) FROM metrics_1m FINAL WHERE prompt_name = 'kept'", ct));
     }
 }
