@@ -16,6 +16,8 @@ public sealed record ReportRequest(string Title, DateTimeOffset From, DateTimeOf
     public SeriesScope Scope { get; init; } = SeriesScope.All;
     /// <summary>The least data an A/B verdict needs on each side. Default <see cref="AbMinimums.Default"/>.</summary>
     public AbMinimums Minimums { get; init; } = AbMinimums.Default;
+    /// <summary>daily, weekly, monthly or range: monthly adds the executive comparison with the month before.</summary>
+    public string Kind { get; init; } = "range";
 }
 
 /// <summary>What one side of a version comparison measured over the range.</summary>

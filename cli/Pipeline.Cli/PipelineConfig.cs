@@ -4,6 +4,7 @@ using Pipeline.ClickHouse;
 using Pipeline.Consumers;
 using Pipeline.Dashboard;
 using Pipeline.DevServers;
+using Pipeline.Reports;
 using Pipeline.Schemas;
 
 namespace Pipeline.Cli;
@@ -30,6 +31,7 @@ internal sealed class PipelineConfig
         ("Retention", typeof(RetentionOptions)),
         ("Dashboard", typeof(DashboardOptions)),
         ("Metrics", typeof(MetricsOptions)),
+        ("Reports", typeof(ReportsOptions)),
     ];
 
     private PipelineConfig(IConfigurationRoot root, string home)
@@ -46,6 +48,7 @@ internal sealed class PipelineConfig
         Retention = Bind<RetentionOptions>("Retention", problems);
         Dashboard = Bind<DashboardOptions>("Dashboard", problems);
         Metrics = Bind<MetricsOptions>("Metrics", problems);
+        Reports = Bind<ReportsOptions>("Reports", problems);
         // The price file is read here, so a bad entry fails every command (config show too) naming its key.
         Prices = PriceConfiguration.Build(Aggregator, problems);
         ThrowIfAny(problems);
@@ -61,6 +64,8 @@ internal sealed class PipelineConfig
     public string Home { get; }
     public string RunDir { get; }
     public string BrokerRunDir => Path.Combine(RunDir, "broker");
+    /// <summary>Where scheduled report runs write their folders: <c>Reports:OutputDirectory</c>, else under the run folder.</summary>
+    public string ReportsDirectory => Reports.OutputDirectory is { Length: > 0 } d ? Path.GetFullPath(d, Home) : Path.Combine(RunDir, "reports", "scheduled");
     public LocalOptions Local { get; }
     public ClickHouseOptions ClickHouse { get; }
     public AggregatorOptions Aggregator { get; }
@@ -70,6 +75,7 @@ internal sealed class PipelineConfig
     public RetentionOptions Retention { get; }
     public DashboardOptions Dashboard { get; }
     public MetricsOptions Metrics { get; }
+    public ReportsOptions Reports { get; }
     public KafkaSettings Kafka { get; }
     public bool KafkaFromDevBroker { get; }
 
@@ -133,7 +139,7 @@ internal sealed class PipelineConfig
     /// </summary>
     public IEnumerable<KeyValuePair<string, string>> Describe()
     {
-        var options = new object[] { Local, ClickHouse, Aggregator, Alerting, Retention, Dashboard, Metrics };
+        var options = new object[] { Local, ClickHouse, Aggregator, Alerting, Retention, Dashboard, Metrics, Reports };
         for (var i = 0; i < Sections.Length; i++)
         {
             foreach (var (key, value) in ConfigurationSchema.Describe(options[i], Sections[i].Name))
@@ -143,6 +149,7 @@ internal sealed class PipelineConfig
                     "Local:RunDir" => new(key, RunDir),
                     "Alerting:RulesFile" when value.Length == 0 => new(key, "(built-in defaults)"),
                     "Aggregator:PricesFile" when value.Length == 0 => new(key, "(none)"),
+                    "Reports:OutputDirectory" when value.Length == 0 => new(key, ReportsDirectory),
                     _ => new(key, value),
                 };
             }
