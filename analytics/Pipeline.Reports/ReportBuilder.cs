@@ -339,7 +339,7 @@ public sealed class ReportBuilder(ClickHouseHttp clickHouse)
     private static string PerCall(double? cost) => cost is { } c ? "$" + c.ToString("0.000000", CultureInfo.InvariantCulture) : "unpriced";
 
     /// <summary>Minimal HTML: every line escaped, table rows and images rendered.</summary>
-    private static string Html(string title, string markdown)
+    internal static string Html(string title, string markdown)
     {
         var sb = new StringBuilder($"<!doctype html><html><head><meta charset=\"utf-8\"><title>{WebUtility.HtmlEncode(title)}</title>")
             .Append("<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}</style></head><body>");
@@ -364,7 +364,7 @@ public sealed class ReportBuilder(ClickHouseHttp clickHouse)
         return sb.Append("</body></html>").ToString();
     }
 
-    private static string Md(string? s) => new string((s ?? "").Select(c => char.IsControl(c) ? '?' : c).ToArray()).Replace("|", "\\|", StringComparison.Ordinal);
+    internal static string Md(string? s) => new string((s ?? "").Select(c => char.IsControl(c) ? '?' : c).ToArray()).Replace("|", "\\|", StringComparison.Ordinal);
 
-    private static string Csv(string s) => "\"" + s.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+    internal static string Csv(string s) => "\"" + s.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 }

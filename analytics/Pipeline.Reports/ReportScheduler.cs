@@ -33,14 +33,16 @@ public sealed class ReportDelivery(ClickHouseHttp analyst, ReportsOptions option
     /// <summary>Builds the report into <paramref name="directory"/> and emails it; returns the message id and the attempts it took.</summary>
     /// <exception cref="NoDataException">The period has no data.</exception>
     /// <exception cref="ReportDeliveryException">The email did not get through.</exception>
-    public async Task<(string MessageId, int Attempts, Report Report)> SendAsync(string title, string kind, DateTimeOffset from, DateTimeOffset to,
+    public async Task<(string MessageId, int Attempts)> SendAsync(string title, string kind, DateTimeOffset from, DateTimeOffset to,
         SeriesScope scope, IReadOnlyList<string> recipients, string directory, IProgress<string>? progress, CancellationToken cancellationToken)
     {
-        var report = await new ReportBuilder(analyst).BuildAsync(new ReportRequest(title, from, to, directory) { Scope = scope, Kind = kind }, progress, cancellationToken);
+        var request = new ReportRequest(title, from, to, directory) { Scope = scope, Kind = kind };
+        if (kind == "monthly") await new MonthlyReportBuilder(analyst).BuildAsync(request, cancellationToken);
+        else await new ReportBuilder(analyst).BuildAsync(request, progress, cancellationToken);
         var message = ReportMailer.Compose(options.Smtp, $"{title}: {from:yyyy-MM-dd HH:mm} to {to:yyyy-MM-dd HH:mm} UTC", recipients, directory);
         progress?.Report($"sending to {string.Join(", ", recipients)}");
         var attempts = await mailer.SendAsync(message, cancellationToken);
-        return (message.MessageId ?? "", attempts, report);
+        return (message.MessageId ?? "", attempts);
     }
 }
 
@@ -138,7 +140,7 @@ public sealed partial class ReportScheduler(ReportsOptions options, ReportRunSto
         var title = $"Pipeline {run.Kind} report ({run.Schedule})";
         try
         {
-            var (messageId, attempts, _) = await delivery.SendAsync(title, run.Kind, run.PeriodFrom, run.PeriodTo, run.Scope, recipients, directory, progress, cancellationToken);
+            var (messageId, attempts) = await delivery.SendAsync(title, run.Kind, run.PeriodFrom, run.PeriodTo, run.Scope, recipients, directory, progress, cancellationToken);
             await runs.WriteAsync(run with { State = ReportRunStore.Sent, Attempts = run.Attempts + (uint)attempts, Error = "", MessageId = messageId, Recipients = string.Join(", ", recipients), UpdatedAt = Second(time.GetUtcNow()) }, CancellationToken.None);
             LogSent(_log, run.Id, attempts);
             return ScheduledRunOutcome.Sent;

@@ -88,6 +88,14 @@ internal static class ReportCommand
         using var clickHouse = new ClickHouseHttp(config.ClickHouse.AsAnalyst());
         try
         {
+            if (kind == "monthly")
+            {
+                var monthly = await new MonthlyReportBuilder(clickHouse).BuildAsync(new ReportRequest($"Pipeline monthly report", from, to, dir) { Scope = scope, Kind = kind }, ct);
+                Console.WriteLine($"monthly report {monthly.Month:yyyy-MM} written to {dir}:");
+                foreach (var f in monthly.Files) Console.WriteLine($"  {f}");
+                foreach (var r in monthly.Recommendations) Console.WriteLine($"  recommendation: {Terminal.Plain(r)}");
+                return ExitCodes.Ok;
+            }
             var report = await Build(clickHouse, $"Pipeline {kind} report", from, to, dir, scope, ct, kind);
             Console.WriteLine($"report written to {dir}:");
             foreach (var f in report.Files) Console.WriteLine($"  {f}");

@@ -81,7 +81,7 @@ internal static class ReportsCommands
             var delivery = new ReportDelivery(analyst, config.Reports, new ReportMailer(config.Reports.Smtp, config.Reports.Delivery, TimeProvider.System, loggers.CreateLogger("reports")));
             try
             {
-                var (messageId, attempts, _) = await delivery.SendAsync($"Pipeline {kind} report", kind, from, until, scope, to, dir, Progress(), ct);
+                var (messageId, attempts) = await delivery.SendAsync($"Pipeline {kind} report", kind, from, until, scope, to, dir, Progress(), ct);
                 Console.WriteLine($"sent {kind} report to {string.Join(", ", to)} (message id {messageId}, {attempts} attempt{(attempts == 1 ? "" : "s")}); files in {dir}");
                 return ExitCodes.Ok;
             }
