@@ -13,12 +13,22 @@ command -v chromium >/dev/null || need+=(chromium)
 # The Python producer and alert-subscriber examples, run by the integration tests with Debian's interpreter.
 [[ -d /usr/lib/python3/dist-packages/confluent_kafka ]] || need+=(python3-confluent-kafka)
 [[ -d /usr/lib/python3/dist-packages/avro ]] || need+=(python3-avro)
+# Postfix only for its smtp-sink program: the SMTP server the report-email tests send to (ReportEmailTests).
+[[ -x /usr/sbin/smtp-sink ]] || need+=(postfix)
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then sudo=(sudo -n); fi
 if (( ${#need[@]} > 0 )); then
-  sudo=()
-  if [[ $(id -u) -ne 0 ]]; then sudo=(sudo -n); fi
   echo "installing ${need[*]} from Debian..." >&2
   "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  if [[ " ${need[*]} " == *" postfix "* ]]; then
+    # No mail system is configured ("No configuration"): this machine must not become a mail server.
+    echo "postfix postfix/main_mailer_type select No configuration" | "${sudo[@]}" debconf-set-selections
+  fi
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Postfix must not be left running as the system's MTA (its package may start it); smtp-sink runs on its own.
+if [[ -x /usr/sbin/postfix ]] && "${sudo[@]}" /usr/sbin/postfix status >/dev/null 2>&1; then
+  "${sudo[@]}" /usr/sbin/postfix stop >/dev/null 2>&1 || true
 fi
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # The dashboard's chart library, date adapter and annotation plugin, bundled into the assembly at build time

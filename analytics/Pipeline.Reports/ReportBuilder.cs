@@ -16,6 +16,8 @@ public sealed record ReportRequest(string Title, DateTimeOffset From, DateTimeOf
     public SeriesScope Scope { get; init; } = SeriesScope.All;
     /// <summary>The least data an A/B verdict needs on each side. Default <see cref="AbMinimums.Default"/>.</summary>
     public AbMinimums Minimums { get; init; } = AbMinimums.Default;
+    /// <summary>daily, weekly, monthly or range: monthly adds the executive comparison with the month before.</summary>
+    public string Kind { get; init; } = "range";
 }
 
 /// <summary>What one side of a version comparison measured over the range.</summary>
@@ -419,7 +421,7 @@ public sealed partial class ReportBuilder(ClickHouseHttp clickHouse)
     }
 
     /// <summary>A value from the data as Markdown text: control characters as ?, markup characters escaped (a prompt named **x** is not bold).</summary>
-    private static string Md(string? s) => MarkupCharacter().Replace(new string((s ?? "").Select(c => char.IsControl(c) ? '?' : c).ToArray()), "\\$0");
+    internal static string Md(string? s) => MarkupCharacter().Replace(new string((s ?? "").Select(c => char.IsControl(c) ? '?' : c).ToArray()), "\\$0");
 
     /// <summary>One line of Markdown as HTML: escaped, then bold and code rendered, escapes undone.</summary>
     private static string Inline(string markdown)
@@ -446,5 +448,5 @@ public sealed partial class ReportBuilder(ClickHouseHttp clickHouse)
     [System.Text.RegularExpressions.GeneratedRegex("\u0001([0-9]+)\u0002")]
     private static partial System.Text.RegularExpressions.Regex Placeholder();
 
-    private static string Csv(string s) => "\"" + s.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+    internal static string Csv(string s) => "\"" + s.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
 }

@@ -24,8 +24,11 @@ public sealed record SeriesScope
     /// <summary>Only this service, or null for all.</summary>
     public string? Service { get; }
 
+    /// <summary>Only this prompt name, or null for all (scheduled reports; tables with a <c>prompt_name</c> column).</summary>
+    public string? Prompt { get; init; }
+
     /// <summary>True when it matches every series.</summary>
-    public bool IsAll => Environment is null && Service is null;
+    public bool IsAll => Environment is null && Service is null && Prompt is null;
 
     /// <summary>A SQL condition on the <c>environment</c> and <c>service</c> columns; <c>1</c> when it matches everything.</summary>
     public string Sql()
@@ -33,6 +36,7 @@ public sealed record SeriesScope
         var parts = new List<string>(2);
         if (Environment is { } e) parts.Add($"environment = {ClickHouseHttp.Quote(e)}");
         if (Service is { } s) parts.Add($"service = {ClickHouseHttp.Quote(s)}");
+        if (Prompt is { } p) parts.Add($"prompt_name = {ClickHouseHttp.Quote(p)}");
         return parts.Count == 0 ? "1" : string.Join(" AND ", parts);
     }
 
@@ -47,6 +51,7 @@ public sealed record SeriesScope
         var parts = new List<string>(2);
         if (Environment is { } e) parts.Add($"environment '{e}'");
         if (Service is { } s) parts.Add($"service '{s}'");
+        if (Prompt is { } p) parts.Add($"prompt '{p}'");
         return string.Join(", ", parts);
     }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Microsoft.Extensions.Logging;
 using Pipeline.ClickHouse;
 
 namespace Pipeline.Cli;
@@ -61,7 +62,8 @@ internal static class MaintenanceCommands
     public static Command Maintain()
     {
         var command = new Command("maintain", """
-            Run rollup then retention every Retention:Interval (default 5 minutes) until stopped (Ctrl+C).
+            Run rollup then retention every Retention:Interval (default 5 minutes) until stopped (Ctrl+C),
+            then the report schedules (Reports:Schedules) when there are any, as 'pipeline reports run' does.
             Run one per database. ClickHouse being away pauses a pass; the next one retries.
 
             Examples:
@@ -73,6 +75,9 @@ internal static class MaintenanceCommands
         CommandRunner.SetHandler(command, async (config, parse, ct) =>
         {
             using var clickHouse = new ClickHouseHttp(config.ClickHouse);
+            using var analyst = new ClickHouseHttp(config.ClickHouse.AsAnalyst());
+            using var loggers = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Information).AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
+            var scheduler = config.Reports.Schedules.Count > 0 ? ReportsCommands.Scheduler(config, clickHouse, analyst, loggers) : null;
             var maintenance = new Maintenance(clickHouse, TimeProvider.System);
             var progress = new Progress<string>(Console.Error.WriteLine);
             while (true)
@@ -82,6 +87,7 @@ internal static class MaintenanceCommands
                     var rolled = await maintenance.RollUpAsync(config.Retention, progress, ct);
                     var retained = await maintenance.ApplyRetentionAsync(config.Retention, dryRun: false, progress, ct);
                     Console.WriteLine($"{TimeProvider.System.GetUtcNow():yyyy-MM-dd HH:mm:ss} maintain: {rolled.DaysRolledUp.Count} days rolled up, {retained.PartitionsDropped.Count} partitions dropped");
+                    if (scheduler is not null) await ReportsCommands.RunSchedulesAsync(scheduler, ct);
                 }
                 catch (ClickHouseException ex) when (ex.HttpStatus is 0 or >= 500 && !parse.GetValue(Once))
                 {

@@ -5,6 +5,7 @@ using Pipeline.Consumers;
 using Pipeline.Dashboard;
 using Pipeline.Ingest;
 using Pipeline.DevServers;
+using Pipeline.Reports;
 using Pipeline.Schemas;
 
 namespace Pipeline.Cli;
@@ -33,6 +34,7 @@ internal sealed class PipelineConfig
         ("Metrics", typeof(MetricsOptions)),
         ("WindowMetrics", typeof(WindowMetricsOptions)),
         (IngestOptions.Section, typeof(IngestOptions)),
+        ("Reports", typeof(ReportsOptions)),
     ];
 
     private PipelineConfig(IConfigurationRoot root, string home)
@@ -51,6 +53,7 @@ internal sealed class PipelineConfig
         Metrics = Bind<MetricsOptions>("Metrics", problems);
         WindowMetrics = Bind<WindowMetricsOptions>("WindowMetrics", problems);
         Ingest = Bind<IngestOptions>(IngestOptions.Section, problems);
+        Reports = Bind<ReportsOptions>("Reports", problems);
         // The price file is read here, so a bad entry fails every command (config show too) naming its key.
         Prices = PriceConfiguration.Build(Aggregator, problems);
         ThrowIfAny(problems);
@@ -66,6 +69,8 @@ internal sealed class PipelineConfig
     public string Home { get; }
     public string RunDir { get; }
     public string BrokerRunDir => Path.Combine(RunDir, "broker");
+    /// <summary>Where scheduled report runs write their folders: <c>Reports:OutputDirectory</c>, else under the run folder.</summary>
+    public string ReportsDirectory => Reports.OutputDirectory is { Length: > 0 } d ? Path.GetFullPath(d, Home) : Path.Combine(RunDir, "reports", "scheduled");
     public LocalOptions Local { get; }
     public ClickHouseOptions ClickHouse { get; }
     public AggregatorOptions Aggregator { get; }
@@ -77,6 +82,7 @@ internal sealed class PipelineConfig
     public MetricsOptions Metrics { get; }
     public WindowMetricsOptions WindowMetrics { get; }
     public IngestOptions Ingest { get; }
+    public ReportsOptions Reports { get; }
     public KafkaSettings Kafka { get; }
     public bool KafkaFromDevBroker { get; }
 
@@ -140,7 +146,7 @@ internal sealed class PipelineConfig
     /// </summary>
     public IEnumerable<KeyValuePair<string, string>> Describe()
     {
-        var options = new object[] { Local, ClickHouse, Aggregator, Alerting, Retention, Dashboard, Metrics, WindowMetrics, Ingest };
+        var options = new object[] { Local, ClickHouse, Aggregator, Alerting, Retention, Dashboard, Metrics, WindowMetrics, Ingest, Reports };
         for (var i = 0; i < Sections.Length; i++)
         {
             foreach (var (key, value) in ConfigurationSchema.Describe(options[i], Sections[i].Name))
@@ -150,6 +156,7 @@ internal sealed class PipelineConfig
                     "Local:RunDir" => new(key, RunDir),
                     "Alerting:RulesFile" when value.Length == 0 => new(key, "(built-in defaults)"),
                     "Aggregator:PricesFile" when value.Length == 0 => new(key, "(none)"),
+                    "Reports:OutputDirectory" when value.Length == 0 => new(key, ReportsDirectory),
                     _ => new(key, value),
                 };
             }

@@ -16,6 +16,7 @@ var root = new RootCommand("""
       pipeline alert              run the alert worker
       pipeline top                live health per prompt version
       pipeline dlq list           what the aggregator dead-lettered, and why (then show, replay)
+      pipeline reports send       email a report now (schedules: pipeline reports run, docs/reports.md)
       pipeline down               stop the local servers
     """);
 root.Options.Add(GlobalOptions.Config);
@@ -37,6 +38,7 @@ root.Subcommands.Add(TopCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(ReportCommand.Create());
+root.Subcommands.Add(ReportsCommands.Create());
 root.Subcommands.Add(DashboardCommands.Dashboard());
 root.Subcommands.Add(DashboardCommands.ExportCommand());
 root.Subcommands.Add(IngestCommand.Create());

@@ -5,12 +5,13 @@ using Pipeline.Reports;
 
 namespace Pipeline.Cli;
 
-/// <summary><c>pipeline report daily|weekly|range</c>.</summary>
+/// <summary><c>pipeline report daily|weekly|monthly|range</c>.</summary>
 internal static class ReportCommand
 {
     private static readonly Option<string?> Out = new("--out") { Description = "Output folder (default .run/reports/<kind>-<date>)" };
     private static readonly Option<DateTimeOffset?> From = new("--from") { Description = "Start, ISO 8601 (range only), e.g. 2026-11-23T00:00Z" };
     private static readonly Option<DateTimeOffset?> To = new("--to") { Description = "End, ISO 8601 (range only)" };
+    private static readonly Option<string?> Month = new("--month") { Description = "The month, yyyy-MM (monthly only; default the last complete month)" };
 
     public static Command Create()
     {
@@ -40,6 +41,29 @@ internal static class ReportCommand
             });
             command.Subcommands.Add(sub);
         }
+        var monthly = new Command("monthly", """
+            The last calendar month (UTC), or --month: the executive report, each prompt and model against the
+            month before. Example: pipeline report monthly --month 2026-11
+            """);
+        monthly.Options.Add(Month);
+        monthly.Options.Add(Out);
+        ScopeFlags.AddTo(monthly);
+        CommandRunner.SetHandler(monthly, async (config, parse, ct) =>
+        {
+            var at = TimeProvider.System.GetUtcNow();
+            if (parse.GetValue(Month) is { } month)
+            {
+                if (!DateTime.TryParseExact(month, "yyyy-MM", CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var m))
+                {
+                    await Console.Error.WriteLineAsync($"error: --month '{month}' is not a month such as 2026-11");
+                    return ExitCodes.Usage;
+                }
+                at = new DateTimeOffset(m.AddMonths(1), TimeSpan.Zero);
+            }
+            var (from, to) = ReportDelivery.Period("monthly", at, TimeZoneInfo.Utc);
+            return await RunAsync(config, "monthly", from, to, parse.GetValue(Out), ScopeFlags.Read(parse), ct);
+        });
+        command.Subcommands.Add(monthly);
         var range = new Command("range", "An explicit period. Example: pipeline report range --from 2026-11-23T09:00Z --to 2026-11-23T12:00Z");
         range.Options.Add(From);
         range.Options.Add(To);
@@ -64,7 +88,15 @@ internal static class ReportCommand
         using var clickHouse = new ClickHouseHttp(config.ClickHouse.AsAnalyst());
         try
         {
-            var report = await Build(clickHouse, $"Pipeline {kind} report", from, to, dir, scope, ct);
+            if (kind == "monthly")
+            {
+                var monthly = await new MonthlyReportBuilder(clickHouse).BuildAsync(new ReportRequest($"Pipeline monthly report", from, to, dir) { Scope = scope, Kind = kind }, ct);
+                Console.WriteLine($"monthly report {monthly.Month:yyyy-MM} written to {dir}:");
+                foreach (var f in monthly.Files) Console.WriteLine($"  {f}");
+                foreach (var r in monthly.Recommendations) Console.WriteLine($"  recommendation: {Terminal.Plain(r)}");
+                return ExitCodes.Ok;
+            }
+            var report = await Build(clickHouse, $"Pipeline {kind} report", from, to, dir, scope, ct, kind);
             Console.WriteLine($"report written to {dir}:");
             foreach (var f in report.Files) Console.WriteLine($"  {f}");
             foreach (var c in report.Comparisons) Console.WriteLine($"  A/B {Terminal.Plain(c.Prompt)}: {Terminal.Plain(c.Verdict)}");
@@ -77,7 +109,7 @@ internal static class ReportCommand
         }
     }
 
-    public static Task<Report> Build(ClickHouseHttp clickHouse, string title, DateTimeOffset from, DateTimeOffset to, string dir, SeriesScope scope, CancellationToken ct) =>
-        new ReportBuilder(clickHouse).BuildAsync(new ReportRequest(title, from, to, dir) { Scope = scope },
+    public static Task<Report> Build(ClickHouseHttp clickHouse, string title, DateTimeOffset from, DateTimeOffset to, string dir, SeriesScope scope, CancellationToken ct, string kind = "range") =>
+        new ReportBuilder(clickHouse).BuildAsync(new ReportRequest(title, from, to, dir) { Scope = scope, Kind = kind },
             new Progress<string>(step => Console.Error.WriteLine($"  report: {step}...")), ct);
 }
