@@ -48,6 +48,11 @@ if [[ ! -d "$root/tests/prom-text/node_modules/parse-prometheus-text-format" ]];
   (cd "$root/tests/prom-text" && npm install --no-audit --no-fund --loglevel=error >/dev/null) \
     || echo "npm install of parse-prometheus-text-format failed: the window-metrics export test will be skipped" >&2
 fi
+# The Node OpenTelemetry SDK and its OTLP/proto and OTLP/JSON exporters (28 MB), a client nobody here wrote, for IngestTests.
+if [[ ! -d "$root/tests/otel-node/node_modules/@opentelemetry/exporter-trace-otlp-http" ]]; then
+  (cd "$root/tests/otel-node" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) \
+    || echo "npm ci of the Node OpenTelemetry SDK failed: its ingest test will be skipped" >&2
+fi
 # chdb (ClickHouse 26.x in-process, ~550 MB) from npm, once; the test says it skipped when this failed.
 if [[ ! -d "$root/tests/chdb/node_modules/chdb" ]]; then
   echo "installing npm chdb (current ClickHouse in-process) for the SQL compatibility check..." >&2

@@ -114,6 +114,62 @@ public sealed class IngestTests(ServersFixture servers) : IDisposable
     }
 
     [Fact]
+    public async Task NodeOpenTelemetrySdk_OverProtoAndJson_EverySpanLandsOnce()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var script = Path.Combine(ServersFixture.RepoRoot, "tests", "otel-node", "send_spans.js");
+        if (!Directory.Exists(Path.Combine(ServersFixture.RepoRoot, "tests", "otel-node", "node_modules", "@opentelemetry", "sdk-trace-node")))
+        {
+            Assert.Skip("npm @opentelemetry/sdk-trace-node and its OTLP exporters are not installed in tests/otel-node (make deps installs them): Node SDK not run");
+        }
+        using var clickHouse = await servers.NewDatabaseAsync(ct);
+        var topic = await servers.NewTopicAsync("calls", 2, ct);
+        var (host, producer) = await StartAsync(servers.Kafka.All, topic, new IngestOptions(), TimeProvider.System, ct);
+        var expected = new Dictionary<Guid, (string Service, string TraceId, int Index)>();
+        await using (producer)
+        await using (host)
+        {
+            foreach (var protocol in new[] { "proto", "json" })
+            {
+                var ids = Path.GetTempFileName();
+                try
+                {
+                    var (exit, stdout, stderr) = await RunNodeAsync([script, "--url", host.HttpUrl!.ToString(), "--protocol", protocol, "--count", "30",
+                        "--service", "node-" + protocol, "--ids-file", ids], ct);
+                    Assert.True(exit == 0, $"send_spans.js --protocol {protocol} exited {exit}: {stdout}{stderr}");
+                    var lines = (await File.ReadAllLinesAsync(ids, ct)).Where(l => l.Length > 0).ToList();
+                    Assert.Equal(30, lines.Count);
+                    for (var i = 0; i < lines.Count; i++)
+                    {
+                        var parts = lines[i].Split(' ');
+                        expected.Add(SpanMapper.EventId(Convert.FromHexString(parts[0]), Convert.FromHexString(parts[1])), ("node-" + protocol, parts[0], i));
+                    }
+                }
+                finally
+                {
+                    File.Delete(ids);
+                }
+            }
+            Assert.Equal(0, await producer.FlushAsync(TimeSpan.FromSeconds(30), ct));
+            Assert.Equal((60L, 0L), (host.Ingest.Accepted, host.Ingest.Rejected));
+        }
+
+        var rows = await AggregateAsync(servers.Kafka, clickHouse, topic, 60, ct);
+        Assert.Equal(60, await clickHouse.ScalarAsync("SELECT count() FROM calls FINAL", ct));
+        var byId = rows.ToDictionary(r => Guid.Parse(r.GetProperty("id").GetString()!));
+        Assert.Equal(expected.Keys.Order(), byId.Keys.Order());
+        foreach (var (id, (service, traceId, i)) in expected)
+        {
+            var r = byId[id];
+            var failed = i % 6 == 5; // as send_spans.js fails them
+            Assert.Equal((service, "staging", "openai", "gpt-4o-mini", "chat", "node_answer", "7", traceId),
+                (S(r, "service"), S(r, "environment"), S(r, "provider"), S(r, "request_model"), S(r, "operation"), S(r, "prompt_name"), S(r, "prompt_version"), S(r, "trace_id")));
+            Assert.Equal(failed ? ("ERROR", "RATE_LIMITED", "") : ("SUCCESS", "", "gpt-4o-mini-2024-07-18"), (S(r, "outcome"), S(r, "error_type"), S(r, "response_model")));
+            Assert.Equal(failed ? (0L, 0L) : (200L + i, 20L + i), (StoredValues.Count(r, "input_tokens"), StoredValues.Count(r, "output_tokens")));
+        }
+    }
+
+    [Fact]
     public async Task ApiKeys_WrongKey401_OtherService403_NothingWritten_KeyEnvironmentWins()
     {
         var ct = TestContext.Current.CancellationToken;
@@ -300,6 +356,19 @@ public sealed class IngestTests(ServersFixture servers) : IDisposable
         return await clickHouse.QueryAsync("SELECT toString(event_id) AS id, environment, service, operation, provider, request_model, response_model, "
             + "prompt_name, prompt_version, trace_id, toString(outcome) AS outcome, error_type, input_tokens, output_tokens, latency_ms, "
             + "time_to_first_token_ms AS ttft FROM calls FINAL", ct);
+    }
+
+    private static async Task<(int Exit, string Stdout, string Stderr)> RunNodeAsync(string[] args, CancellationToken ct)
+    {
+        var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync(ct);
+        var stderr = process.StandardError.ReadToEndAsync(ct);
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stdout, await stderr);
     }
 
     private static async Task<(HttpStatusCode Status, string Message)> PostAsync(HttpClient http, Uri url, byte[] body, string? key, CancellationToken ct)
