@@ -203,7 +203,9 @@ public static partial class DashboardApp
             await Write(r, writes, time, async () =>
             {
                 var body = await Body<AckRequest>(r, ct);
-                if (string.IsNullOrWhiteSpace(body?.By)) return Problem(400, "by: say who acknowledges (a name or handle)");
+                if (body is null) return Problem(400, "body: not a JSON object like {\"by\": \"name\", \"note\": \"...\"}");
+                if (string.IsNullOrWhiteSpace(body.By)) return Problem(400, "by: say who acknowledges (a name or handle)");
+                if ((TextProblem("by", body.By, MaxByLength) ?? TextProblem("note", body.Note, MaxNoteLength)) is { } bad) return Problem(400, bad);
                 if (await q.AlertDetailAsync(id, true, ct) is null) return Problem(404, $"no alert with id '{id}'");
                 var (ack, _) = await writes.Store!.AcknowledgeAsync(id, body.By.Trim(), body.Note?.Trim() ?? "", ct);
                 return Results.Json(new { alertId = id, ackedBy = ack.By, ackedAt = ack.At, note = ack.Note }, Json);
@@ -212,7 +214,9 @@ public static partial class DashboardApp
             await Write(r, writes, time, async () =>
             {
                 var body = await Body<SilenceRequest>(r, ct);
-                if (string.IsNullOrWhiteSpace(body?.By)) return Problem(400, "by: say who silences (a name or handle)");
+                if (body is null) return Problem(400, "body: not a JSON object like {\"by\": \"name\", \"for\": \"2h\", \"reason\": \"...\"}");
+                if (string.IsNullOrWhiteSpace(body.By)) return Problem(400, "by: say who silences (a name or handle)");
+                if ((TextProblem("by", body.By, MaxByLength) ?? TextProblem("reason", body.Reason, MaxNoteLength)) is { } bad) return Problem(400, bad);
                 if (!Pipeline.Schemas.Durations.TryParse(body.For, out var duration, out var error) || duration <= TimeSpan.Zero || duration > Pipeline.Consumers.SuppressionStore.MaxSilence)
                 {
                     return Problem(400, $"for: {error ?? "out of range"}; a silence lasts more than 0 and at most {Pipeline.Schemas.Durations.Format(Pipeline.Consumers.SuppressionStore.MaxSilence)} (30m, 2h, 1d)");
@@ -272,6 +276,20 @@ public static partial class DashboardApp
     {
         if (writes.Refusal(r) is { } refusal) return Problem(refusal.Status, refusal.Reason);
         return await With(r, time, async _ => await body());
+    }
+
+    private const int MaxByLength = 100;
+    private const int MaxNoteLength = 2000;
+
+    /// <summary>
+    /// Why a free-text field of a write is refused, or null: what it stores is printed by <c>pipeline alerts list</c>
+    /// and the alert page, so it is bounded and holds no control characters (a cold test stored a 3 MB note with a NUL).
+    /// </summary>
+    internal static string? TextProblem(string field, string? value, int max)
+    {
+        if (value is null) return null;
+        if (value.Length > max) return $"{field}: {value.Length} characters, at most {max}";
+        return value.Any(c => char.IsControl(c) && c is not ('\n' or '\t')) ? $"{field}: contains a control character" : null;
     }
 
     private static async Task<T?> Body<T>(HttpRequest r, CancellationToken ct) where T : class

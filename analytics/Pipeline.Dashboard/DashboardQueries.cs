@@ -390,7 +390,7 @@ public sealed class DashboardQueries(ClickHouseHttp clickHouse, DashboardOptions
             verdicts.Add(await builder.CompareAsync(picked[0], picked[i], range.From.ToUnixTimeSeconds(), range.To.ToUnixTimeSeconds(), AbMinimums.Default, ct));
         }
         return new Comparison(picked.Select(h => new PromptRow(h.Environment, h.Service, h.PromptName, h.PromptVersion, h.Model, h.Calls, h.SuccessRate, 1 - h.SuccessRate,
-            h.MeanLatencyMs, h.P50Ms, h.P95Ms, h.P99Ms, 0, 0, h.Calls == 0 ? 0 : (double)h.Tokens / h.Calls, h.CostUsd, h.CostPerCallUsd, h.UnpricedCalls,
+            h.MeanLatencyMs, h.P50Ms, h.P95Ms, h.P99Ms, h.InputTokens, h.OutputTokens, h.Calls == 0 ? 0 : (double)h.Tokens / h.Calls, h.CostUsd, h.CostPerCallUsd, h.UnpricedCalls,
             h.QualityMean, h.Status.ToString().ToLowerInvariant())).ToList(), verdicts);
     }
 

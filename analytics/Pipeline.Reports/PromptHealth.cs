@@ -57,6 +57,10 @@ public sealed record PromptHealth
     public double P95Ms { get; init; }
     public double P99Ms { get; init; }
     public long Tokens { get; init; }
+    /// <summary>Input tokens of <see cref="Tokens"/>.</summary>
+    public long InputTokens { get; init; }
+    /// <summary>Output tokens of <see cref="Tokens"/>.</summary>
+    public long OutputTokens { get; init; }
     /// <summary>
     /// Reported plus priced cost of the calls that have one; null when none has (every call unpriced: its model
     /// has no price and the event no <c>cost_usd</c>), never a 0 that reads as free.
@@ -83,7 +87,7 @@ public sealed record PromptHealth
         ArgumentNullException.ThrowIfNull(scope);
         var rows = await clickHouse.QueryAsync($"""
             SELECT environment, service, prompt_name, prompt_version, request_model, toUInt32(window_start) AS ws, window_seconds,
-                   calls, events, successes, latency_sum_ms, latency_sketch, input_tokens + output_tokens AS tokens, cost_usd, unpriced_calls, quality_sum, quality_count
+                   calls, events, successes, latency_sum_ms, latency_sketch, input_tokens + output_tokens AS tokens, input_tokens, output_tokens, cost_usd, unpriced_calls, quality_sum, quality_count
             FROM metrics_1m FINAL
             WHERE window_start >= {from.ToUnixTimeSeconds()} AND window_start < {to.ToUnixTimeSeconds()} AND {scope.Sql()}
             """, cancellationToken);
@@ -126,6 +130,8 @@ public sealed record PromptHealth
                     P95Ms = sketch.Quantile(0.95),
                     P99Ms = sketch.Quantile(0.99),
                     Tokens = g.Sum(r => L(r, "tokens")),
+                    InputTokens = g.Sum(r => L(r, "input_tokens")),
+                    OutputTokens = g.Sum(r => L(r, "output_tokens")),
                     CostUsd = calls > 0 && unpriced >= calls ? null : g.Sum(r => StoredValues.Number(r, "cost_usd")),
                     UnpricedCalls = unpriced,
                     QualityMean = quality,

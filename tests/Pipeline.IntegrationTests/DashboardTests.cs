@@ -120,6 +120,16 @@ public sealed class DashboardApiTests(DashboardData data) : IClassFixture<Dashbo
         using var compare = await Get(http, $"/api/compare?range=1h&series={Uri.EscapeDataString(versions[0])}&series={Uri.EscapeDataString(versions[1])}", ct);
         Assert.Equal(2, compare.RootElement.GetProperty("series").GetArrayLength());
         Assert.False(string.IsNullOrEmpty(compare.RootElement.GetProperty("verdicts")[0].GetProperty("verdict").GetString()));
+        // The compared series carry the prompts table's token totals (a cold test saw 0 beside a tokens-per-request figure).
+        foreach (var compared in compare.RootElement.GetProperty("series").EnumerateArray())
+        {
+            var row = prompts.RootElement.EnumerateArray().Single(p => p.GetProperty("promptName").GetString() == "answer"
+                && p.GetProperty("promptVersion").GetString() == compared.GetProperty("promptVersion").GetString()
+                && p.GetProperty("model").GetString() == compared.GetProperty("model").GetString());
+            Assert.True(compared.GetProperty("inputTokens").GetInt64() > 0);
+            Assert.Equal(row.GetProperty("inputTokens").GetInt64(), compared.GetProperty("inputTokens").GetInt64());
+            Assert.Equal(row.GetProperty("outputTokens").GetInt64(), compared.GetProperty("outputTokens").GetInt64());
+        }
 
         using var alerts = await Get(http, "/api/alerts?range=24h", ct);
         var alert = Assert.Single(alerts.RootElement.EnumerateArray());
@@ -357,6 +367,15 @@ public sealed class DashboardApiTests(DashboardData data) : IClassFixture<Dashbo
             Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
             using var tooLong = await Post(http, "/api/alerts/a1/silence", """{"by":"dana","for":"30d"}""", DashboardData.WriteToken);
             Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
+            // Free text is bounded and printable; a body that is no JSON object says so.
+            var hugeBody = "{\"by\":\"dana\",\"for\":\"1h\",\"reason\":\"" + new string('x', 3000) + "\"}";
+            using var hugeReason = await Post(http, "/api/alerts/a1/silence", hugeBody, DashboardData.WriteToken);
+            Assert.Contains("reason: 3000 characters, at most 2000", await hugeReason.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+            using var nulNote = await Post(http, "/api/alerts/a1/ack", "{\"by\":\"dana\",\"note\":\"a\\u0000b\"}", DashboardData.WriteToken);
+            Assert.Contains("note: contains a control character", await nulNote.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
+            using var notJson = await Post(http, "/api/alerts/a1/ack", "{\"by\":", DashboardData.WriteToken);
+            Assert.Equal(HttpStatusCode.BadRequest, notJson.StatusCode);
+            Assert.Contains("body: not a JSON object", await notJson.Content.ReadAsStringAsync(ct), StringComparison.Ordinal);
             Assert.Empty(await new Pipeline.Consumers.SuppressionStore(data.Writer, TimeProvider.System).AllSilencesAsync(ct));
 
             using var ok = await Post(http, "/api/alerts/a1/silence", body, DashboardData.WriteToken, origin: DashboardApp.Address(app));
